@@ -1,0 +1,7 @@
+"""``python -m pspnet_edu`` is the same as ``pspnet-edu``."""
+
+import sys
+
+from pspnet_edu.cli import main
+
+sys.exit(main())

@@ -1,0 +1,9 @@
+"""`pspnet-edu` subcommands: train (being written)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Register this module's subcommands (none yet)."""
