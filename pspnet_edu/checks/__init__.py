@@ -1,0 +1,40 @@
+"""Self-checks for the exercises in the notebooks: one module per concept.
+
+An exercise cell defines the learner's own version of a piece of the package under its own
+name (``my_output_size``, ``my_ppm``, ...); the next cell passes it to a check::
+
+    from pspnet_edu.checks.dilation import check_output_size
+    check_output_size(my_output_size)
+    # ✓ my_output_size matches pspnet_edu.dilation.output_size on 12 cases
+
+The contract every check follows:
+
+- it takes the learner's function (or module or class) and compares it with the package's
+  reference on several cases, chosen to catch the usual mistakes;
+- on success it prints ONE deterministic line, ``✓ <name> matches <reference> on <n> cases``
+  (nbval compares it, so it holds no timings, addresses or float noise);
+- on a mismatch it raises ``AssertionError`` naming the case, the expected and the received
+  value, and a hint;
+- if the learner's code still raises ``NotImplementedError`` (the student version of the
+  notebook, see :mod:`pspnet_edu.assignments`), it raises ``AssertionError("<name> is not
+  implemented yet: ...")``;
+- it never modifies its arguments and does no I/O besides the verdict line.
+
+The shared machinery is in :mod:`pspnet_edu.checks._core` (``check_cases`` runs a learner's
+function against a reference on a list of ``Case``s; ``call_learner``, ``differences``,
+``fail`` and ``passed`` are the pieces for checks that need more than that). Each check has a
+unit test in ``tests/test_checks_<concept>.py``: the reference passes, a stub raising
+``NotImplementedError`` fails with "not implemented yet", and a plausible wrong answer fails
+with a helpful message.
+
+Modules, by lesson:
+
+- ``receptive_field``: 01_receptive_fields (RF size / jump / start recurrences)
+- ``dilation``: 02_dilated_convolutions (effective kernel, output size, same padding)
+- ``backbone``: 03_dilated_resnet
+- ``ppm``: 04_pyramid_pooling_module
+- ``pspnet``: 05_pspnet
+- ``data``: 06_cityscapes_data
+- ``schedule`` and ``train``: 07_training
+- ``metrics``: 08_evaluation
+"""

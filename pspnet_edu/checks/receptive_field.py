@@ -1,0 +1,185 @@
+"""Self-checks for notebooks/01_receptive_fields.ipynb (Araujo et al. 2019 recurrences).
+
+- :func:`check_receptive_field`: the learner's ``my_receptive_field(layers)`` for a
+  single-path stack, against :func:`pspnet_edu.receptive_field.receptive_field`;
+- :func:`check_residual_field`: the learner's ``my_residual_field(before, main, shortcut)``,
+  the field after a residual addition, against the largest field over the two aligned paths
+  (the rule :func:`pspnet_edu.receptive_field.receptive_field_of` applies to a real graph).
+
+Both take layers as ``(kernel, stride, padding, dilation)`` tuples and fields as
+``(size, jump, padding)`` tuples, so that a learner needs nothing but integers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pspnet_edu.checks._core import Case, check_cases, learner_name, require_callable
+from pspnet_edu.receptive_field import Layer, ReceptiveField, receptive_field
+
+LayerTuple = tuple[int, int, int, int]
+FieldTuple = tuple[int, int, int]
+
+RECURRENCES = (
+    "r_l = r_{l-1} + d_l*(k_l - 1)*j_{l-1};  j_l = j_{l-1}*s_l;  p_l = p_{l-1} + pad_l*j_{l-1};  "
+    "start from r_0 = 1, j_0 = 1, p_0 = 0."
+)
+
+# VGG-16's 13 convolutions and 5 max-pools up to pool5 (Simonyan & Zisserman 2015); its field
+# is 212 pixels with jump 32 and padding 90 (Araujo et al. 2019, table of common networks).
+VGG16_FEATURES: tuple[LayerTuple, ...] = tuple(
+    layer
+    for convs in (2, 2, 3, 3, 3)
+    for layer in [(3, 1, 1, 1)] * convs + [(2, 2, 0, 1)]
+)
+
+_STACKS: tuple[tuple[tuple[LayerTuple, ...], str | None], ...] = (
+    (((3, 1, 1, 1),), "one 3x3 convolution sees 3 pixels."),
+    (((3, 1, 1, 1),) * 3, "three 3x3 convolutions see 7 pixels."),
+    (((7, 2, 3, 1), (3, 2, 1, 1)), "a ResNet stem: 7x7/2 conv then 3x3/2 max-pool."),
+    (((3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 1, 1)), "layers after a stride-2 layer grow the field twice as fast."),
+    (((3, 1, 2, 2),), "a 3x3 kernel with dilation 2 spans 5 pixels."),
+    (((3, 2, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4)), "dilated layers after a stride."),
+    (((1, 2, 0, 1), (1, 2, 0, 1)), "1x1 layers with stride 2 (a shortcut) do not grow the field, but multiply the jump."),
+    (((5, 1, 0, 1), (2, 2, 0, 1), (5, 1, 0, 1)), "unpadded layers: the padding stays 0."),
+    (VGG16_FEATURES, "VGG-16 up to pool5: Araujo et al. list r=212, j=32, p=90."),
+)
+
+
+def _as_tuples(result: Any) -> Any:
+    """A learner's list of fields as (size, jump, padding) tuples (ReceptiveField objects accepted)."""
+    if isinstance(result, Sequence) and not isinstance(result, str):
+        return [
+            (f.size, f.stride, f.padding) if all(hasattr(f, a) for a in ("size", "stride", "padding")) else f
+            for f in result
+        ]
+    return result
+
+
+def _reference_stack(layers: Sequence[LayerTuple]) -> list[FieldTuple]:
+    return [(f.size, f.stride, f.padding) for f in receptive_field(layers)]
+
+
+def _slip_columns(layers: Sequence[LayerTuple]) -> dict[str, list[int]]:
+    """The size (or padding) column each usual slip produces, to name the slip in the hint."""
+    columns: dict[str, list[int]] = {"no_jump": [], "new_jump": [], "no_dilation": [], "padding_no_jump": []}
+    r = {slip: 1 for slip in columns}
+    j, p = 1, 0
+    for k, s, pad, d in layers:
+        span = d * (k - 1) + 1
+        r["no_jump"] += span - 1  # forgets to multiply by the jump
+        r["new_jump"] += (span - 1) * j * s  # multiplies by the jump after this layer
+        r["no_dilation"] += (k - 1) * j
+        p += pad  # padding not multiplied by the jump
+        j *= s
+        for slip in ("no_jump", "new_jump", "no_dilation"):
+            columns[slip].append(r[slip])
+        columns["padding_no_jump"].append(p)
+    return columns
+
+
+_SLIP_HINTS = {
+    "no_jump": "each layer's growth d*(k-1) must be multiplied by the jump j_{l-1} of the layers before it: "
+    "after a stride-2 layer, neighbouring units are 2 input pixels apart.",
+    "new_jump": "multiply the growth by the jump BEFORE this layer (j_{l-1}), not after it: "
+    "a layer's own stride does not widen its own window.",
+    "no_dilation": "a kernel of size k with dilation d spans d*(k-1)+1 pixels, not k.",
+    "padding_no_jump": "the padding of a layer counts in units of the jump before it: p_l = p_{l-1} + pad_l*j_{l-1}.",
+}
+
+
+def _diagnose(case: Case, expected: Any, got: Any) -> str:
+    try:
+        sizes, paddings = [g[0] for g in got], [g[2] for g in got]
+    except (TypeError, IndexError, KeyError):
+        return "return a list with one (size, jump, padding) tuple per layer. " + RECURRENCES
+    columns = _slip_columns(case.args[0])
+    for slip in ("no_jump", "new_jump", "no_dilation"):
+        if sizes == columns[slip] != [e[0] for e in expected]:
+            return _SLIP_HINTS[slip]
+    if paddings == columns["padding_no_jump"] != [e[2] for e in expected]:
+        return _SLIP_HINTS["padding_no_jump"]
+    return RECURRENCES
+
+
+def check_receptive_field(my_receptive_field: Callable[[Sequence[LayerTuple]], Sequence[FieldTuple]]) -> None:
+    """Check ``my_receptive_field(layers)``: one ``(size, jump, padding)`` tuple per layer.
+
+    ``layers`` is a list of ``(kernel, stride, padding, dilation)`` tuples. Prints one line or
+    raises AssertionError naming the stack, the expected and received fields and the slip.
+
+    >>> def my_receptive_field(layers):
+    ...     return [(f.size, f.stride, f.padding) for f in receptive_field(layers)]
+    >>> check_receptive_field(my_receptive_field)
+    ✓ my_receptive_field matches pspnet_edu.receptive_field.receptive_field on 9 cases
+    """
+    require_callable(my_receptive_field)
+    if my_receptive_field is receptive_field:
+        raise AssertionError("my_receptive_field is the package's own receptive_field: write your own version")
+    cases = [Case((list(layers),), hint=hint) for layers, hint in _STACKS]
+
+    def learner(layers: Sequence[LayerTuple]) -> Any:
+        return _as_tuples(my_receptive_field(layers))
+
+    learner.__name__ = learner_name(my_receptive_field)
+    check_cases(learner, _reference_stack, cases, hint=_diagnose,
+                against="pspnet_edu.receptive_field.receptive_field")
+
+
+def residual_field(before: FieldTuple, main: Sequence[LayerTuple], shortcut: Sequence[LayerTuple]) -> FieldTuple:
+    """The reference: the field after ``out = main(x) + shortcut(x)`` when ``x`` has field ``before``.
+
+    Both paths start from ``before``; they must be aligned (same jump, same centre of unit 0)
+    for their sum to have a field at all, and then the larger field contains the smaller one.
+
+    >>> residual_field((7, 2, 3), [(3, 2, 1, 1), (3, 1, 1, 1)], [(1, 2, 0, 1)])
+    (19, 4, 9)
+    """
+    fields = []
+    for path in (main, shortcut):
+        field = ReceptiveField(*before)
+        for layer in path:
+            field = field.then(Layer(*layer))
+        fields.append(field)
+    a, b = fields
+    if a.stride != b.stride or a.size - 2 * a.padding != b.size - 2 * b.padding:
+        raise ValueError(f"the two paths are misaligned ({a} vs {b}); give both the same stride and 'same' padding")
+    largest = max(fields, key=lambda f: f.size)
+    return largest.size, largest.stride, largest.padding
+
+
+_BLOCKS: tuple[tuple[FieldTuple, tuple[LayerTuple, ...], tuple[LayerTuple, ...], str | None], ...] = (
+    ((1, 1, 0), ((3, 1, 1, 1), (3, 1, 1, 1)), (), "an identity shortcut: the main path's field wins."),
+    ((11, 4, 5), ((3, 1, 1, 1), (3, 1, 1, 1)), (), "a BasicBlock after the ResNet stem (jump 4)."),
+    ((11, 4, 5), ((1, 1, 0, 1), (3, 1, 1, 1), (1, 1, 0, 1)), ((1, 1, 0, 1),), "a Bottleneck with a 1x1 projection shortcut."),
+    ((35, 4, 17), ((1, 1, 0, 1), (3, 2, 1, 1), (1, 1, 0, 1)), ((1, 2, 0, 1),), "a strided Bottleneck (ResNet V1.5: stride in the 3x3)."),
+    ((99, 8, 49), ((1, 1, 0, 1), (3, 1, 2, 2), (1, 1, 0, 1)), ((1, 1, 0, 1),), "a dilated Bottleneck (layer3 of PSPNet: dilation 2, stride 1)."),
+    ((5, 1, 2), ((1, 1, 0, 1),), ((3, 1, 1, 1),), "here the shortcut has the larger field."),
+)
+
+
+def _residual_diagnose(case: Case, expected: Any, got: Any) -> str:
+    before, main, shortcut = case.args
+    chain = ReceptiveField(*before)
+    for layer in [*main, *shortcut]:  # the naive walk: both paths as one chain
+        chain = chain.then(Layer(*layer))
+    if tuple(got) == (chain.size, chain.stride, chain.padding):
+        return ("you chained the shortcut after the main path, as sequential-only tools do; the two paths run "
+                "side by side from the same input: compute each from `before`, then keep the larger field.")
+    return ("compute the field of each path from `before` with the recurrences, then the sum sees what the larger "
+            "(aligned) field sees; the jump is the same on both paths.")
+
+
+def check_residual_field(
+    my_residual_field: Callable[[FieldTuple, Sequence[LayerTuple], Sequence[LayerTuple]], FieldTuple],
+) -> None:
+    """Check ``my_residual_field(before, main, shortcut)`` -> the ``(size, jump, padding)`` after the addition.
+
+    >>> check_residual_field(residual_field)
+    Traceback (most recent call last):
+    AssertionError: residual_field is the package's own pspnet_edu.checks.receptive_field.residual_field: write your own version
+    """
+    cases = [Case((before, list(main), list(shortcut)), hint=hint) for before, main, shortcut, hint in _BLOCKS]
+    check_cases(my_residual_field, residual_field, cases, hint=_residual_diagnose,
+                against="the larger field of the two aligned paths")

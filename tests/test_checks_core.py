@@ -1,0 +1,175 @@
+"""Tests for pspnet_edu/checks/_core.py: the machinery every self-check uses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from pspnet_edu.checks._core import (
+    Case,
+    call_learner,
+    check_cases,
+    differences,
+    fail,
+    learner_code,
+    not_implemented_message,
+    short_repr,
+)
+
+
+def reference_size(size: int, kernel: int, stride: int = 1) -> int:
+    return (size - kernel) // stride + 1
+
+
+CASES = [Case((7, 3)), Case((8, 3), {"stride": 2}), Case((9, 1), {"stride": 3})]
+
+
+def test_passing_learner_prints_one_deterministic_line(capsys):
+    def my_size(size, kernel, stride=1):
+        return (size - kernel) // stride + 1
+
+    check_cases(my_size, reference_size, CASES, against="the reference")
+    assert capsys.readouterr().out == "✓ my_size matches the reference on 3 cases\n"
+
+
+def test_default_verdict_names_the_reference_by_module_and_qualname(capsys):
+    check_cases(lambda s, k, stride=1: (s - k) // stride + 1, reference_size, CASES[:1])
+    assert capsys.readouterr().out == f"✓ <lambda> matches {__name__}.reference_size on 1 case\n"
+
+
+def test_stub_becomes_not_implemented_assertion():
+    def my_size(size, kernel, stride=1):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError) as info:
+        check_cases(my_size, reference_size, CASES)
+    assert str(info.value) == not_implemented_message("my_size")
+    assert "my_size is not implemented yet" in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_wrong_answer_names_case_expected_got_and_hint(capsys):
+    def my_size(size, kernel, stride=1):
+        return (size - kernel) + 1  # forgot the stride
+
+    def diagnose(case, expected, got):
+        return "you ignored the stride" if got == case.args[0] - case.args[1] + 1 else None
+
+    with pytest.raises(AssertionError) as info:
+        check_cases(my_size, reference_size, CASES, hint=diagnose)
+    message = str(info.value)
+    assert message.splitlines() == [
+        "my_size(8, 3, stride=2) gave a wrong result.",
+        "  expected: 3",
+        "  got:      6",
+        "  hint: you ignored the stride",
+    ]
+    assert capsys.readouterr().out == ""  # no verdict line on failure
+
+
+def test_case_hint_and_check_hint_are_both_shown():
+    with pytest.raises(AssertionError, match="hint: a strided case. count the windows"):
+        check_cases(lambda s, k, stride=1: 0, reference_size, [Case((8, 3), {"stride": 2}, hint="a strided case.")],
+                    hint="count the windows")
+
+
+def test_float_instead_of_int_is_explained():
+    with pytest.raises(AssertionError, match=r"expected the int 3, got the float 3.0 \(use //"):
+        check_cases(lambda s, k, stride=1: (s - k) / stride + 1, reference_size, [Case((7, 5))])
+
+
+def test_other_exceptions_name_the_call_and_keep_the_cause():
+    def my_size(size, kernel, stride=1):
+        return size / 0
+
+    with pytest.raises(AssertionError, match=r"my_size\(7, 3\) raised ZeroDivisionError") as info:
+        check_cases(my_size, reference_size, CASES)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+def test_learner_assertion_passes_through_unchanged():
+    with pytest.raises(AssertionError, match="^my own message$"):
+        with learner_code("my_f"):
+            raise AssertionError("my own message")
+
+
+def test_passing_the_reference_itself_or_a_result_is_refused():
+    with pytest.raises(AssertionError, match="write your own version"):
+        check_cases(reference_size, reference_size, CASES)
+    with pytest.raises(AssertionError, match="pass the function itself"):
+        check_cases(5, reference_size, CASES)
+
+
+def test_arguments_are_copied_so_a_mutating_learner_cannot_spoil_the_reference():
+    def my_total(values):
+        values.append(100)  # mutates its argument
+        return sum(values)
+
+    data = [1, 2]
+    with pytest.raises(AssertionError, match="expected: 3"):
+        check_cases(my_total, sum, [Case((data,))])
+    assert data == [1, 2]
+    assert call_learner(lambda v: v.append(0) or len(v), Case((data,))) == 3 and data == [1, 2]
+
+
+def test_differences_on_numbers_sequences_and_mappings():
+    assert differences(1.0, 1.0 + 1e-9) is None
+    assert differences(1.0, 1.1) == "expected 1, got 1.1"
+    assert differences(float("nan"), float("nan")) is None
+    assert differences(2, True) == "expected the int 2, got bool True"
+    assert differences(True, 1) == "expected True, got 1"
+    assert differences((1, 2), [1, 2]) is None  # a list for a tuple is fine
+    assert differences((1, 2), (1, 2, 3)) == "expected 2 items, got 3"
+    assert differences({"a": [1, 2]}, {"a": [1, 3]}) == "at ['a'][1]: expected 2, got 3"
+    assert "missing ['b']" in differences({"a": 1, "b": 2}, {"a": 1})
+    assert differences("abc", "abd") == "expected 'abc', got 'abd'"
+
+
+def test_differences_on_dataclasses_compares_fields_by_name():
+    @dataclasses.dataclass(frozen=True)
+    class Result:
+        size: int
+        stride: int
+
+    @dataclasses.dataclass(frozen=True)
+    class Other:
+        size: int
+        stride: int
+
+    assert differences(Result(3, 1), Other(3, 1)) is None
+    assert differences([Result(3, 1), Result(7, 2)], [Other(3, 1), Other(7, 4)]) == "at [1].stride: expected 2, got 4"
+    assert "attribute .size" in differences(Result(3, 1), (3, 1))
+
+
+def test_differences_on_tensors():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4)
+    assert differences(x, x.clone() + 1e-8) is None
+    assert differences(x, x.double()) is None  # dtype may differ, values are compared
+    assert differences(x, x[:, :2]) == "expected shape (2, 3, 4), got shape (2, 2, 4)"
+    y = x.clone()
+    y[1, 2, 3] += 1.0
+    assert differences(x, y).startswith("1 of 24 values differ; the first at index (1, 2, 3)")
+    assert "got list" in differences(x, x.tolist())
+    assert differences(torch.tensor([1, 2]), torch.tensor([1, 3])).startswith("1 of 2 values differ")
+
+
+def test_fail_shows_where_nested_results_differ():
+    message = str(fail("my_rf([(3, 1, 1, 1)])", [(3, 1)], [(3, 2)], differences([(3, 1)], [(3, 2)]), "the jump"))
+    assert message.splitlines() == [
+        "my_rf([(3, 1, 1, 1)]) gave a wrong result.",
+        "  expected: [(3, 1)]",
+        "  got:      [(3, 2)]",
+        "  difference: at [0][1]: expected 1, got 2",
+        "  hint: the jump",
+    ]
+
+
+def test_short_repr_is_short_and_has_no_addresses():
+    assert short_repr(torch.zeros(1, 3, 8, 8)) == "Tensor(shape=(1, 3, 8, 8), dtype=torch.float32)"
+    assert short_repr(torch.tensor(2.5)) == "Tensor(2.5)"
+    assert len(short_repr(list(range(1000)))) < 40
+    assert short_repr(object()) == "<object object>"  # no memory address: nbval compares messages
