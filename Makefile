@@ -20,9 +20,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pspnet-edu rf resnet50 --dilated
 
-# One pytest run collects everything; an empty collection (exit status 5) fails the target.
+# One pytest run collects everything: unit tests (tests/), doctests (pspnet_edu/) and every
+# notebook under nbval in strict mode. An empty collection (exit status 5) fails the target.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 test: $(STAMP)
+	TQDM_DISABLE=1 $(BIN)/python -m pytest tests pspnet_edu notebooks --doctest-modules $(NBVAL)
+
+# The two halves on their own, for development.
+unit: $(STAMP)
 	$(BIN)/python -m pytest tests pspnet_edu --doctest-modules
+notebooks: $(STAMP)
+	TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks $(NBVAL)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
