@@ -1,0 +1,203 @@
+"""Inference as in the official evaluation: whole image, sliding window, flip and multi-scale.
+
+PSPNet's reported numbers are not from a single forward pass over the image. The author's
+evaluation (hszhao/semseg ``tool/test.py``; Zhao et al. 2017, Sec. 4) does three things:
+
+1. **Sliding window.** The network is applied to ``crop x crop`` windows taken with a stride
+   of ``ceil(2/3 * crop)``; an image smaller than the crop is padded with the mean colour
+   (0 after normalisation); the softmax probabilities of overlapping windows are averaged.
+2. **Flip.** Each window is also run mirrored; the mirrored probabilities are flipped back and
+   averaged with the others (on by default in the author's code, so its "single-scale"
+   numbers include the flip).
+3. **Multi-scale.** The image is resized by each scale (0.5 ... 1.75), predicted as above,
+   the probabilities resized back to the original size, and averaged over scales.
+
+``predict_probs`` does all of that for a batch of normalised images; ``evaluate`` runs it over
+a dataset and returns the confusion-matrix metrics of ``pspnet_edu.metrics``.
+
+Deviation: semseg resizes each scale relative to a fixed ``base_size`` (2048 for Cityscapes);
+here a scale is relative to the image's own size, which is the same for full-size Cityscapes
+and does the sensible thing for smaller images. Probabilities are resized with bilinear
+interpolation and ``align_corners=False`` (semseg's OpenCV resize uses the same pixel-centre
+convention).
+
+Taught in ``notebooks/08_evaluation.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pspnet_edu.metrics import confusion_matrix, iou_per_class, mean_class_accuracy, mean_iou, pixel_accuracy
+
+Mode = Literal["whole", "sliding"]
+
+
+def _logits(model: nn.Module, images: Tensor) -> Tensor:
+    """The main head's logits at input size (the auxiliary output is for training only)."""
+    output = model(images)
+    logits = output["out"] if isinstance(output, dict) else output  # (B, C, h, w)
+    if logits.shape[-2:] != images.shape[-2:]:
+        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return logits  # (B, C, H, W)
+
+
+def _net_probs(model: nn.Module, images: Tensor, flip: bool) -> Tensor:
+    """Softmax probabilities of one forward pass, averaged with the mirrored pass if ``flip``."""
+    if not flip:
+        return _logits(model, images).softmax(dim=1)  # (B, C, H, W)
+    batch = images.shape[0]
+    both = torch.cat([images, images.flip(-1)], dim=0)  # (2B, 3, H, W): one pass for both
+    probs = _logits(model, both).softmax(dim=1)  # (2B, C, H, W)
+    return (probs[:batch] + probs[batch:].flip(-1)) / 2  # (B, C, H, W)
+
+
+def _window_starts(size: int, crop: int, stride: int) -> list[int]:
+    """Window origins along one axis: a regular grid whose last window ends at the border.
+
+    >>> _window_starts(10, 4, 3)
+    [0, 3, 6]
+    >>> _window_starts(4, 4, 3)
+    [0]
+    """
+    count = math.ceil(max(size - crop, 0) / stride) + 1
+    return [min(i * stride, size - crop) for i in range(count)]
+
+
+def _sliding_probs(model: nn.Module, images: Tensor, crop: tuple[int, int], stride: tuple[int, int], flip: bool) -> Tensor:
+    """Probabilities from overlapping ``crop`` windows, averaged where they overlap."""
+    height, width = images.shape[-2:]
+    crop_h, crop_w = crop
+    # Pad images smaller than the crop, split evenly on both sides as in semseg. Zero is the
+    # mean colour once images are normalised with the dataset mean and std.
+    pad_h, pad_w = max(crop_h - height, 0), max(crop_w - width, 0)
+    top, left = pad_h // 2, pad_w // 2
+    padded = F.pad(images, (left, pad_w - left, top, pad_h - top), value=0.0)  # (B, 3, H', W')
+    padded_h, padded_w = padded.shape[-2:]
+
+    probs_sum: Tensor | None = None
+    counts = torch.zeros(padded_h, padded_w, device=images.device)  # windows covering each pixel
+    for y in _window_starts(padded_h, crop_h, stride[0]):
+        for x in _window_starts(padded_w, crop_w, stride[1]):
+            window = padded[..., y : y + crop_h, x : x + crop_w]  # (B, 3, crop_h, crop_w)
+            probs = _net_probs(model, window, flip)  # (B, C, crop_h, crop_w)
+            if probs_sum is None:
+                probs_sum = probs.new_zeros(probs.shape[:2] + (padded_h, padded_w))
+            probs_sum[..., y : y + crop_h, x : x + crop_w] += probs
+            counts[y : y + crop_h, x : x + crop_w] += 1
+    assert probs_sum is not None
+    probs = probs_sum / counts  # (B, C, H', W')
+    return probs[..., top : top + height, left : left + width]  # (B, C, H, W)
+
+
+def predict_probs(
+    model: nn.Module,
+    images: Tensor,
+    *,
+    mode: Mode = "whole",
+    crop: int | tuple[int, int] | None = None,
+    stride_rate: float = 2 / 3,
+    flip: bool = False,
+    scales: Sequence[float] = (1.0,),
+) -> Tensor:
+    """Class probabilities (B, C, H, W) for normalised images (B, 3, H, W) or (3, H, W).
+
+    ``mode="whole"`` runs the network once on the whole image; ``mode="sliding"`` runs it on
+    ``crop`` windows with a stride of ``ceil(stride_rate * crop)`` (2/3 in semseg). ``flip``
+    averages with the mirrored image; ``scales`` averages over resized copies (semseg's
+    multi-scale test uses 0.5, 0.75, 1.0, 1.25, 1.5, 1.75). The model is used as it is: call
+    ``model.eval()`` first (``evaluate`` does).
+    """
+    if mode not in ("whole", "sliding"):
+        raise ValueError(f"mode must be 'whole' or 'sliding', got {mode!r}")
+    if not scales or any(s <= 0 for s in scales):
+        raise ValueError(f"scales must be a non-empty list of positive numbers, got {list(scales)}")
+    squeeze = images.dim() == 3
+    if squeeze:
+        images = images.unsqueeze(0)  # (1, 3, H, W)
+    if images.dim() != 4:
+        raise ValueError(f"images must be (B, 3, H, W) or (3, H, W), got shape {tuple(images.shape)}")
+    if mode == "sliding":
+        if crop is None:
+            raise ValueError("sliding-window inference needs a crop size, e.g. crop=713 (the paper's) or --crop")
+        crop_hw = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        stride_hw = tuple(int(math.ceil(c * stride_rate)) for c in crop_hw)
+
+    height, width = images.shape[-2:]
+    total: Tensor | None = None
+    with torch.no_grad():
+        for scale in scales:
+            scaled = images
+            if scale != 1.0:
+                size = (max(1, round(height * scale)), max(1, round(width * scale)))
+                scaled = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+            if mode == "whole":
+                probs = _net_probs(model, scaled, flip)
+            else:
+                probs = _sliding_probs(model, scaled, crop_hw, stride_hw, flip)  # type: ignore[arg-type]
+            if probs.shape[-2:] != (height, width):
+                probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
+            total = probs if total is None else total + probs
+    assert total is not None
+    probs = total / len(scales)  # (B, C, H, W)
+    return probs[0] if squeeze else probs
+
+
+def predict(model: nn.Module, images: Tensor, **kwargs: object) -> Tensor:
+    """Class indices (B, H, W) (or (H, W) for one image): the argmax of ``predict_probs``."""
+    return predict_probs(model, images, **kwargs).argmax(dim=-3)  # type: ignore[arg-type]
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: torch.utils.data.Dataset,
+    *,
+    num_classes: int,
+    ignore_index: int = 255,
+    device: str | torch.device = "cpu",
+    batch_size: int = 1,
+    num_workers: int = 0,
+    mode: Mode = "whole",
+    crop: int | tuple[int, int] | None = None,
+    flip: bool = False,
+    scales: Sequence[float] = (1.0,),
+    progress: bool = False,
+) -> dict:
+    """Evaluate ``model`` on every (image, mask) pair of ``dataset``.
+
+    One confusion matrix is accumulated over the whole dataset and the scores are computed from
+    it at the end. Returns a dict with ``confusion_matrix`` (a (C, C) int64 tensor), ``iou``
+    (a list of C floats, NaN for classes absent from prediction and ground truth), ``miou``,
+    ``pixel_acc`` and ``mean_acc``. ``batch_size > 1`` needs images of one size. The model is
+    put in eval mode and returned to its previous mode afterwards.
+    """
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise ValueError("the evaluation dataset is empty: check --data and --split")
+    from tqdm.auto import tqdm
+
+    # A private generator: creating a loader must not consume the global RNG (training resumes exactly).
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                         generator=torch.Generator())
+    was_training = model.training
+    model.eval()
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    try:
+        for images, masks in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+            images = images.to(device)  # (B, 3, H, W)
+            probs = predict_probs(model, images, mode=mode, crop=crop, flip=flip, scales=scales)
+            cm += confusion_matrix(probs.argmax(dim=1).cpu(), masks, num_classes, ignore_index)
+    finally:
+        model.train(was_training)
+    return {
+        "confusion_matrix": cm,
+        "iou": iou_per_class(cm).tolist(),
+        "miou": mean_iou(cm),
+        "pixel_acc": pixel_accuracy(cm),
+        "mean_acc": mean_class_accuracy(cm),
+    }

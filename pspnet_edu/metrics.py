@@ -1,0 +1,114 @@
+"""Segmentation metrics from a confusion matrix: IoU per class, mIoU, pixel and class accuracy.
+
+PSPNet reports mean IoU and pixel accuracy (Zhao et al. 2017, Sec. 4.1, "Evaluation
+metrics"); the author's code reports mIoU, mAcc (mean class accuracy) and allAcc (pixel
+accuracy). Every one of them is a function of a single ``(C, C)`` confusion matrix, so the
+evaluation counts that matrix over the whole dataset and computes the scores once at the end
+(averaging per-image mIoUs would give a different and wrong number).
+
+Two mistakes this module avoids on purpose:
+
+- writing into the caller's tensors (e.g. setting ignored pixels in place): these functions
+  never modify their arguments;
+- scoring a class absent from both prediction and ground truth as IoU 0: its IoU is
+  undefined (0/0), reported as NaN, and left out of the mean.
+
+Taught in ``notebooks/08_evaluation.ipynb``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> Tensor:
+    """Count pixels: ``cm[t, p]`` is the number of pixels of true class ``t`` predicted as ``p``.
+
+    ``pred`` and ``target`` are integer tensors of the same shape (any shape, e.g. (B, H, W)).
+    Pixels whose target is ``ignore_index`` are not counted. The result is a new ``int64``
+    tensor of shape (C, C) on the CPU; matrices add up, so a dataset's matrix is the sum of its
+    images' matrices.
+
+    >>> pred   = torch.tensor([[0, 1], [1, 1]])
+    >>> target = torch.tensor([[0, 1], [0, 255]])
+    >>> confusion_matrix(pred, target, num_classes=2)
+    tensor([[1, 1],
+            [0, 1]])
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    if pred.is_floating_point() or target.is_floating_point():
+        raise ValueError("pred and target must hold integer class indices; for logits, take .argmax(dim=1) first")
+    pred = pred.detach().reshape(-1).to("cpu", torch.int64)  # new tensors: the inputs stay untouched
+    target = target.detach().reshape(-1).to("cpu", torch.int64)
+    keep = target != ignore_index
+    pred, target = pred[keep], target[keep]
+    if target.numel() and (target.min() < 0 or target.max() >= num_classes):
+        raise ValueError(
+            f"target holds labels outside 0..{num_classes - 1} that are not ignore_index={ignore_index}; "
+            "convert labelIds to trainIds (pspnet_edu.data.labels) or pass the right num_classes"
+        )
+    if pred.numel() and (pred.min() < 0 or pred.max() >= num_classes):
+        raise ValueError(f"pred holds class indices outside 0..{num_classes - 1}; pass the right num_classes")
+    # Each (t, p) pair gets a unique index t * C + p; one bincount counts them all.
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)  # (C_true, C_pred)
+
+
+def iou_per_class(cm: Tensor) -> Tensor:
+    """Intersection over union per class: TP / (TP + FP + FN), NaN where the class is absent.
+
+    A class that appears in neither the prediction nor the ground truth has an undefined IoU
+    (0/0) and gets NaN, not 0. A class predicted but absent from the ground truth gets 0.
+
+    >>> cm = torch.tensor([[3, 1, 0], [0, 2, 0], [0, 0, 0]])   # class 2 never seen
+    >>> iou_per_class(cm)
+    tensor([0.7500, 0.6667,    nan], dtype=torch.float64)
+    """
+    cm = cm.to(torch.float64)
+    true_positive = cm.diagonal()
+    union = cm.sum(dim=0) + cm.sum(dim=1) - true_positive  # TP + FP + FN
+    return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
+
+
+def mean_iou(cm: Tensor) -> float:
+    """Mean IoU over the classes present in the prediction or the ground truth.
+
+    >>> cm = torch.tensor([[3, 1, 0], [0, 2, 0], [0, 0, 0]])
+    >>> round(mean_iou(cm), 4)   # (0.75 + 0.6667) / 2, class 2 left out
+    0.7083
+    """
+    return float(torch.nanmean(iou_per_class(cm)))
+
+
+def pixel_accuracy(cm: Tensor) -> float:
+    """Fraction of counted (non-ignored) pixels classified correctly ("allAcc" in semseg).
+
+    >>> pixel_accuracy(torch.tensor([[3, 1], [0, 2]]))
+    0.8333333333333334
+    """
+    total = cm.sum()
+    if total == 0:
+        return float("nan")
+    return float(cm.diagonal().sum().to(torch.float64) / total)
+
+
+def class_accuracy(cm: Tensor) -> Tensor:
+    """Recall per class: TP / (pixels of that class in the ground truth); NaN if it has none.
+
+    >>> class_accuracy(torch.tensor([[3, 1, 1], [0, 2, 0], [0, 0, 0]]))   # class 2 never true
+    tensor([0.6000, 1.0000,    nan], dtype=torch.float64)
+    """
+    cm = cm.to(torch.float64)
+    support = cm.sum(dim=1)
+    return torch.where(support > 0, cm.diagonal() / support.clamp(min=1), torch.full_like(support, float("nan")))
+
+
+def mean_class_accuracy(cm: Tensor) -> float:
+    """Mean of the per-class accuracies over classes present in the ground truth ("mAcc").
+
+    >>> mean_class_accuracy(torch.tensor([[3, 1, 1], [0, 2, 0], [0, 0, 0]]))   # (0.6 + 1.0) / 2
+    0.8
+    """
+    return float(torch.nanmean(class_accuracy(cm)))

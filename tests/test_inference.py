@@ -1,0 +1,167 @@
+"""Tests for pspnet_edu.inference: sliding window, flip, multi-scale, evaluate."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from pspnet_edu.inference import evaluate, predict, predict_probs
+
+NUM_CLASSES = 4
+
+
+class DictModel(nn.Module):
+    """Wraps a module so that it returns {"out", "aux"} like PSPNet."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.body(x)
+        return {"out": out, "aux": out}
+
+
+class GlobalContext(nn.Module):
+    """A 3x3 conv plus the image's global mean: every output depends on the whole input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, NUM_CLASSES, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y + y.mean(dim=(2, 3), keepdim=True)
+
+
+def pointwise_model() -> nn.Module:
+    torch.manual_seed(0)
+    return DictModel(nn.Conv2d(3, NUM_CLASSES, 1)).eval()
+
+
+def test_sliding_equals_whole_when_crop_covers_image() -> None:
+    torch.manual_seed(0)
+    model = DictModel(GlobalContext()).eval()
+    images = torch.randn(2, 3, 12, 20)
+    whole = predict_probs(model, images)
+    sliding = predict_probs(model, images, mode="sliding", crop=(12, 20))
+    assert torch.equal(whole, sliding)
+
+
+def test_sliding_window_bookkeeping_with_many_windows_and_padding() -> None:
+    # A pointwise model sees no context, so however the windows overlap, their averaged
+    # probabilities must equal the whole-image ones: this checks the window grid, the
+    # per-pixel counts and the padding/cropping.
+    model = pointwise_model()
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 17, 23)
+    whole = predict_probs(model, images)
+    for crop in [5, (6, 9), (17, 4), 30]:  # 30: larger than the image, so padded
+        sliding = predict_probs(model, images, mode="sliding", crop=crop)
+        assert sliding.shape == whole.shape == (2, NUM_CLASSES, 17, 23)
+        torch.testing.assert_close(sliding, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_sliding_differs_for_a_context_model_when_windows_are_small() -> None:
+    torch.manual_seed(0)
+    model = DictModel(GlobalContext()).eval()
+    images = torch.randn(1, 3, 16, 16)
+    assert not torch.allclose(predict_probs(model, images), predict_probs(model, images, mode="sliding", crop=6))
+
+
+def test_flip_is_a_no_op_for_a_flip_equivariant_model() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, NUM_CLASSES, 3, padding=1)
+    with torch.no_grad():  # a left-right symmetric kernel makes the model commute with hflip
+        conv.weight.copy_((conv.weight + conv.weight.flip(-1)) / 2)
+    model = DictModel(conv).eval()
+    images = torch.randn(2, 3, 8, 11)
+    torch.testing.assert_close(predict_probs(model, images, flip=True), predict_probs(model, images), rtol=1e-5, atol=1e-6)
+
+
+def test_flip_averages_with_the_mirrored_prediction() -> None:
+    torch.manual_seed(0)
+    model = DictModel(nn.Conv2d(3, NUM_CLASSES, 3, padding=1)).eval()
+    images = torch.randn(1, 3, 8, 11)
+    with torch.no_grad():
+        plain = model(images)["out"].softmax(1)
+        mirrored = model(images.flip(-1))["out"].softmax(1).flip(-1)
+    torch.testing.assert_close(predict_probs(model, images, flip=True), (plain + mirrored) / 2)
+    assert not torch.allclose(plain, mirrored)  # so the test above is not trivial
+
+
+def test_multiscale_shapes_and_probabilities() -> None:
+    model = pointwise_model()
+    images = torch.randn(3, 9, 14)  # a single image without batch dimension
+    probs = predict_probs(model, images, scales=(0.5, 1.0, 1.75), flip=True, mode="sliding", crop=8)
+    assert probs.shape == (NUM_CLASSES, 9, 14)
+    torch.testing.assert_close(probs.sum(0), torch.ones(9, 14))
+    assert torch.equal(predict_probs(model, images, scales=(1.0,)), predict_probs(model, images))
+    assert predict(model, images).shape == (9, 14)
+
+
+def test_bad_arguments() -> None:
+    model = pointwise_model()
+    images = torch.randn(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="crop"):
+        predict_probs(model, images, mode="sliding")
+    with pytest.raises(ValueError, match="mode"):
+        predict_probs(model, images, mode="tiles")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="scales"):
+        predict_probs(model, images, scales=())
+
+
+class LabelInImage(torch.utils.data.Dataset):
+    """Images whose first channel holds the label: an oracle model can read it off."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.masks = torch.randint(0, 3, (5, 6, 7))  # class 3 never appears
+        self.masks[:, 0, :] = 255  # an ignored row
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        label = self.masks[i].clamp(max=NUM_CLASSES - 1).float()
+        return torch.stack([label, torch.zeros_like(label), torch.zeros_like(label)]), self.masks[i]
+
+
+class Oracle(nn.Module):
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = 10 * nn.functional.one_hot(x[:, 0].long(), NUM_CLASSES).permute(0, 3, 1, 2).float()
+        return {"out": logits, "aux": logits}
+
+
+class AlwaysZero(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.tensor([5.0, 0.0, 0.0, 0.0]))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.bias.view(1, -1, 1, 1).expand(x.shape[0], -1, *x.shape[-2:])
+        return {"out": logits, "aux": logits}
+
+
+def test_evaluate_oracle_and_constant_models() -> None:
+    dataset = LabelInImage()
+    result = evaluate(Oracle(), dataset, num_classes=NUM_CLASSES, batch_size=2)
+    assert result["miou"] == 1.0 and result["pixel_acc"] == 1.0 and result["mean_acc"] == 1.0
+    assert math.isnan(result["iou"][3])  # absent class: excluded, not 0
+    assert int(result["confusion_matrix"].sum()) == int((dataset.masks != 255).sum())
+
+    model = AlwaysZero().train()
+    result = evaluate(model, dataset, num_classes=NUM_CLASSES, mode="sliding", crop=4, flip=True)
+    assert model.training  # evaluate restores the mode it found
+    share_of_zero = float((dataset.masks == 0).sum() / (dataset.masks != 255).sum())
+    assert result["pixel_acc"] == pytest.approx(share_of_zero)
+    assert result["iou"][1] == 0.0 and result["iou"][2] == 0.0
+    assert result["miou"] == pytest.approx(share_of_zero / 3)
+
+
+def test_evaluate_empty_dataset() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        evaluate(Oracle(), [], num_classes=NUM_CLASSES)

@@ -1,0 +1,117 @@
+"""Tests for pspnet_edu.metrics against brute-force per-pixel counting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pspnet_edu.metrics import (
+    class_accuracy,
+    confusion_matrix,
+    iou_per_class,
+    mean_class_accuracy,
+    mean_iou,
+    pixel_accuracy,
+)
+
+IGNORE = 255
+
+
+def brute_force(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> dict:
+    """Count every pixel in a plain Python loop, independently of the module."""
+    tp = [0] * num_classes
+    fp = [0] * num_classes
+    fn = [0] * num_classes
+    correct = total = 0
+    for p, t in zip(pred.flatten().tolist(), target.flatten().tolist()):
+        if t == IGNORE:
+            continue
+        total += 1
+        if p == t:
+            tp[t] += 1
+            correct += 1
+        else:
+            fp[p] += 1
+            fn[t] += 1
+    ious = [tp[c] / (tp[c] + fp[c] + fn[c]) if tp[c] + fp[c] + fn[c] else None for c in range(num_classes)]
+    accs = [tp[c] / (tp[c] + fn[c]) if tp[c] + fn[c] else None for c in range(num_classes)]
+    present = [v for v in ious if v is not None]
+    present_acc = [v for v in accs if v is not None]
+    return {
+        "iou": ious,
+        "miou": sum(present) / len(present),
+        "pixel_acc": correct / total,
+        "macc": sum(present_acc) / len(present_acc),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_against_brute_force_with_ignore_and_absent_classes(seed: int) -> None:
+    torch.manual_seed(seed)
+    num_classes = 7
+    # Classes 5 and 6 never occur in target; class 6 never in pred either -> NaN IoU.
+    target = torch.randint(0, 5, (2, 9, 11))
+    target[torch.rand(target.shape) < 0.2] = IGNORE
+    pred = torch.randint(0, 6, (2, 9, 11))
+    cm = confusion_matrix(pred, target, num_classes)
+    ref = brute_force(pred, target, num_classes)
+
+    assert cm.shape == (num_classes, num_classes) and cm.dtype == torch.int64
+    assert int(cm.sum()) == int((target != IGNORE).sum())
+    ious = iou_per_class(cm)
+    for c in range(num_classes):
+        if ref["iou"][c] is None:
+            assert math.isnan(ious[c])
+        else:
+            assert float(ious[c]) == pytest.approx(ref["iou"][c], rel=1e-12)
+    assert float(ious[5]) == 0.0  # predicted but never true: IoU 0, not NaN
+    assert math.isnan(float(ious[6]))  # absent from both: excluded
+    assert mean_iou(cm) == pytest.approx(ref["miou"], rel=1e-12)
+    assert pixel_accuracy(cm) == pytest.approx(ref["pixel_acc"], rel=1e-12)
+    assert mean_class_accuracy(cm) == pytest.approx(ref["macc"], rel=1e-12)
+
+
+def test_absent_class_is_not_counted_as_zero() -> None:
+    pred = torch.tensor([0, 0, 1, 1])
+    target = torch.tensor([0, 0, 1, 1])
+    cm = confusion_matrix(pred, target, num_classes=19)
+    assert mean_iou(cm) == 1.0  # 17 absent classes do not drag the mean to 2/19
+
+
+def test_accumulates_over_batches() -> None:
+    torch.manual_seed(0)
+    pred = torch.randint(0, 4, (6, 5, 5))
+    target = torch.randint(0, 4, (6, 5, 5))
+    whole = confusion_matrix(pred, target, 4)
+    summed = sum(confusion_matrix(p, t, 4) for p, t in zip(pred, target))
+    assert torch.equal(whole, summed)
+
+
+def test_inputs_are_not_modified() -> None:
+    torch.manual_seed(0)
+    pred = torch.randint(0, 3, (4, 6))
+    target = torch.randint(0, 3, (4, 6))
+    target[0, :3] = IGNORE
+    pred_copy, target_copy = pred.clone(), target.clone()
+    cm = confusion_matrix(pred, target, 3)
+    cm_copy = cm.clone()
+    iou_per_class(cm), mean_iou(cm), pixel_accuracy(cm), class_accuracy(cm), mean_class_accuracy(cm)
+    assert torch.equal(pred, pred_copy) and torch.equal(target, target_copy) and torch.equal(cm, cm_copy)
+
+
+def test_rows_are_truth_columns_are_prediction() -> None:
+    cm = confusion_matrix(torch.tensor([1, 1, 1]), torch.tensor([0, 0, 1]), 2)
+    assert cm.tolist() == [[0, 2], [0, 1]]
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ValueError, match="same shape"):
+        confusion_matrix(torch.zeros(2, 3, dtype=torch.long), torch.zeros(3, 2, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="argmax"):
+        confusion_matrix(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="trainIds"):
+        confusion_matrix(torch.zeros(3, dtype=torch.long), torch.tensor([0, 7, 1]), 2)
+    with pytest.raises(ValueError, match="num_classes"):
+        confusion_matrix(torch.tensor([0, 5, 1]), torch.zeros(3, dtype=torch.long), 2)
