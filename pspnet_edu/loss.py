@@ -1,0 +1,101 @@
+"""PSPNet's training loss: pixel-wise cross-entropy plus alpha times the auxiliary loss.
+
+What: ``total = CE(out, target) + aux_weight * CE(aux, target)``, both ignoring the label
+``IGNORE_INDEX`` (255: Cityscapes' "void" trainId and padding).
+
+Why: the auxiliary classifier on layer3 ("res4b22") adds a deep-supervision signal that eases
+the optimisation of the deep ResNet; it is discarded at test time. The paper finds
+alpha = 0.4 best (Sec. 3.3 and 4.2, Table 2).
+
+Taught in notebooks/05_pspnet.ipynb (the loss) and 09_ablations.ipynb (the alpha sweep).
+
+Deviation: none; hszhao/semseg computes the same two CrossEntropyLoss(ignore_index=255) terms
+(inside its model's ``forward``; here the model returns logits and the loss lives here).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pspnet_edu.data.labels import IGNORE_INDEX  # 255: Cityscapes' "void" trainId, defined once
+
+AUX_WEIGHT = 0.4  # paper Sec. 4.2, Table 2: alpha = 0.4 is best
+
+
+def _check(logits: Tensor, target: Tensor, name: str, ignore_index: int) -> None:
+    if target.dim() != 3 or logits.dim() != 4 or logits.shape[-2:] != target.shape[-2:] \
+            or logits.shape[0] != target.shape[0]:
+        raise ValueError(
+            f"outputs[{name!r}] has shape {tuple(logits.shape)} (B, K, H, W) but the target has "
+            f"shape {tuple(target.shape)}; the target must be (B, H, W) class indices of the "
+            "same B, H and W"
+        )
+    if target.is_floating_point():
+        raise ValueError(f"the target must hold integer class indices, got {target.dtype}; "
+                         "use target.long()")
+    num_classes = logits.shape[1]
+    invalid = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    if invalid.any():  # one reduction, no data-dependent shapes
+        found = sorted(set(target[invalid].unique().tolist()))[:5]
+        raise ValueError(
+            f"target labels must be 0..{num_classes - 1} or {ignore_index} (ignore), found "
+            f"{found}; Cityscapes labelIds must be mapped to trainIds first"
+        )
+
+
+def pspnet_loss(
+    outputs: dict[str, Tensor],
+    target: Tensor,
+    aux_weight: float = AUX_WEIGHT,
+    ignore_index: int = IGNORE_INDEX,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Total loss and its parts ``{"main": ..., "aux": ...}`` (each detached, for logging).
+
+    ``outputs`` is what a PSPNet returns: ``{"out": (B, K, H, W), "aux": (B, K, H, W)}``;
+    ``target`` is ``(B, H, W)`` trainIds. With ``aux_weight == 0`` the auxiliary output is
+    not used at all (and may be absent); the part "aux" is reported whenever the model
+    returned it.
+
+    >>> import torch
+    >>> logits = torch.zeros(1, 3, 2, 2)  # uniform over 3 classes: CE = log 3 = 1.0986
+    >>> total, parts = pspnet_loss({"out": logits, "aux": logits}, torch.zeros(1, 2, 2).long())
+    >>> round(total.item(), 4), round(parts["main"].item(), 4)
+    (1.5381, 1.0986)
+    """
+    if "out" not in outputs:
+        raise ValueError(
+            f"outputs must contain 'out' (what a PSPNet returns), got keys {sorted(outputs)}"
+        )
+    _check(outputs["out"], target, "out", ignore_index)
+    main = F.cross_entropy(outputs["out"], target, ignore_index=ignore_index)
+    parts = {"main": main.detach()}
+    total = main
+    if "aux" in outputs:
+        _check(outputs["aux"], target, "aux", ignore_index)
+        aux = F.cross_entropy(outputs["aux"], target, ignore_index=ignore_index)
+        parts["aux"] = aux.detach()
+        if aux_weight:
+            total = total + aux_weight * aux
+    elif aux_weight:
+        raise ValueError(
+            f"aux_weight={aux_weight} but the model returned no 'aux' output (built with "
+            "aux=False); use aux_weight=0 or build the model with aux=True"
+        )
+    return total, parts
+
+
+class PSPNetLoss(nn.Module):
+    """:func:`pspnet_loss` as a module: ``PSPNetLoss(0.4)(model(images), target)``."""
+
+    def __init__(self, aux_weight: float = AUX_WEIGHT, ignore_index: int = IGNORE_INDEX) -> None:
+        super().__init__()
+        self.aux_weight, self.ignore_index = aux_weight, ignore_index
+
+    def forward(
+        self, outputs: dict[str, Tensor], target: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        return pspnet_loss(outputs, target, self.aux_weight, self.ignore_index)
+
+    def extra_repr(self) -> str:
+        return f"aux_weight={self.aux_weight}, ignore_index={self.ignore_index}"

@@ -1,0 +1,98 @@
+"""Tests for pspnet_edu.loss: main + alpha * aux cross-entropy, ignore index 255."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import pspnet_edu.loss
+from pspnet_edu.loss import IGNORE_INDEX, PSPNetLoss, pspnet_loss
+
+
+def make_batch(num_classes: int = 5, ignored: float = 0.2):
+    torch.manual_seed(0)
+    out = torch.randn(2, num_classes, 6, 7, requires_grad=True)
+    aux = torch.randn(2, num_classes, 6, 7, requires_grad=True)
+    target = torch.randint(0, num_classes, (2, 6, 7))
+    target[torch.rand(2, 6, 7) < ignored] = IGNORE_INDEX
+    return {"out": out, "aux": aux}, target
+
+
+def manual_cross_entropy(logits, target):
+    """Mean of -log softmax at the true class over the pixels that are not ignored."""
+    log_probs = logits.log_softmax(dim=1).permute(0, 2, 3, 1)[target != 255]  # (N, K)
+    labels = target[target != 255]
+    return -log_probs[torch.arange(len(labels)), labels].mean()
+
+
+def test_ignore_index_is_255_and_defined_once():
+    from pspnet_edu.data import labels
+
+    assert IGNORE_INDEX == labels.IGNORE_INDEX == 255
+    assert "IGNORE_INDEX =" not in open(pspnet_edu.loss.__file__).read()
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.4, 0.9])
+def test_total_is_main_plus_alpha_aux(alpha):
+    outputs, target = make_batch()
+    total, parts = pspnet_loss(outputs, target, aux_weight=alpha)
+    main = manual_cross_entropy(outputs["out"], target)
+    aux = manual_cross_entropy(outputs["aux"], target)
+    torch.testing.assert_close(total, main + alpha * aux)
+    torch.testing.assert_close(parts["main"], main.detach())
+    torch.testing.assert_close(parts["aux"], aux.detach())
+    assert not parts["main"].requires_grad
+
+
+def test_default_weight_is_the_papers_0_4():
+    outputs, target = make_batch()
+    total, _ = pspnet_loss(outputs, target)
+    expected = F.cross_entropy(outputs["out"], target, ignore_index=255) + 0.4 * F.cross_entropy(
+        outputs["aux"], target, ignore_index=255)
+    torch.testing.assert_close(total, expected)
+    module_total, _ = PSPNetLoss()(outputs, target)
+    torch.testing.assert_close(module_total, total)
+
+
+def test_ignored_pixels_do_not_matter():
+    outputs, target = make_batch(ignored=0.5)
+    total, _ = pspnet_loss(outputs, target)
+    changed = {k: v.detach().clone() for k, v in outputs.items()}
+    for v in changed.values():
+        v.permute(0, 2, 3, 1)[target == 255] = 100.0  # garbage where the label is void
+    torch.testing.assert_close(pspnet_loss(changed, target)[0], total.detach())
+    total.backward()
+    grad = outputs["out"].grad.permute(0, 2, 3, 1)
+    assert torch.all(grad[target == 255] == 0) and torch.any(grad[target != 255] != 0)
+
+
+def test_alpha_zero_ignores_the_aux_output():
+    outputs, target = make_batch()
+    total, parts = pspnet_loss(outputs, target, aux_weight=0.0)
+    total.backward()
+    assert outputs["aux"].grad is None
+    torch.testing.assert_close(total, parts["main"])
+    total_without, parts_without = pspnet_loss({"out": outputs["out"]}, target, aux_weight=0.0)
+    assert sorted(parts_without) == ["main"]
+    torch.testing.assert_close(total_without, total)
+
+
+def test_missing_aux_with_positive_weight_is_an_error():
+    outputs, target = make_batch()
+    with pytest.raises(ValueError, match="aux=False.*aux_weight=0"):
+        pspnet_loss({"out": outputs["out"]}, target, aux_weight=0.4)
+
+
+@pytest.mark.parametrize(
+    "change, text",
+    [
+        (lambda o, t: (o, t.clone().fill_(19)), r"0\.\.4 or 255.*found \[19\].*trainIds"),
+        (lambda o, t: (o, t[:, :5]), r"shape \(2, 5, 6, 7\).*\(2, 5, 7\)"),
+        (lambda o, t: (o, t.float()), "integer class indices"),
+        (lambda o, t: ({"aux": o["aux"]}, t), "must contain 'out'"),
+    ],
+)
+def test_bad_targets_get_clear_errors(change, text):
+    outputs, target = make_batch()
+    outputs, target = change(outputs, target)
+    with pytest.raises(ValueError, match=text):
+        pspnet_loss(outputs, target)

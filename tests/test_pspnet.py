@@ -1,0 +1,158 @@
+"""Tests for pspnet_edu.pspnet: presets, parameter counts, shapes, structure, config, errors."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+import torchvision
+from reference.semseg_pspnet import PSPNet as OfficialPSPNet
+from torch import nn
+
+from pspnet_edu.backbone import feature_size
+from pspnet_edu.ppm import PyramidPoolingModule
+from pspnet_edu.pspnet import PSPNet, PSPNetConfig, build_pspnet
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# Parameter counts with 19 classes (Cityscapes):
+#  * paper:       49,080,038 = hszhao/semseg PSPNet(layers=50, classes=19) (transcribed in
+#                 tests/reference/semseg_pspnet.py; counted in the next test);
+#  * torchvision: 48,956,262 = torchvision resnet50 without fc (23,508,032) + the same PPM
+#                 and heads as the paper (25,448,230);
+#  * tiny:           886,678 (ResNet-18 at width 0.25 + PPM 128 -> 4 x 32 + heads 64 / 32).
+PARAMETERS = {"paper": 49_080_038, "torchvision": 48_956_262, "tiny": 886_678}
+
+
+@pytest.mark.parametrize("preset", sorted(PARAMETERS))
+def test_parameter_counts(preset):
+    with torch.device("meta"):
+        assert count(build_pspnet(preset)) == PARAMETERS[preset]
+
+
+def test_paper_preset_has_as_many_parameters_as_the_official_code():
+    with torch.device("meta"):
+        official = OfficialPSPNet(layers=50, classes=19)
+        ours = build_pspnet("paper")
+    assert count(ours) == count(official) == PARAMETERS["paper"]
+    resnet50 = torchvision.models.resnet50()
+    head = count(ours) - count(ours.backbone)
+    assert count(build_pspnet("torchvision")) == count(resnet50) - count(resnet50.fc) + head
+
+
+def test_top_level_modules_are_the_names_training_relies_on():
+    model = build_pspnet("tiny")
+    assert [name for name, _ in model.named_children()] == ["backbone", "ppm", "head", "aux_head"]
+    groups = {name.split(".")[0] for name, _ in model.named_parameters()}
+    assert groups == {"backbone", "ppm", "head", "aux_head"}
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_returns_out_and_aux_at_input_size_in_train_and_eval(training):
+    torch.manual_seed(0)
+    model = build_pspnet("tiny", num_classes=7).train(training)
+    out = model(torch.randn(2, 3, 97, 131))
+    assert sorted(out) == ["aux", "out"]
+    assert out["out"].shape == out["aux"].shape == (2, 7, 97, 131)
+
+
+def test_paper_preset_runs_at_an_odd_size():
+    model = build_pspnet("paper", num_classes=3).eval()
+    assert model.config.align_corners and model.ppm.align_corners
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 50, 66))  # not 8n+1
+    assert out["out"].shape == out["aux"].shape == (1, 3, 50, 66)
+
+
+def test_eval_is_deterministic_and_train_uses_dropout():
+    torch.manual_seed(0)
+    model = build_pspnet("tiny", dropout=0.5)
+    x = torch.randn(2, 3, 64, 64)
+    model.eval()
+    torch.testing.assert_close(model(x)["out"], model(x)["out"])
+    assert isinstance(model.head.dropout, nn.Dropout2d) and model.head.dropout.p == 0.5
+
+
+def test_without_aux_head_there_is_no_aux_output():
+    model = build_pspnet("tiny", aux=False)
+    assert model.aux_head is None
+    assert sorted(model(torch.randn(2, 3, 64, 64))) == ["out"]
+
+
+def test_without_ppm_the_head_sits_on_layer4():
+    model = build_pspnet("tiny", use_ppm=False)
+    assert isinstance(model.ppm, nn.Identity)
+    assert model.head.conv.in_channels == model.backbone.out_channels
+    out = model(torch.randn(1, 3, 16, 24))  # no PPM: batch 1 trains, small inputs work
+    assert out["out"].shape[-2:] == (16, 24)
+
+
+@pytest.mark.parametrize("overrides", [dict(bins=(1,)), dict(pooling="max"),
+                                       dict(bins=(1, 2, 4, 8), ppm_channels=16)])
+def test_table1_ablation_variants_build_and_run(overrides):
+    model = build_pspnet("tiny", **overrides).eval()
+    assert isinstance(model.ppm, PyramidPoolingModule)
+    assert model.ppm.bins == model.config.bins
+    assert model(torch.randn(1, 3, 65, 65))["out"].shape == (1, 19, 65, 65)
+
+
+def test_config_round_trips_through_asdict_and_json():
+    config = build_pspnet("tiny", bins=(1, 3), pooling="max").config
+    saved = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples become lists
+    assert saved["bins"] == [1, 3]
+    rebuilt = PSPNet(PSPNetConfig(**saved))
+    assert rebuilt.config == config
+    original = build_pspnet("tiny", bins=(1, 3), pooling="max").state_dict()
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in original.items()}
+
+
+def test_minimum_input_size_is_where_the_feature_map_covers_the_largest_bin():
+    model = build_pspnet("tiny").eval()
+    assert model.min_input_size == 41 and feature_size(41, 8) == 6 and feature_size(40, 8) == 5
+    model(torch.randn(1, 3, 41, 41))
+    with pytest.raises(ValueError, match=r"40x64 is too small.*at least 41x41.*5x8"):
+        model(torch.randn(1, 3, 40, 64))
+
+
+@pytest.mark.parametrize(
+    "x, text",
+    [
+        (torch.zeros(3, 64, 64), r"\(B, 3, H, W\), got \(3, 64, 64\).*unsqueeze"),
+        (torch.zeros(2, 4, 64, 64), r"\(B, 3, H, W\), got \(2, 4, 64, 64\)"),
+        (torch.zeros(2, 3, 64, 64, dtype=torch.uint8), "float images.*uint8"),
+        ([[0.0]], r"\(B, 3, H, W\), got list"),
+    ],
+)
+def test_bad_inputs_get_clear_errors(x, text):
+    with pytest.raises(ValueError, match=text):
+        build_pspnet("tiny").eval()(x)
+
+
+def test_batch_size_one_in_training_is_explained():
+    model = build_pspnet("tiny")
+    with pytest.raises(ValueError, match="batch size 1 in training mode.*BatchNorm"):
+        model(torch.randn(1, 3, 64, 64))
+    model.eval()(torch.randn(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize(
+    "preset, overrides, text",
+    [
+        ("large", {}, r"unknown preset 'large'; choose one of \['paper', 'tiny', 'torchvision'\]"),
+        ("tiny", dict(colour=1), r"unknown PSPNetConfig field\(s\) \['colour'\]; valid fields: num_classes"),
+        ("tiny", dict(depth=42), r"depth must be one of \[18, 34, 50, 101, 152\]"),
+        ("tiny", dict(pooling="median"), r"pooling must be one of \('avg', 'max'\)"),
+        ("tiny", dict(stem="resnetd"), "stem must be one of"),
+        ("tiny", dict(output_stride=4), "output_stride must be one of"),
+        ("tiny", dict(bins=(1, 2, 3)), "3 bins .* do not divide the 128 input channels"),
+        ("tiny", dict(bins=(0,)), "bins must be positive"),
+        ("tiny", dict(num_classes=1), "num_classes must be at least 2"),
+    ],
+)
+def test_bad_configurations_name_the_choices(preset, overrides, text):
+    with pytest.raises(ValueError, match=text):
+        build_pspnet(preset, **overrides)
