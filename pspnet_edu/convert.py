@@ -66,12 +66,18 @@ def _list(keys: Any, limit: int = 8) -> str:
 
 
 def semseg_to_pspnet_edu(
-    checkpoint: Mapping[str, Any], *, depth: int = 50, num_classes: int | None = None
+    checkpoint: Mapping[str, Any],
+    *,
+    depth: int = 50,
+    num_classes: int | None = None,
+    aux: bool = True,
 ) -> dict[str, Tensor]:
-    """A state dict for ``build_pspnet("paper", num_classes, depth=depth)`` from an official one.
+    """A state dict for ``build_pspnet("paper", num_classes, depth=depth, aux=aux)``.
 
     ``checkpoint`` is what ``torch.load`` returns for a hszhao/semseg checkpoint (a dict with
     ``"state_dict"``, keys prefixed ``module.`` by DataParallel/DDP) or a bare state dict.
+    ``aux=False`` accepts a checkpoint without the auxiliary classifier (``aux.*``), e.g. one
+    pruned for inference; load it into ``build_pspnet("paper", aux=False)``.
     ``num_classes`` defaults to the checkpoint's own (rows of ``cls.4.weight``). BatchNorm
     ``num_batches_tracked`` counters, absent from checkpoints of PyTorch < 0.4.1, are filled
     with 0 (they only matter with ``momentum=None``).
@@ -119,19 +125,24 @@ def semseg_to_pspnet_edu(
 
     converted = {semseg_key(k): v for k, v in state.items()}
     with torch.device("meta"):  # shapes only, no memory
-        expected = build_pspnet("paper", num_classes=found_classes, depth=depth).state_dict()
+        expected = build_pspnet(
+            "paper", num_classes=found_classes, depth=depth, aux=aux
+        ).state_dict()
     for key in set(expected) - set(converted):
         if key.endswith("num_batches_tracked"):
             converted[key] = torch.zeros((), dtype=torch.long)
     missing = set(expected) - set(converted)
     unexpected = set(converted) - set(expected)
     if missing or unexpected:
-        hint = " (no auxiliary head: build with aux=False and drop 'aux_head.*')" if any(
-            k.startswith("aux_head.") for k in missing) else ""
+        hint = (" (the checkpoint has no auxiliary head: convert with aux=False and load into "
+                "build_pspnet('paper', aux=False))"
+                if any(k.startswith("aux_head.") for k in missing) else "")
+        problems = [f"missing {len(missing)} key(s) {_list(missing)}{hint}"] if missing else []
+        if unexpected:
+            problems.append(f"unexpected {len(unexpected)} key(s) {_list(unexpected)}")
         raise ValueError(
-            "the checkpoint does not match build_pspnet('paper'): "
-            + (f"missing {len(missing)} key(s) {_list(missing)}{hint}; " if missing else "")
-            + (f"unexpected {len(unexpected)} key(s) {_list(unexpected)}" if unexpected else "")
+            f"the checkpoint does not match build_pspnet('paper', aux={aux}): "
+            + "; ".join(problems)
         )
     wrong = [f"{k}: {tuple(converted[k].shape)} instead of {tuple(v.shape)}"
              for k, v in expected.items() if converted[k].shape != v.shape]

@@ -109,6 +109,15 @@ def test_missing_aux_head_suggests_aux_false(checkpoint):
         semseg_to_pspnet_edu(state)
 
 
+def test_checkpoint_without_aux_head_converts_with_aux_false(checkpoint):
+    state = {k: v for k, v in checkpoint["state_dict"].items() if ".aux." not in k}
+    converted = semseg_to_pspnet_edu(state, aux=False)
+    with torch.device("meta"):
+        model = build_pspnet("paper", aux=False)
+    assert set(converted) == set(model.state_dict())
+    assert not any(k.startswith("aux_head.") for k in converted)
+
+
 def test_wrong_shapes_are_named(checkpoint):
     state = dict(checkpoint["state_dict"])
     state["module.ppm.features.1.1.weight"] = torch.zeros(256, 2048, 1, 1)
