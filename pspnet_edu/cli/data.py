@@ -1,9 +1,79 @@
-"""`pspnet-edu` subcommands: data (being written)."""
+"""`pspnet-edu data synthetic | cityscapes-subset`: build the course's datasets.
+
+See data/README.md and notebooks/06_cityscapes_data.ipynb.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
+import time
+import warnings
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'128x256' -> (128, 256): height x width, as in the rest of the course.
+
+    >>> parse_size("128x256")
+    (128, 256)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH such as 128x256, got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _synthetic(args: argparse.Namespace) -> int:
+    from pspnet_edu.data.synthetic import default_synthetic_root, generate_synthetic
+
+    out = default_synthetic_root() if args.out is None else args.out
+    start = time.perf_counter()
+    path = generate_synthetic(out, train=args.train, val=args.val, size=args.size, seed=args.seed)
+    print(f"wrote {args.train} train + {args.val} val Synthcity images of {args.size[0]}x{args.size[1]} "
+          f"to {path} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _cityscapes_subset(args: argparse.Namespace) -> int:
+    from pspnet_edu.data.subset import build_cityscapes_subset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = build_cityscapes_subset(args.root, args.out, per_city=args.per_city, size=args.size,
+                                       splits=tuple(args.splits))
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    print(f"wrote a {args.per_city}-frames-per-city subset of {args.root} at {args.size[0]}x{args.size[1]} to {path}")
+    return 0
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Register this module's subcommands (none yet)."""
+    """Register `data synthetic` and `data cityscapes-subset`."""
+    data = subparsers.add_parser("data", help="build the synthetic set or a Cityscapes subset",
+                                 description="Build the course's datasets (see data/README.md).")
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+
+    synthetic = commands.add_parser(
+        "synthetic", help="generate Synthcity, the embedded synthetic street scenes (Cityscapes layout)",
+        description="Generate Synthcity: procedural street scenes in the Cityscapes layout, deterministic "
+                    "from the seed. Its bus/train and vegetation/terrain pairs can only be told apart "
+                    "by the sky (see data/README.md).")
+    synthetic.add_argument("--out", default=None,
+                           help="output folder (default: data/synthcity, or $PSPNET_EDU_DATA/synthcity)")
+    synthetic.add_argument("--train", type=int, default=300, help="training images (default 300)")
+    synthetic.add_argument("--val", type=int, default=60, help="validation images (default 60)")
+    synthetic.add_argument("--size", type=parse_size, default=(128, 256), help="HxW (default 128x256)")
+    synthetic.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synthetic.set_defaults(func=_synthetic)
+
+    subset = commands.add_parser(
+        "cityscapes-subset", help="make a small resized copy of real Cityscapes",
+        description="Copy PER_CITY evenly spaced frames of every city, resized (images bilinear, labels "
+                    "nearest), into the same layout with a manifest. The source is never modified.")
+    subset.add_argument("--root", required=True, help="Cityscapes folder holding leftImg8bit/ and gtFine/")
+    subset.add_argument("--out", required=True, help="output folder, e.g. data/cityscapes_subset")
+    subset.add_argument("--per-city", type=int, required=True, help="frames per city")
+    subset.add_argument("--size", type=parse_size, required=True, help="HxW, e.g. 256x512")
+    subset.add_argument("--splits", nargs="+", default=["train", "val"], help="splits to copy (default: train val)")
+    subset.set_defaults(func=_cityscapes_subset)

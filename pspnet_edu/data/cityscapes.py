@@ -1,0 +1,114 @@
+"""Reading Cityscapes (or a subset of it, or Synthcity) as (image, trainId mask) pairs.
+
+The official layout is ``leftImg8bit/{split}/{city}/{city}_{seq}_{frame}_leftImg8bit.png``
+with labels in ``gtFine/{split}/{city}/{city}_{seq}_{frame}_gtFine_labelIds.png``. The
+labelIds are converted to the 19 trainIds (255 = ignore) with one table lookup
+(:mod:`pspnet_edu.data.labels`). torchvision's ``datasets.Cityscapes`` reads the same
+layout; this class adds what a course needs: trainIds instead of labelIds, joint transforms,
+and errors that name the file and say how to fix it.
+
+Files are listed (and every image checked for its label) when the dataset is built, and
+decoded only in ``__getitem__``, so that building the dataset stays fast.
+
+Taught in notebooks/06_cityscapes_data.ipynb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from pspnet_edu.data.labels import label_ids_to_train_ids
+
+IMAGE_SUFFIX = "_leftImg8bit.png"
+LABEL_SUFFIX = "_gtFine_labelIds.png"
+HOW_TO_GET_DATA = (
+    "get Cityscapes from https://www.cityscapes-dataset.com (free login; packages "
+    "gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip, unzipped into one folder) "
+    "and make a small copy with `pspnet-edu data cityscapes-subset`, or build the synthetic "
+    "set with `pspnet-edu data synthetic` (see data/README.md)"
+)
+
+JointTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def label_path_for(image_path: Path, label_dir: Path) -> Path:
+    """The labelIds file that belongs to an image (same city folder, same frame name)."""
+    stem = image_path.name[: -len(IMAGE_SUFFIX)]
+    return label_dir / image_path.parent.name / f"{stem}{LABEL_SUFFIX}"
+
+
+def read_png(path: Path, mode: str | None = None) -> np.ndarray:
+    """Decode a PNG to a numpy array; a corrupt or truncated file gives a ValueError naming it."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if mode is not None and image.mode != mode:
+                image = image.convert(mode)
+            return np.array(image)
+    except (OSError, SyntaxError, ValueError) as error:  # PIL's errors for bad/truncated files
+        raise ValueError(f"cannot decode {path}: {error}. The file is corrupt or truncated: "
+                         "copy or extract it again (or regenerate the dataset)") from error
+
+
+class CityscapesSegmentation(Dataset):
+    """Cityscapes-layout dataset returning ``(image, mask)``.
+
+    ``image``: float32 tensor (3, H, W) in [0, 1] (not normalised; the transforms do that).
+    ``mask``: int64 tensor (H, W) of trainIds 0..18, 255 for ignore.
+    ``transforms``: a callable ``(image, mask) -> (image, mask)``, e.g.
+    :class:`pspnet_edu.data.transforms.TrainTransforms`.
+    ``samples``: the list of ``(image_path, label_path)`` pairs, sorted by city and name.
+    """
+
+    def __init__(self, root: str | Path, split: str, transforms: JointTransform | None = None) -> None:
+        self.root, self.split, self.transforms = Path(root), split, transforms
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"dataset folder {self.root} does not exist: {HOW_TO_GET_DATA}")
+        image_dir = self.root / "leftImg8bit" / split
+        label_dir = self.root / "gtFine" / split
+        if not image_dir.is_dir():
+            found = sorted(p.name for p in (self.root / "leftImg8bit").glob("*") if p.is_dir())
+            raise FileNotFoundError(
+                f"{image_dir} does not exist, so {self.root} has no split {split!r} in the Cityscapes layout "
+                f"(splits found: {found or 'none'}); pass one of those splits or a Cityscapes root: {HOW_TO_GET_DATA}"
+            )
+        images = sorted(image_dir.glob(f"*/*{IMAGE_SUFFIX}"))
+        if not images:
+            raise ValueError(f"split {split!r} has no images: no {image_dir}/<city>/*{IMAGE_SUFFIX} files; "
+                             "check that the image package was unzipped into this folder")
+        self.samples: list[tuple[Path, Path]] = [(path, label_path_for(path, label_dir)) for path in images]
+        missing = [label for _, label in self.samples if not label.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} of {len(images)} images of split {split!r} have no label, e.g. {missing[0]} is "
+                "missing; unzip gtFine_trainvaltest.zip into the same folder (or rebuild the subset)"
+            )
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_path, label_path = self.samples[index]
+        image = read_png(image_path, "RGB")  # (H, W, 3) uint8
+        label_ids = read_png(label_path)
+        if label_ids.ndim != 2:
+            raise ValueError(f"{label_path} has {label_ids.shape[-1]} channels; a *{LABEL_SUFFIX} file holds one "
+                             "labelId per pixel (is it a *_gtFine_color.png renamed?)")
+        if label_ids.shape != image.shape[:2]:
+            raise ValueError(f"{label_path} is {label_ids.shape[1]}x{label_ids.shape[0]} but its image {image_path} "
+                             f"is {image.shape[1]}x{image.shape[0]} (WxH); labels must match their images pixel "
+                             "for pixel: resize labels with nearest neighbour or rebuild the subset")
+        image_tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)  # (3, H, W) in [0, 1]
+        mask = torch.from_numpy(label_ids_to_train_ids(label_ids).astype(np.int64))  # (H, W) trainIds
+        if self.transforms is not None:
+            image_tensor, mask = self.transforms(image_tensor, mask)
+        return image_tensor, mask
+
+    def __repr__(self) -> str:
+        return f"CityscapesSegmentation(root={str(self.root)!r}, split={self.split!r}, {len(self)} images)"

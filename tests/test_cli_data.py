@@ -1,0 +1,63 @@
+"""Tests of `pspnet-edu data synthetic | cityscapes-subset` through the real command-line entry point."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pspnet_edu.cli import main
+from pspnet_edu.cli.data import parse_size
+
+
+def test_synthetic_command(tmp_path, capsys):
+    out = tmp_path / "synthcity"
+    assert main(["data", "synthetic", "--out", str(out), "--train", "2", "--val", "1", "--size", "48x96",
+                 "--seed", "1"]) == 0
+    assert f"to {out}" in capsys.readouterr().out
+    images = sorted((out / "leftImg8bit").rglob("*.png"))
+    assert len(images) == 3 and Image.open(images[0]).size == (96, 48)
+
+
+def test_synthetic_default_root_follows_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PSPNET_EDU_DATA", str(tmp_path))
+    assert main(["data", "synthetic", "--train", "1", "--val", "1", "--size", "48x96"]) == 0
+    assert (tmp_path / "synthcity" / "manifest.json").is_file()
+
+
+def test_empty_output_name_is_a_clear_error(capsys):
+    assert main(["data", "synthetic", "--out", "", "--train", "1", "--val", "1"]) == 2
+    assert "has no name" in capsys.readouterr().err
+
+
+def test_bad_size_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "synthetic", "--out", "x", "--size", "128by256"])
+    assert exit_info.value.code == 2
+    assert "HEIGHTxWIDTH" in capsys.readouterr().err
+    assert parse_size("64X128") == (64, 128)
+
+
+def test_cityscapes_subset_command(tmp_path, capsys):
+    root = tmp_path / "cityscapes"
+    for split in ("train", "val"):
+        image_dir, label_dir = root / "leftImg8bit" / split / "ulm", root / "gtFine" / split / "ulm"
+        image_dir.mkdir(parents=True)
+        label_dir.mkdir(parents=True)
+        for frame in range(3):
+            stem = f"ulm_{frame:06d}_000019"
+            Image.fromarray(np.full((16, 32, 3), frame * 40, np.uint8)).save(image_dir / f"{stem}_leftImg8bit.png")
+            Image.fromarray(np.full((16, 32), 7, np.uint8)).save(label_dir / f"{stem}_gtFine_labelIds.png")
+    out = tmp_path / "subset"
+    status = main(["data", "cityscapes-subset", "--root", str(root), "--out", str(out), "--per-city", "2",
+                   "--size", "8x16", "--splits", "train", "test"])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "split 'test' is not in" in captured.err
+    assert len(list((out / "leftImg8bit" / "train").rglob("*.png"))) == 2
+    assert not (out / "leftImg8bit" / "val").exists()
+
+
+def test_cityscapes_subset_missing_root(tmp_path, capsys):
+    status = main(["data", "cityscapes-subset", "--root", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+                   "--per-city", "1", "--size", "8x16"])
+    assert status == 2
+    assert "cityscapes-dataset.com" in capsys.readouterr().err

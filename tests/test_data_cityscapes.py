@@ -1,0 +1,125 @@
+"""Tests of pspnet_edu.data.cityscapes on a fake Cityscapes tree made by the test."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pspnet_edu.data import CityscapesSegmentation, label_ids_to_train_ids
+
+H, W = 8, 16
+
+
+def label_pattern(seed: int) -> np.ndarray:
+    """labelIds with trained and untrained ids (0 unlabeled, 4 static, 9 parking, 14 guard rail, 29 caravan)."""
+    values = np.array([7, 8, 11, 23, 26, 33, 0, 4, 9, 14, 29, 30], dtype=np.uint8)
+    return np.random.default_rng(seed).choice(values, size=(H, W)).astype(np.uint8)
+
+
+def make_fake_cityscapes(root: Path, layout: dict[str, dict[str, int]]) -> dict[Path, np.ndarray]:
+    """Write {split: {city: n_frames}} in the official layout; return {label path: labelIds}."""
+    written = {}
+    for split, cities in layout.items():
+        for city, count in cities.items():
+            for frame in range(count):
+                stem = f"{city}_{frame:06d}_000019"
+                image_dir, label_dir = root / "leftImg8bit" / split / city, root / "gtFine" / split / city
+                image_dir.mkdir(parents=True, exist_ok=True)
+                label_dir.mkdir(parents=True, exist_ok=True)
+                rng = np.random.default_rng(frame)
+                Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(image_dir / f"{stem}_leftImg8bit.png")
+                label = label_pattern(frame + 100 * len(city))
+                Image.fromarray(label).save(label_dir / f"{stem}_gtFine_labelIds.png")
+                written[label_dir / f"{stem}_gtFine_labelIds.png"] = label
+    return written
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    make_fake_cityscapes(tmp_path, {"train": {"aachen": 2, "bremen": 1}, "val": {"lindau": 2}})
+    return tmp_path
+
+
+def test_reads_images_and_maps_labels_exactly(fake_root):
+    data = CityscapesSegmentation(fake_root, "train")
+    assert len(data) == 3
+    assert [p.name for p, _ in data.samples] == [
+        "aachen_000000_000019_leftImg8bit.png", "aachen_000001_000019_leftImg8bit.png",
+        "bremen_000000_000019_leftImg8bit.png"]
+    for index, (image_path, label_path) in enumerate(data.samples):
+        image, mask = data[index]
+        assert image.dtype == torch.float32 and image.shape == (3, H, W)
+        assert 0 <= image.min() and image.max() <= 1
+        expected_image = np.asarray(Image.open(image_path)).transpose(2, 0, 1) / 255
+        assert np.allclose(image.numpy(), expected_image)
+        assert mask.dtype == torch.int64 and mask.shape == (H, W)
+        label_ids = np.asarray(Image.open(label_path))
+        assert mask.numpy().tolist() == label_ids_to_train_ids(label_ids).tolist()
+        # Untrained ids become 255 and trained ones their trainIds (parking 9 -> 255, car 26 -> 13).
+        assert (mask[torch.from_numpy(np.isin(label_ids, [0, 4, 9, 14, 29, 30]))] == 255).all()
+        assert (mask[torch.from_numpy(label_ids == 26)] == 13).all()
+
+
+def test_transforms_are_applied(fake_root):
+    def flip(image, mask):
+        return image.flip(-1), mask.flip(-1)
+
+    plain, flipped = CityscapesSegmentation(fake_root, "val"), CityscapesSegmentation(fake_root, "val", flip)
+    assert torch.equal(flipped[1][1], plain[1][1].flip(-1))
+
+
+def test_missing_root_says_how_to_get_data(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cityscapes-dataset.com.*pspnet-edu data synthetic"):
+        CityscapesSegmentation(tmp_path / "nowhere", "train")
+
+
+def test_missing_split_lists_the_splits_found(fake_root):
+    with pytest.raises(FileNotFoundError, match=r"no split 'test'.*\['train', 'val'\]"):
+        CityscapesSegmentation(fake_root, "test")
+
+
+def test_split_without_images(fake_root):
+    (fake_root / "leftImg8bit" / "test" / "berlin").mkdir(parents=True)
+    with pytest.raises(ValueError, match="split 'test' has no images"):
+        CityscapesSegmentation(fake_root, "test")
+
+
+def test_image_without_label_names_the_file(fake_root):
+    missing = fake_root / "gtFine" / "train" / "bremen" / "bremen_000000_000019_gtFine_labelIds.png"
+    missing.unlink()
+    with pytest.raises(FileNotFoundError, match="bremen_000000_000019_gtFine_labelIds.png"):
+        CityscapesSegmentation(fake_root, "train")
+
+
+def test_label_of_another_size(fake_root):
+    label = fake_root / "gtFine" / "val" / "lindau" / "lindau_000001_000019_gtFine_labelIds.png"
+    Image.fromarray(np.zeros((H // 2, W // 2), np.uint8)).save(label)
+    data = CityscapesSegmentation(fake_root, "val")
+    data[0]  # the other file is fine
+    with pytest.raises(ValueError, match="lindau_000001_000019_gtFine_labelIds.png is 8x4 but its image"):
+        data[1]
+
+
+def test_colour_label_instead_of_label_ids(fake_root):
+    label = fake_root / "gtFine" / "val" / "lindau" / "lindau_000000_000019_gtFine_labelIds.png"
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(label)
+    with pytest.raises(ValueError, match="3 channels"):
+        CityscapesSegmentation(fake_root, "val")[0]
+
+
+@pytest.mark.parametrize("which", ["leftImg8bit", "gtFine"])
+def test_truncated_png_names_the_file(fake_root, which):
+    data = CityscapesSegmentation(fake_root, "val")
+    path = data.samples[0][0 if which == "leftImg8bit" else 1]
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ValueError, match=f"cannot decode .*{path.name}.*corrupt or truncated"):
+        data[0]
+
+
+def test_not_a_png_names_the_file(fake_root):
+    data = CityscapesSegmentation(fake_root, "train")
+    data.samples[2][0].write_text("not an image")
+    with pytest.raises(ValueError, match="bremen_000000_000019_leftImg8bit.png"):
+        data[2]
