@@ -67,3 +67,20 @@ def test_errors_are_one_line(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert message in captured.err and captured.err.count("\n") == 1
+
+
+def test_course_paper_backbone(capsys):
+    # Hand recurrence (Araujo et al. 2019), deep stem + paper dilations, jump j:
+    # conv1..3 (3x3, first stride 2): 3, 7, 11 (j 2); maxpool: 15 (j 4); layer1 3 blocks:
+    # +3*2*4 = 39; layer2 stride 2 then 3 blocks: +8, +48 = 95 (j 8); layer3 6 blocks at
+    # dilation 2 (span 5): +6*4*8 = 287; layer4 3 blocks at dilation 4 (span 9): +3*8*8 = 479.
+    assert main(["rf", "pspnet-paper", "--input", "473x473"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["conv3"][3:5] == ["11", "2"]
+    assert rows["layer3"][2:5] == ["60x60", "287", "8"]
+    assert rows["layer4"][2:5] == ["60x60", "479", "8"]
+
+
+def test_course_backbone_refuses_dilated(capsys):
+    assert main(["rf", "pspnet-tiny", "--dilated"]) == 2
+    assert "dilated already" in capsys.readouterr().err

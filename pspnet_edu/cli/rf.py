@@ -59,10 +59,30 @@ def _torchvision_plain(name: str) -> _Entry:
     return _Entry(build, stages)
 
 
+def _course_backbone(preset: str) -> _Entry:
+    def build(dilated: bool) -> nn.Module:
+        from pspnet_edu.pspnet import build_pspnet
+
+        if dilated:
+            raise ValueError(
+                f"pspnet-{preset} is dilated already (output stride 8, like every PSPNet "
+                f"preset); drop --dilated."
+            )
+        # The backbone returns {"aux": layer3, "out": layer4}; the calculator follows its graph.
+        return build_pspnet(preset).backbone
+
+    def stages(model: nn.Module) -> list[str]:
+        stem = [name for name in ("conv1", "conv2", "conv3") if hasattr(model, name)]
+        return [*stem, "maxpool", "layer1", "layer2", "layer3", "layer4"]
+
+    return _Entry(build, stages)
+
+
 def _registry() -> dict[str, _Entry]:
-    """Networks `pspnet-edu rf` knows. Add the course's backbones here."""
+    """Networks `pspnet-edu rf` knows: torchvision's and the backbones of the course's presets."""
     models = {name: _torchvision_resnet(name) for name in _RESNETS}
     models.update({name: _torchvision_plain(name) for name in ("vgg16", "alexnet")})
+    models.update({f"pspnet-{p}": _course_backbone(p) for p in ("paper", "torchvision", "tiny")})
     return models
 
 
@@ -137,7 +157,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
             "2019). Models have random weights; nothing is downloaded."
         ),
     )
-    parser.add_argument("model", help=f"one of: {', '.join(_RESNETS)}, vgg16, alexnet")
+    parser.add_argument(
+        "model",
+        help=f"one of: {', '.join(_RESNETS)}, vgg16, alexnet, and the backbones of the "
+        "course's presets pspnet-paper, pspnet-torchvision, pspnet-tiny",
+    )
     parser.add_argument("--node", help="one submodule only, e.g. layer4 or features.30")
     parser.add_argument("--input", default="224x224", help="input size HxW (default 224x224)")
     parser.add_argument(
