@@ -38,6 +38,9 @@ EXECUTABLE = {
     "03_dilated_resnet.ipynb",
     "04_pyramid_pooling_module.ipynb",
     "05_pspnet.ipynb",
+    "06_cityscapes_data.ipynb",
+    "07_training.ipynb",
+    "08_evaluation.ipynb",
 }
 
 
