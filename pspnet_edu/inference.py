@@ -179,7 +179,7 @@ def evaluate(
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("the evaluation dataset is empty: check --data and --split")
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bar: no ipywidgets warning in notebooks
 
     # A private generator: creating a loader must not consume the global RNG (training resumes exactly).
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,

@@ -485,7 +485,7 @@ def train(
     signal). ``progress=None`` shows a tqdm bar only on an interactive terminal and when
     ``TQDM_DISABLE`` is not set.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bar: no ipywidgets warning in notebooks
 
     dist_info = _setup_distributed(config.device)
     try:
