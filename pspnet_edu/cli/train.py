@@ -284,7 +284,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="the main job: train PSPNet and the no-PPM baseline, compare",
                               description="Generate the synthetic set if absent, train the tiny PSPNet and the "
                                           "no-PPM baseline, evaluate both, print per-class IoU and `mIoU:`, and "
-                                          "save a figure of predictions and training curves.")
+                                          "save a figure of predictions and training curves. Unset options "
+                                          "keep the demo's recipe (pspnet_edu.ablate.DEMO_RECIPE).")
     _add_training_options(p)
     p.add_argument("--out", default="runs/demo")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo, eval_every=None)  # None: DEMO_RECIPE's, not --eval-every's 0
