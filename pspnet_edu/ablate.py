@@ -21,7 +21,7 @@ where it stopped, and a finished run is not trained again.
 Deviation: the paper's numbers are for ADE20K (150 classes, ResNet-50, 150K iterations); ours
 are for a tiny network trained for minutes on synthetic scenes. Compare trends, not values.
 
-Taught in ``notebooks/09_ablations.ipynb``; ``run_demo`` in ``notebooks/07_training.ipynb``.
+Taught in ``notebooks/09_ablations.ipynb``; ``run_demo`` is `make demo` (README.md).
 """
 
 from __future__ import annotations
@@ -179,12 +179,12 @@ def ablate_ppm(variants: Sequence[str] = tuple(PPM_VARIANTS), seeds: int = 2, ou
 
 def plot_alpha(results: dict[str, Any], path: Path) -> None:
     """mIoU against alpha: every seed, their mean, and the paper's Table 2 on its own panel."""
-    import matplotlib
+    # A bare Figure, not pyplot: no global backend switch, so a notebook calling this keeps
+    # its inline figures.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (ours, paper) = plt.subplots(1, 2, figsize=(10, 3.6))
+    figure = Figure(figsize=(10, 3.6))
+    ours, paper = figure.subplots(1, 2)
     alphas, means, context = [], [], []
     for setting in results["settings"].values():
         alpha = setting["changes"]["alpha"]
@@ -202,18 +202,17 @@ def plot_alpha(results: dict[str, Any], path: Path) -> None:
     paper.set(xlabel="alpha", ylabel="mIoU (%)", title="paper Table 2: ADE20K val, ResNet-50")
     figure.text(0.5, -0.02, TRANSCRIPTION_NOTE, ha="center", fontsize=7)
     _save_figure(figure, path)
-    plt.close(figure)
 
 
 def plot_ppm(results: dict[str, Any], path: Path) -> None:
     """Bars per PPM variant: our mIoU and context-class IoU, beside the paper's Table 1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: no global backend switch, so a notebook calling this keeps
+    # its inline figures.
+    from matplotlib.figure import Figure
 
     names = list(results["settings"])
-    figure, (ours, paper) = plt.subplots(1, 2, figsize=(11, 3.8))
+    figure = Figure(figsize=(11, 3.8))
+    ours, paper = figure.subplots(1, 2)
     x = range(len(names))
     miou = [results["settings"][n]["miou_mean"] or 0.0 for n in names]
     context = [results["settings"][n]["context_miou_mean"] or 0.0 for n in names]
@@ -233,7 +232,6 @@ def plot_ppm(results: dict[str, Any], path: Path) -> None:
     paper.set(ylabel="mIoU (%)", title="paper Table 1: ADE20K val, ResNet-50")
     figure.text(0.5, -0.02, TRANSCRIPTION_NOTE, ha="center", fontsize=7)
     _save_figure(figure, path)
-    plt.close(figure)
 
 
 # --------------------------------------------------------------------------- the demo
@@ -295,10 +293,9 @@ def _fmt(value: float | None) -> str:
 def plot_demo(out: Path, path: Path, images: Sequence[int] = (0, 1, 2, 3)) -> None:
     """Validation images (one per sky: day/dusk x clear/cloudy), labels, both models' predictions,
     and the training curves of both runs: loss, val mIoU and the context classes' IoU."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: no global backend switch, so a notebook calling this keeps
+    # its inline figures.
+    from matplotlib.figure import Figure
 
     from pspnet_edu.data import CityscapesSegmentation, EvalTransforms, denormalize
     from pspnet_edu.data.synthetic import CONTEXT_CLASSES
@@ -312,7 +309,7 @@ def plot_demo(out: Path, path: Path, images: Sequence[int] = (0, 1, 2, 3)) -> No
     config = runs["pspnet"]["config"]
     dataset = CityscapesSegmentation(config["data"], config["val_split"], transforms=EvalTransforms())
     images = [i for i in images if i < len(dataset)]
-    figure = plt.figure(figsize=(13, 1.8 * len(images) + 3.2), layout="constrained")
+    figure = Figure(figsize=(13, 1.8 * len(images) + 3.2), layout="constrained")
     grid = figure.add_gridspec(len(images) + 1, 4, height_ratios=[1] * len(images) + [1.6])
     masks = []
     for row, index in enumerate(images):
@@ -346,4 +343,3 @@ def plot_demo(out: Path, path: Path, images: Sequence[int] = (0, 1, 2, 3)) -> No
     legend_axis.legend(handles=legend_handles(present_classes(*masks)), loc="center", fontsize=8, ncol=2,
                        frameon=False)
     _save_figure(figure, path)
-    plt.close(figure)
