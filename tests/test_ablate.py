@@ -12,12 +12,7 @@ from pspnet_edu.ablate import PAPER_TABLE1, PAPER_TABLE2, PPM_VARIANTS, ablate_a
 from pspnet_edu.data.synthetic import generate_synthetic
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

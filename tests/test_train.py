@@ -26,13 +26,7 @@ from pspnet_edu.train import (
 SIZE = (48, 48)  # the tiny preset needs >= 41 pixels so that its 1/8 map covers the 6x6 bin
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on a shared 2-core machine two spinning OpenMP threads are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class Toy(torch.utils.data.Dataset):
