@@ -8,6 +8,7 @@ notebooks/07_training.ipynb, 08_evaluation.ipynb and 09_ablations.ipynb.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,8 @@ def _train(args: argparse.Namespace) -> int:
     result = train(config, resume=args.resume)
     if result.interrupted:
         return 130  # the shell's convention for "stopped by a signal"
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports, as it alone writes the run folder
     if result.final is not None:
         print(f"final val mIoU: {result.final['miou']:.4f}")
     print(f"checkpoint: {result.checkpoint}")
