@@ -6,8 +6,8 @@ The official model is tests/reference/semseg_pspnet.py, a transcription of hszha
 import pytest
 import torch
 import torch.nn.functional as F
+from reference import randomise_batchnorm
 from reference.semseg_pspnet import PSPNet as OfficialPSPNet
-from torch import nn
 
 from pspnet_edu.convert import semseg_to_pspnet_edu
 from pspnet_edu.pspnet import build_pspnet
@@ -18,12 +18,7 @@ def official():
     """The official PSPNet-50 with random weights and random BatchNorm statistics."""
     torch.manual_seed(0)
     model = OfficialPSPNet(layers=50, classes=19, pretrained=False)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-            nn.init.uniform_(m.weight, 0.5, 1.5)
-            nn.init.uniform_(m.bias, -0.1, 0.1)
+    randomise_batchnorm(model)
     return model.eval()
 
 
