@@ -1,6 +1,6 @@
 """Training speed: images per second of a full SGD step (forward, loss, backward, update).
 
-Measures the trainer's step (``pspnet_edu.train``: two parameter groups, main + 0.4 aux loss)
+Measures the trainer's step (``pspnet_edu.training``: two parameter groups, main + 0.4 aux loss)
 on random tensors, so that data loading is not counted, for the tiny and paper presets:
 
 - on the CPU in fp32 and with bf16 autocast;
@@ -22,7 +22,7 @@ import torch
 
 from pspnet_edu.loss import pspnet_loss
 from pspnet_edu.pspnet import build_pspnet
-from pspnet_edu.train import TrainConfig, build_optimizer
+from pspnet_edu.training import TrainConfig, build_optimizer
 
 # (batch, H, W) per preset and device: the tiny model at the course's crop; the paper model at
 # a small crop on the CPU (a 713 crop takes tens of seconds per image there) and at the

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from pspnet_edu.backbone import RESNET_LAYOUTS
+from pspnet_edu.pspnet import build_pspnet
 
 _STEM = {"0": "conv1", "1": "bn1", "3": "conv2", "4": "bn2", "6": "conv3", "7": "bn3"}
 _HEAD = {"0": "conv", "1": "bn", "4": "classifier"}
@@ -85,8 +86,21 @@ def semseg_to_pspnet_edu(
     Raises ValueError naming what does not fit: the ResNet depth (counted from the blocks of
     layer3), the class count, missing or unexpected keys, or shapes.
     """
-    from pspnet_edu.pspnet import build_pspnet
+    state = _official_state(checkpoint)
+    _check_depth(state, depth)
+    found_classes = _check_classes(state, num_classes)
+    converted = {semseg_key(k): v for k, v in state.items()}
+    with torch.device("meta"):  # shapes only, no memory
+        expected = build_pspnet("paper", num_classes=found_classes, depth=depth, aux=aux).state_dict()
+    for key in set(expected) - set(converted):
+        if key.endswith("num_batches_tracked"):
+            converted[key] = torch.zeros((), dtype=torch.long)
+    _check_keys_and_shapes(converted, expected, aux)
+    return {k: converted[k] for k in expected}  # in the model's order
 
+
+def _official_state(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
+    """The bare state dict of an official checkpoint, without DataParallel's ``module.`` prefix."""
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(
@@ -95,8 +109,11 @@ def semseg_to_pspnet_edu(
             + (f"keys {_list(checkpoint)}" if isinstance(checkpoint, Mapping)
                else type(checkpoint).__name__)
         )
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    return {k.removeprefix("module."): v for k, v in state.items()}
 
+
+def _check_depth(state: Mapping[str, Tensor], depth: int) -> None:
+    """The ResNet depth, counted from the blocks of layer3, must be the one asked for."""
     if depth not in _LAYER3_BLOCKS.values():
         raise ValueError(f"the official PSPNet has depth 50, 101 or 152, got depth={depth}")
     blocks = len({m[1] for k in state if (m := re.match(r"layer3\.(\d+)\.", k))})
@@ -111,6 +128,9 @@ def semseg_to_pspnet_edu(
                f"{expected_blocks})")
         )
 
+
+def _check_classes(state: Mapping[str, Tensor], num_classes: int | None) -> int:
+    """The number of classes of the final classifier (and that it is the one asked for)."""
     if "cls.4.weight" not in state:
         raise ValueError(
             f"the checkpoint has no final classifier 'cls.4.weight' (keys: {_list(state)}); "
@@ -122,15 +142,10 @@ def semseg_to_pspnet_edu(
             f"the checkpoint has {found_classes} classes (cls.4.weight), not {num_classes}: "
             f"use num_classes={found_classes}, or fine-tune a new classifier"
         )
+    return found_classes
 
-    converted = {semseg_key(k): v for k, v in state.items()}
-    with torch.device("meta"):  # shapes only, no memory
-        expected = build_pspnet(
-            "paper", num_classes=found_classes, depth=depth, aux=aux
-        ).state_dict()
-    for key in set(expected) - set(converted):
-        if key.endswith("num_batches_tracked"):
-            converted[key] = torch.zeros((), dtype=torch.long)
+
+def _check_keys_and_shapes(converted: Mapping[str, Tensor], expected: Mapping[str, Tensor], aux: bool) -> None:
     missing = set(expected) - set(converted)
     unexpected = set(converted) - set(expected)
     if missing or unexpected:
@@ -141,11 +156,9 @@ def semseg_to_pspnet_edu(
         if unexpected:
             problems.append(f"unexpected {len(unexpected)} key(s) {_list(unexpected)}")
         raise ValueError(
-            f"the checkpoint does not match build_pspnet('paper', aux={aux}): "
-            + "; ".join(problems)
+            f"the checkpoint does not match build_pspnet('paper', aux={aux}): " + "; ".join(problems)
         )
     wrong = [f"{k}: {tuple(converted[k].shape)} instead of {tuple(v.shape)}"
              for k, v in expected.items() if converted[k].shape != v.shape]
     if wrong:
         raise ValueError(f"{len(wrong)} tensor(s) have the wrong shape: {_list(wrong, 4)}")
-    return {k: converted[k] for k in expected}  # in the model's order

@@ -15,6 +15,12 @@ evaluation (hszhao/semseg ``tool/test.py``; Zhao et al. 2017, Sec. 4) does three
 ``predict_probs`` does all of that for a batch of normalised images; ``evaluate`` runs it over
 a dataset and returns the confusion-matrix metrics of ``pspnet_edu.metrics``.
 
+``prepare_for_inference`` makes a trained model faster without changing what it computes:
+no auxiliary head (it only ever served the training loss), every BatchNorm folded into the
+convolution before it (exact in eval mode: BN is then a fixed affine map per channel, so
+``BN(W * x + b) = (g W) * x + (g (b - mu) + beta)`` with ``g = gamma / sqrt(var + eps)``),
+channels_last activations, and optionally bfloat16 autocast on hardware that has it.
+
 Deviation: semseg resizes each scale relative to a fixed ``base_size`` (2048 for Cityscapes);
 here a scale is relative to the image's own size, which is the same for full-size Cityscapes
 and does the sensible thing for smaller images. Probabilities are resized with bilinear
@@ -26,17 +32,103 @@ Taught in ``notebooks/08_evaluation.ipynb``.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+from tqdm import tqdm
 
+from pspnet_edu.constants import IGNORE_INDEX
 from pspnet_edu.metrics import confusion_matrix, iou_per_class, mean_class_accuracy, mean_iou, pixel_accuracy
+from pspnet_edu.pspnet import PSPNet, PSPNetConfig
 
 Mode = Literal["whole", "sliding"]
+INFERENCE_PRECISIONS = ("fp32", "bf16")
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold every ``BatchNorm2d`` into the ``Conv2d`` registered just before it, in place; return ``module``.
+
+    In this package (as in torchvision's ResNets) a BatchNorm registered right after a conv in
+    the same parent normalises that conv's output (``conv1``/``bn1``, ``downsample.0``/``.1``,
+    a branch's ``conv``/``bn``). Each such pair becomes one conv (``fuse_conv_bn_eval``,
+    PyTorch's own) and the BN an ``nn.Identity``. Only for eval mode: training BN uses batch
+    statistics, which no fixed conv can reproduce.
+    """
+    if module.training:
+        raise ValueError("fold_batchnorm needs a model in eval mode (call model.eval() first)")
+    for parent in list(module.modules()):
+        children = list(parent.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                setattr(parent, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(parent, bn_name, nn.Identity())
+    return module
+
+
+def has_fast_bf16(device: torch.device) -> bool:
+    """True where bfloat16 matrix units exist: CUDA with bf16, or a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class InferenceModel(nn.Module):
+    """A trained model prepared for inference (see :func:`prepare_for_inference`); returns ``{"out": logits}``."""
+
+    def __init__(self, model: nn.Module, precision: str, channels_last: bool) -> None:
+        super().__init__()
+        self.model, self.precision, self.channels_last = model, precision, channels_last
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            out = self.model(x)["out"]  # (B, K, H, W)
+        return {"out": out.float().contiguous()}
+
+
+def prepare_for_inference(model: nn.Module, precision: str = "fp32", device: str | torch.device = "cpu",
+                          channels_last: bool = True) -> InferenceModel:
+    """A new model that computes the same logits faster; ``model`` itself is left untouched.
+
+    Eval mode, no auxiliary head (a PSPNet is rebuilt with ``aux=False``), BatchNorm folded into
+    the convolutions (:func:`fold_batchnorm`), channels_last activations (faster on CPUs and
+    recent GPUs, ``benchmarks/bench_model.py``), and with ``precision="bf16"`` bfloat16 autocast
+    inside its forward: on hardware without fast bf16 that is slower, and a one-line warning
+    says so. Its forward returns ``{"out": logits}`` in float32.
+    """
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {precision!r}")
+    device = torch.device(device)
+    if isinstance(model, PSPNet):
+        copy_ = PSPNet(dataclasses.replace(model.config, aux=False))
+        state = {k: v for k, v in model.state_dict().items() if not k.startswith("aux_head.")}
+        copy_.load_state_dict(state)
+    else:
+        copy_ = copy.deepcopy(model)
+    folded = fold_batchnorm(copy_.to(device).eval())
+    if channels_last:
+        folded = folded.to(memory_format=torch.channels_last)
+    if precision == "bf16" and not has_fast_bf16(device):
+        warnings.warn(f"this {device.type} has no fast bfloat16 (no AVX512-BF16 or AMX); bf16 inference will be "
+                      "slower than fp32 here", stacklevel=2)
+    return InferenceModel(folded, precision, channels_last).eval()
 
 
 def _logits(model: nn.Module, images: Tensor) -> Tensor:
@@ -149,6 +241,47 @@ def predict_probs(
     return probs[0] if squeeze else probs
 
 
+def memory_estimate(config: PSPNetConfig, height: int, width: int, *, mode: Mode = "whole",
+                    crop: tuple[int, int] | None = None, flip: bool = False, scales: Sequence[float] = (1.0,)) -> int:
+    """About how many bytes ``predict_probs`` needs for one (3, H, W) image: measured on the meta device.
+
+    The network runs once on meta tensors (shapes only, no memory) at the size each scale and
+    window gives; the peak is taken as its three largest activations plus the logits and
+    probabilities, and the full-size probability sums kept across scales and windows.
+    """
+    totals = []
+    for scale in scales:
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        if mode == "sliding" and crop is not None:
+            h, w = max(min(h, crop[0]), crop[0]), max(min(w, crop[1]), crop[1])  # one window, padded to the crop
+        totals.append(_forward_bytes(config, h, w, batch=2 if flip else 1))
+    probability_sums = 4 * config.num_classes * height * width * 2  # the running sum and this scale's map
+    return max(totals) + probability_sums
+
+
+def _forward_bytes(config: PSPNetConfig, height: int, width: int, batch: int) -> int:
+    sizes: list[int] = []
+    with torch.device("meta"):
+        model = PSPNet(dataclasses.replace(config, aux=False)).eval()
+        for module in model.modules():
+            if not list(module.children()):
+                module.register_forward_hook(lambda m, i, o: sizes.append(o.numel()) if isinstance(o, Tensor) else None)
+        with torch.no_grad():
+            logits = model(torch.empty(batch, 3, height, width))["out"]
+    return 4 * (sum(sorted(sizes)[-3:]) + 2 * logits.numel())
+
+
+def available_memory() -> int | None:
+    """Bytes the system can still give (Linux ``MemAvailable``); None where it cannot tell."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def predict(model: nn.Module, images: Tensor, **kwargs: object) -> Tensor:
     """Class indices (B, H, W) (or (H, W) for one image): the argmax of ``predict_probs``."""
     return predict_probs(model, images, **kwargs).argmax(dim=-3)  # type: ignore[arg-type]
@@ -159,7 +292,7 @@ def evaluate(
     dataset: torch.utils.data.Dataset,
     *,
     num_classes: int,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     device: str | torch.device = "cpu",
     batch_size: int = 1,
     num_workers: int = 0,
@@ -179,7 +312,6 @@ def evaluate(
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("the evaluation dataset is empty: check --data and --split")
-    from tqdm import tqdm  # plain text bar: no ipywidgets warning in notebooks
 
     # A private generator: creating a loader must not consume the global RNG (training resumes exactly).
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,

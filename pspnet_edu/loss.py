@@ -16,9 +16,9 @@ Deviation: none; hszhao/semseg computes the same two CrossEntropyLoss(ignore_ind
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from pspnet_edu.data.labels import IGNORE_INDEX  # 255: Cityscapes' "void" trainId, defined once
+from pspnet_edu.constants import IGNORE_INDEX  # 255: Cityscapes' "void" trainId, defined once
 
 AUX_WEIGHT = 0.4  # paper Sec. 4.2, Table 2: alpha = 0.4 is best
 
@@ -83,19 +83,3 @@ def pspnet_loss(
             "aux=False); use aux_weight=0 or build the model with aux=True"
         )
     return total, parts
-
-
-class PSPNetLoss(nn.Module):
-    """:func:`pspnet_loss` as a module: ``PSPNetLoss(0.4)(model(images), target)``."""
-
-    def __init__(self, aux_weight: float = AUX_WEIGHT, ignore_index: int = IGNORE_INDEX) -> None:
-        super().__init__()
-        self.aux_weight, self.ignore_index = aux_weight, ignore_index
-
-    def forward(
-        self, outputs: dict[str, Tensor], target: Tensor
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        return pspnet_loss(outputs, target, self.aux_weight, self.ignore_index)
-
-    def extra_repr(self) -> str:
-        return f"aux_weight={self.aux_weight}, ignore_index={self.ignore_index}"

@@ -28,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-POOLINGS = ("avg", "max")
+# "none" is the capacity control of the ablation (lesson 09): every branch keeps its 1x1 conv,
+# BN and ReLU but sees only its own pixel, so the PPM's parameters stay and its context goes.
+POOLINGS = ("avg", "max", "none")
 
 
 def adaptive_pool_windows(size: int, bins: int) -> list[tuple[int, int]]:
@@ -63,10 +65,14 @@ def fixed_kernel_avgpool(x: Tensor, bins: int) -> Tensor:
 
 
 class PyramidBranch(nn.Sequential):
-    """One pyramid level: pool to ``bins`` x ``bins``, its own 1x1 conv (no bias), BN, ReLU."""
+    """One pyramid level: pool to ``bins`` x ``bins``, its own 1x1 conv (no bias), BN, ReLU.
+
+    ``pooling="none"`` keeps the map as it is (no pooled context: the ablation's control).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, bins: int, pooling: str) -> None:
-        pool = nn.AdaptiveAvgPool2d(bins) if pooling == "avg" else nn.AdaptiveMaxPool2d(bins)
+        pools = {"avg": nn.AdaptiveAvgPool2d, "max": nn.AdaptiveMaxPool2d}
+        pool = pools[pooling](bins) if pooling in pools else nn.Identity()
         super().__init__(
             OrderedDict(
                 pool=pool,
@@ -123,7 +129,7 @@ class PyramidPoolingModule(nn.Module):
     def check_batch_size(self, batch_size: int) -> None:
         """Raise a clear error where BatchNorm would fail on a 1x1 bin with one image."""
         for branch in self.branches:
-            if branch.bins == 1 and branch.bn.training and batch_size == 1:
+            if branch.bins == 1 and self.pooling != "none" and branch.bn.training and batch_size == 1:
                 raise ValueError(
                     "batch size 1 in training mode: the BatchNorm of the 1x1 pyramid bin would "
                     "see a single value per channel and cannot compute a variance. Train with "
@@ -136,8 +142,8 @@ class PyramidPoolingModule(nn.Module):
         size = x.shape[-2:]  # (H/8, W/8) of the image
         levels = [x]  # (B, C, h, w)
         for branch in self.branches:
-            pooled = branch(x)  # (B, C/N, bins, bins)
-            levels.append(
-                F.interpolate(pooled, size, mode="bilinear", align_corners=self.align_corners)
-            )  # (B, C/N, h, w)
+            pooled = branch(x)  # (B, C/N, bins, bins); (B, C/N, h, w) without pooling
+            if pooled.shape[-2:] != size:
+                pooled = F.interpolate(pooled, size, mode="bilinear", align_corners=self.align_corners)
+            levels.append(pooled)  # (B, C/N, h, w)
         return torch.cat(levels, dim=1)  # (B, C + N * C/N, h, w)

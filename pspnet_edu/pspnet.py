@@ -63,6 +63,7 @@ from pspnet_edu.backbone import (
     feature_size,
     load_torchvision_weights,
 )
+from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.ppm import POOLINGS, PyramidPoolingModule
 
 
@@ -74,7 +75,7 @@ class PSPNetConfig:
     ``PSPNetConfig(**saved)`` rebuilds it (lists are turned back into tuples).
     """
 
-    num_classes: int = 19  # Cityscapes trainIds
+    num_classes: int = NUM_CLASSES  # Cityscapes trainIds
     depth: int = 50  # paper Sec. 4: ResNet-50 for the ablations
     width: float = 1.0  # channel multiplier of the backbone (1.0 = the real ResNet)
     stem: str = "deep"  # hszhao/semseg "deep base": 3x3 convs 64-64-128
@@ -248,23 +249,12 @@ class PSPNet(nn.Module):
         return F.interpolate(logits, size, mode="bilinear", align_corners=self.config.align_corners)
 
 
-def build_pspnet(
-    preset: str,
-    num_classes: int = 19,
-    pretrained_backbone: bool | str = False,
-    **overrides: Any,
-) -> PSPNet:
-    """Build a PSPNet from a preset ("paper", "torchvision", "tiny") and field overrides.
+def preset_config(preset: str, num_classes: int = NUM_CLASSES, **overrides: Any) -> PSPNetConfig:
+    """The :class:`PSPNetConfig` of a preset ("paper", "torchvision", "tiny") with field overrides.
 
-    ``overrides`` are fields of :class:`PSPNetConfig` (``use_ppm=False``, ``bins=(1,)``,
-    ``pooling="max"``, ``aux=False``, ``depth=101``, ...). ``pretrained_backbone`` loads
-    torchvision's ImageNet weights into the backbone (``True``: ``"IMAGENET1K_V1"``, or the
-    name of another member of ``torchvision.models.ResNet50_Weights`` and its siblings); it
-    is an initialisation, not part of the architecture, so it is not in the config.
-
-    >>> build_pspnet("tiny", use_ppm=False).ppm
-    Identity()
-    >>> build_pspnet("tiny", colour=3)  # doctest: +ELLIPSIS
+    >>> preset_config("tiny", use_ppm=False).use_ppm
+    False
+    >>> preset_config("tiny", colour=3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: unknown PSPNetConfig field(s) ['colour']; valid fields: num_classes, depth, ...
@@ -274,11 +264,49 @@ def build_pspnet(
     valid = [f.name for f in dataclasses.fields(PSPNetConfig)]
     unknown = sorted(set(overrides) - set(valid))
     if unknown:
-        raise ValueError(
-            f"unknown PSPNetConfig field(s) {unknown}; valid fields: {', '.join(valid)}"
-        )
-    config = dataclasses.replace(PRESETS[preset], num_classes=num_classes, **overrides)
-    model = PSPNet(config)
+        raise ValueError(f"unknown PSPNetConfig field(s) {unknown}; valid fields: {', '.join(valid)}")
+    return dataclasses.replace(PRESETS[preset], num_classes=num_classes, **overrides)
+
+
+def model_config_from_dict(saved: dict[str, Any], where: str = "the checkpoint") -> PSPNetConfig:
+    """Rebuild a :class:`PSPNetConfig` from ``dataclasses.asdict`` (lists back to tuples).
+
+    A field this release does not know is an error that says so, rather than a TypeError.
+
+    >>> model_config_from_dict(dataclasses.asdict(PRESETS["tiny"])) == PRESETS["tiny"]
+    True
+    """
+    valid = {f.name for f in dataclasses.fields(PSPNetConfig)}
+    if not isinstance(saved, dict):
+        raise ValueError(f"{where} holds no model configuration (got {type(saved).__name__}); it was not "
+                         "written by pspnet-edu train")
+    unknown = sorted(set(saved) - valid)
+    if unknown:
+        raise ValueError(f"{where} describes a model with fields this release does not know ({', '.join(unknown)}): "
+                         "it was written by another version of pspnet-edu; load it with that version, or rebuild "
+                         "the model yourself and load its state dict")
+    return PSPNetConfig(**saved)
+
+
+def build_pspnet(
+    preset: str,
+    num_classes: int = NUM_CLASSES,
+    pretrained_backbone: bool | str = False,
+    **overrides: Any,
+) -> PSPNet:
+    """Build a PSPNet from a preset ("paper", "torchvision", "tiny") and field overrides.
+
+    ``overrides`` are fields of :class:`PSPNetConfig` (``use_ppm=False``, ``bins=(1,)``,
+    ``pooling="max"``, ``aux=False``, ``depth=101``, ...), see :func:`preset_config`.
+    ``pretrained_backbone`` loads torchvision's ImageNet weights into the backbone (``True``:
+    ``"IMAGENET1K_V1"``, or the name of another member of ``torchvision.models.ResNet50_Weights``
+    and its siblings); it is an initialisation, not part of the architecture, so it is not in
+    the config.
+
+    >>> build_pspnet("tiny", use_ppm=False).ppm
+    Identity()
+    """
+    model = PSPNet(preset_config(preset, num_classes, **overrides))
     if pretrained_backbone:
         name = "IMAGENET1K_V1" if pretrained_backbone is True else pretrained_backbone
         load_torchvision_weights(model.backbone, name)

@@ -6,7 +6,7 @@ starts at ``base_lr``, falls slowly at first and fast at the end, and reaches 0 
 ``max_iterations``.
 
 This module holds the formula as a pure function so that it can be read, plotted and
-tested. The trainer (``pspnet_edu.train``) does not call it: it uses the library's
+tested. The trainer (``pspnet_edu.training``) does not call it: it uses the library's
 ``torch.optim.lr_scheduler.PolynomialLR(total_iters=max_iterations, power=0.9)``, and
 ``tests/test_schedule.py`` shows that the two agree at every step, for every parameter group
 (the backbone at 1x and the PPM and heads at 10x the base rate).

@@ -91,7 +91,7 @@ def test_paired_t_right_answer_passes(capsys):
         return numpy_paired_t(a, b)
 
     check_paired_t(my_paired_t)
-    assert capsys.readouterr().out == "✓ my_paired_t matches pspnet_edu.checks.ablate.paired_t on 5 cases\n"
+    assert capsys.readouterr().out == "✓ my_paired_t matches pspnet_edu.experiments.stats.paired_t on 5 cases\n"
 
 
 def test_paired_t_stub_fails():

@@ -91,7 +91,7 @@ def test_schedule_right_answer_and_stub(capsys):
         return epochs * (dataset_size // batch_size)
 
     check_schedule_length(my_schedule_length)
-    assert capsys.readouterr().out == "✓ my_schedule_length matches pspnet_edu.train.EndlessBatches on 6 cases\n"
+    assert capsys.readouterr().out == "✓ my_schedule_length matches pspnet_edu.training.sampling.EndlessBatches on 6 cases\n"
 
     def stub(epochs, dataset_size, batch_size):
         raise NotImplementedError()

@@ -51,7 +51,6 @@ def test_one_node(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["rf", "resnet9"], "unknown model 'resnet9'; choose one of: resnet18, resnet34"),
         (["rf", "vgg16", "--dilated"], "--dilated applies to ResNets only"),
-        (["rf", "resnet18", "--input", "224by224"], "write HxW"),
         (["rf", "resnet18", "--node", "layer5"], "unknown node 'layer5'"),
         (["rf", "resnet18", "--node", "fc"], "'flatten' (torch.flatten) collapses"),
         (
@@ -84,3 +83,9 @@ def test_course_paper_backbone(capsys):
 def test_course_backbone_refuses_dilated(capsys):
     assert main(["rf", "pspnet-tiny", "--dilated"]) == 2
     assert "dilated already" in capsys.readouterr().err
+
+
+def test_a_bad_input_size_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["rf", "resnet18", "--input", "224by224"])
+    assert stop.value.code == 2 and "write HEIGHTxWIDTH" in capsys.readouterr().err

@@ -58,7 +58,7 @@ def test_bins_must_divide_the_channels_unless_the_width_is_given():
     assert ppm.out_channels == 100 + 3 * 32
 
 
-@pytest.mark.parametrize("kwargs, text", [(dict(pooling="median"), "('avg', 'max')"),
+@pytest.mark.parametrize("kwargs, text", [(dict(pooling="median"), "('avg', 'max', 'none')"),
                                           (dict(bins=()), "bins"), (dict(bins=(0, 2)), "bins")])
 def test_bad_arguments(kwargs, text):
     with pytest.raises(ValueError) as error:
@@ -99,3 +99,17 @@ def test_fixed_kernel_pooling_equals_adaptive_only_when_bins_divide_the_size():
             fixed, adaptive = fixed_kernel_avgpool(x, bins), F.adaptive_avg_pool2d(x, bins)
             same = fixed.shape == adaptive.shape and torch.allclose(fixed, adaptive)
             assert same == (size % bins == 0), (size, bins)
+
+
+def test_the_capacity_control_has_the_same_parameters_and_no_context():
+    """pooling="none" keeps every branch's conv, BN and ReLU, but a pixel's output depends on that pixel only."""
+    torch.manual_seed(0)
+    pooled, control = PyramidPoolingModule(16, pooling="avg").eval(), PyramidPoolingModule(16, pooling="none").eval()
+    assert [p.shape for p in pooled.parameters()] == [p.shape for p in control.parameters()]
+    x = torch.randn(1, 16, 12, 12)
+    far = x.clone()
+    far[..., 8:, 8:] += 5.0  # change only the far corner
+    with torch.no_grad():
+        assert torch.equal(control(x)[..., :4, :4], control(far)[..., :4, :4])  # no context reaches (0..3, 0..3)
+        assert not torch.allclose(pooled(x)[..., :4, :4], pooled(far)[..., :4, :4])  # the pyramid's does
+    assert control(x).shape == pooled(x).shape == (1, 32, 12, 12)

@@ -73,7 +73,13 @@ def test_eval_is_deterministic_and_train_uses_dropout():
     x = torch.randn(2, 3, 64, 64)
     model.eval()
     torch.testing.assert_close(model(x)["out"], model(x)["out"])
-    assert isinstance(model.head.dropout, nn.Dropout2d) and model.head.dropout.p == 0.5
+    model.train()  # BatchNorm in train mode is deterministic too: any difference is dropout's
+    with torch.no_grad():
+        first, second = model(x), model(x)
+    assert not torch.equal(first["out"], second["out"]) and not torch.equal(first["aux"], second["aux"])
+    without = build_pspnet("tiny", dropout=0.0).train()
+    with torch.no_grad():
+        torch.testing.assert_close(without(x)["out"], without(x)["out"])
 
 
 def test_without_aux_head_there_is_no_aux_output():
@@ -145,7 +151,7 @@ def test_batch_size_one_in_training_is_explained():
         ("large", {}, r"unknown preset 'large'; choose one of \['paper', 'tiny', 'torchvision'\]"),
         ("tiny", dict(colour=1), r"unknown PSPNetConfig field\(s\) \['colour'\]; valid fields: num_classes"),
         ("tiny", dict(depth=42), r"depth must be one of \[18, 34, 50, 101, 152\]"),
-        ("tiny", dict(pooling="median"), r"pooling must be one of \('avg', 'max'\)"),
+        ("tiny", dict(pooling="median"), r"pooling must be one of \('avg', 'max', 'none'\)"),
         ("tiny", dict(stem="resnetd"), "stem must be one of"),
         ("tiny", dict(output_stride=4), "output_stride must be one of"),
         ("tiny", dict(bins=(1, 2, 3)), "3 bins .* do not divide the 128 input channels"),

@@ -1,11 +1,9 @@
-"""Tests for pspnet_edu.schedule: the poly formula and its agreement with PolynomialLR."""
+"""Tests for pspnet_edu.schedule: the poly formula (the trainer's PolynomialLR is tested against it in
+test_training_optim.py)."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
-import torch
 
 from pspnet_edu.schedule import poly_lr
 
@@ -28,26 +26,3 @@ def test_monotone_decreasing() -> None:
 def test_bad_arguments(bad: tuple[float, int, int]) -> None:
     with pytest.raises(ValueError):
         poly_lr(*bad)
-
-
-@pytest.mark.parametrize("power", [0.9, 1.0, 2.0])
-def test_equals_torch_polynomial_lr_at_every_step(power: float) -> None:
-    """The trainer's scheduler (PolynomialLR) gives the paper's formula at every step,
-    for both parameter groups (backbone at 1x, PPM and heads at 10x)."""
-    base_lr, max_iterations = 0.01, 37
-    backbone = torch.nn.Parameter(torch.zeros(1))
-    head = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD(
-        [{"params": [backbone], "lr": base_lr}, {"params": [head], "lr": 10 * base_lr}],
-        lr=base_lr,
-        momentum=0.9,
-    )
-    scheduler = torch.optim.lr_scheduler.PolynomialLR(
-        optimizer, total_iters=max_iterations, power=power
-    )
-    for iteration in range(max_iterations + 3):
-        lrs = [group["lr"] for group in optimizer.param_groups]
-        assert math.isclose(lrs[0], poly_lr(base_lr, iteration, max_iterations, power), rel_tol=1e-9, abs_tol=1e-15)
-        assert math.isclose(lrs[1], poly_lr(10 * base_lr, iteration, max_iterations, power), rel_tol=1e-9, abs_tol=1e-15)
-        optimizer.step()
-        scheduler.step()

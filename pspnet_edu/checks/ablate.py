@@ -9,9 +9,9 @@ statistics decide what such a comparison can claim:
 - :func:`check_paired_t`: ``my_paired_t(a, b)``, the paired t statistic of two settings run
   with the same seeds (``a[i]`` and ``b[i]`` share seed ``i``), against :func:`paired_t`.
 
-The references live here (not in ``pspnet_edu.ablate``) because they are the exercise's
-arithmetic, not part of training; ``tests/test_checks_ablate.py`` shows they equal the
-standard library and a textbook value (Student's sleep data, t = -4.0621).
+The references are :mod:`pspnet_edu.experiments.stats`, which the sweeps use too;
+``tests/test_checks_ablate.py`` shows they equal the standard library and a textbook value
+(Student's sleep data, t = -4.0621).
 """
 
 from __future__ import annotations
@@ -22,41 +22,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases
+from pspnet_edu.experiments.stats import T_CRITICAL_95, mean_and_spread, paired_t
 
-# Two-sided 95 % critical values of Student's t for df = 1..10 (any t table, e.g. Fisher &
-# Yates). With n seeds a paired comparison has df = n - 1: two seeds need |t| > 12.71.
-T_CRITICAL_95: dict[int, float] = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
-                                   8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n - 1 in the denominator) of per-seed scores.
-
-    >>> mean_and_spread([0.60, 0.64])
-    (0.62, 0.028284271247461926)
-    """
-    values = [float(v) for v in values]
-    if len(values) < 2:
-        raise ValueError(f"a spread needs at least two seeds, got {len(values)} value(s)")
-    return statistics.mean(values), statistics.stdev(values)
-
-
-def paired_t(a: Sequence[float], b: Sequence[float]) -> float:
-    """Paired t statistic of ``a - b`` (runs matched by seed): mean(d) / (stdev(d) / sqrt(n)).
-
-    Positive when ``a`` scores higher. Compare ``abs(t)`` with ``T_CRITICAL_95[n - 1]``.
-
-    >>> round(paired_t([0.60, 0.66], [0.40, 0.50]), 4)
-    9.0
-    """
-    if len(a) != len(b):
-        raise ValueError(f"paired runs need the same seeds on both sides, got {len(a)} and {len(b)} values")
-    differences = [float(x) - float(y) for x, y in zip(a, b)]
-    mean, spread = mean_and_spread(differences)
-    if spread == 0:
-        raise ValueError("every seed gave the same difference: the t statistic is undefined (infinite)")
-    return mean / (spread / math.sqrt(len(differences)))
-
+__all__ = ["T_CRITICAL_95", "check_mean_and_spread", "check_paired_t", "mean_and_spread", "paired_t"]
 
 # ------------------------------------------------------------------ mean and spread
 
@@ -156,6 +124,6 @@ def check_paired_t(my_paired_t: Callable[[Sequence[float], Sequence[float]], flo
     ...     d = [x - y for x, y in zip(a, b)]
     ...     return statistics.mean(d) / (statistics.stdev(d) / len(d) ** 0.5)
     >>> check_paired_t(my_paired_t)
-    ✓ my_paired_t matches pspnet_edu.checks.ablate.paired_t on 5 cases
+    ✓ my_paired_t matches pspnet_edu.experiments.stats.paired_t on 5 cases
     """
     check_cases(my_paired_t, paired_t, _PAIRED_CASES, hint=_paired_diagnose)

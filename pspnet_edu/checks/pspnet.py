@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases
-from pspnet_edu.loss import IGNORE_INDEX, pspnet_loss
+from pspnet_edu.constants import IGNORE_INDEX
+from pspnet_edu.loss import pspnet_loss
 from pspnet_edu.pspnet import SegmentationHead
 
 # ------------------------------------------------------------------ parameters of a head

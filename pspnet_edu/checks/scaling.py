@@ -7,7 +7,7 @@
   (``pspnet_edu.convert.semseg_to_pspnet_edu`` does the same first step);
 - :func:`check_schedule_length`: ``my_schedule_length(epochs, dataset_size, batch_size)``,
   the number of optimizer steps of a run of ``epochs`` epochs when incomplete batches are
-  dropped, against the trainer's sampler :class:`pspnet_edu.train.EndlessBatches`.
+  dropped, against the trainer's sampler :class:`pspnet_edu.training.sampling.EndlessBatches`.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def schedule_length(epochs: int, dataset_size: int, batch_size: int) -> int:
     >>> schedule_length(200, 2975, 16)  # hszhao/semseg's Cityscapes recipe: 200 epochs
     37000
     """
-    from pspnet_edu.train import EndlessBatches
+    from pspnet_edu.training.sampling import EndlessBatches
 
     return epochs * EndlessBatches(dataset_size, batch_size, seed=0).per_epoch
 
@@ -147,7 +147,7 @@ def check_schedule_length(my_schedule_length: Callable[[int, int, int], int]) ->
     """Check ``my_schedule_length(epochs, dataset_size, batch_size)`` -> optimizer steps, on 6 cases.
 
     >>> check_schedule_length(lambda epochs, size, batch: epochs * (size // batch))
-    ✓ <lambda> matches pspnet_edu.train.EndlessBatches on 6 cases
+    ✓ <lambda> matches pspnet_edu.training.sampling.EndlessBatches on 6 cases
     """
     check_cases(my_schedule_length, schedule_length, _SCHEDULE_CASES, hint=_schedule_diagnose,
-                against="pspnet_edu.train.EndlessBatches")
+                against="pspnet_edu.training.sampling.EndlessBatches")

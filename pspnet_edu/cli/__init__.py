@@ -1,9 +1,8 @@
-"""The ``pspnet-edu`` command line. The only place in the package that parses arguments.
+"""The ``pspnet-edu`` command line: the only place in the package that parses arguments.
 
-Each group of subcommands lives in its own module with an ``add_parsers(subparsers)``
-function; every parser sets ``func`` to a function taking the parsed namespace.
-Heavy imports (torch, the model, the data) happen inside those functions so that
-``pspnet-edu --help`` answers at once.
+One module per command group, each with an ``add_parsers(subparsers)`` function; every parser
+sets ``func`` to a function taking the parsed namespace. Choices and defaults are read from the
+library (presets, precisions, variants, ``TrainConfig``), never restated.
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pspnet_edu.cli import assignments, data, rf, train
+from pspnet_edu.cli import ablate, assignments, data, demo, evaluate, predict, rf, train
+
+COMMANDS = (rf, data, train, evaluate, predict, ablate, demo, assignments)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="PSPNet for learning: receptive fields, data, training, evaluation, ablations.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (rf, data, train, assignments):
+    for module in COMMANDS:
         module.add_parsers(subparsers)
     return parser
 
@@ -31,10 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
-        # Errors raised on bad input already say what is wrong and how to fix it;
-        # a traceback would only bury that sentence.
-        print(f"pspnet-edu {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, OSError) as error:
+        # Errors raised on bad input already say what is wrong and how to fix it (OSError:
+        # missing files, permissions, a full disk); a traceback would only bury that sentence.
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"pspnet-edu {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

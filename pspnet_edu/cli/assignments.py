@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pspnet_edu
+from pspnet_edu.assignments import build_student_notebooks
+
 
 def default_notebooks_dir() -> Path:
     """The repository's ``notebooks/`` next to the package (editable install), else ``./notebooks``."""
-    import pspnet_edu
-
     beside_package = Path(pspnet_edu.__file__).resolve().parent.parent / "notebooks"
     return beside_package if beside_package.is_dir() else Path.cwd() / "notebooks"
 
@@ -45,8 +46,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build the student notebooks and list them."""
-    from pspnet_edu.assignments import build_student_notebooks
-
     src = args.src if args.src is not None else default_notebooks_dir()
     written = build_student_notebooks(src, args.out)
     for path in written:

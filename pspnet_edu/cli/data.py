@@ -6,27 +6,16 @@ See data/README.md and notebooks/06_cityscapes_data.ipynb.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 import warnings
 
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'128x256' -> (128, 256): height x width, as in the rest of the course.
-
-    >>> parse_size("128x256")
-    (128, 256)
-    """
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH such as 128x256, got {text!r}")
-    return int(match.group(1)), int(match.group(2))
+from pspnet_edu.cli.options import size_argument
+from pspnet_edu.data.subset import build_cityscapes_subset
+from pspnet_edu.data.synthetic import SynthcityOptions, default_synthetic_root, generate_synthetic
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    from pspnet_edu.data.synthetic import default_synthetic_root, generate_synthetic
-
     out = default_synthetic_root() if args.out is None else args.out
     start = time.perf_counter()
     path = generate_synthetic(out, train=args.train, val=args.val, size=args.size, seed=args.seed)
@@ -36,8 +25,6 @@ def _synthetic(args: argparse.Namespace) -> int:
 
 
 def _cityscapes_subset(args: argparse.Namespace) -> int:
-    from pspnet_edu.data.subset import build_cityscapes_subset
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         path = build_cityscapes_subset(args.root, args.out, per_city=args.per_city, size=args.size,
@@ -46,6 +33,9 @@ def _cityscapes_subset(args: argparse.Namespace) -> int:
         print(f"warning: {warning.message}", file=sys.stderr)
     print(f"wrote a {args.per_city}-frames-per-city subset of {args.root} at {args.size[0]}x{args.size[1]} to {path}")
     return 0
+
+
+DEFAULTS = SynthcityOptions()
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -61,10 +51,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                     "by the sky (see data/README.md).")
     synthetic.add_argument("--out", default=None,
                            help="output folder (default: data/synthcity, or $PSPNET_EDU_DATA/synthcity)")
-    synthetic.add_argument("--train", type=int, default=300, help="training images (default 300)")
-    synthetic.add_argument("--val", type=int, default=60, help="validation images (default 60)")
-    synthetic.add_argument("--size", type=parse_size, default=(128, 256), help="HxW (default 128x256)")
-    synthetic.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synthetic.add_argument("--train", type=int, default=DEFAULTS.train, help=f"training images (default {DEFAULTS.train})")
+    synthetic.add_argument("--val", type=int, default=DEFAULTS.val, help=f"validation images (default {DEFAULTS.val})")
+    synthetic.add_argument("--size", type=size_argument("--size"), default=DEFAULTS.size,
+                           help=f"HxW (default {DEFAULTS.size[0]}x{DEFAULTS.size[1]})")
+    synthetic.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})")
     synthetic.set_defaults(func=_synthetic)
 
     subset = commands.add_parser(
@@ -74,6 +65,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     subset.add_argument("--root", required=True, help="Cityscapes folder holding leftImg8bit/ and gtFine/")
     subset.add_argument("--out", required=True, help="output folder, e.g. data/cityscapes_subset")
     subset.add_argument("--per-city", type=int, required=True, help="frames per city")
-    subset.add_argument("--size", type=parse_size, required=True, help="HxW, e.g. 256x512")
+    subset.add_argument("--size", type=size_argument("--size"), required=True, help="HxW, e.g. 256x512")
     subset.add_argument("--splits", nargs="+", default=["train", "val"], help="splits to copy (default: train val)")
     subset.set_defaults(func=_cityscapes_subset)

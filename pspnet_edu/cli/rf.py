@@ -11,7 +11,13 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+import torchvision
 from torch import nn
+
+from pspnet_edu.cli.options import size_argument
+from pspnet_edu.pspnet import PRESETS, build_pspnet
+from pspnet_edu.receptive_field import receptive_field_table
 
 _RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -26,8 +32,6 @@ class _Entry:
 
 def _torchvision_resnet(name: str) -> _Entry:
     def build(dilated: bool) -> nn.Module:
-        import torchvision
-
         # [False, True, True]: layer3 and layer4 trade their stride for dilation 2 and 4,
         # output stride 8, as in PSPNet (Zhao et al. 2017, Sec. 4) and torchvision's FCN.
         dilation = [False, True, True] if dilated else [False, False, False]
@@ -39,8 +43,6 @@ def _torchvision_resnet(name: str) -> _Entry:
 
 def _torchvision_plain(name: str) -> _Entry:
     def build(dilated: bool) -> nn.Module:
-        import torchvision
-
         if dilated:
             raise ValueError(
                 f"--dilated applies to ResNets only ({', '.join(_RESNETS)}); {name} has no "
@@ -61,8 +63,6 @@ def _torchvision_plain(name: str) -> _Entry:
 
 def _course_backbone(preset: str) -> _Entry:
     def build(dilated: bool) -> nn.Module:
-        from pspnet_edu.pspnet import build_pspnet
-
         if dilated:
             raise ValueError(
                 f"pspnet-{preset} is dilated already (output stride 8, like every PSPNet "
@@ -82,7 +82,7 @@ def _registry() -> dict[str, _Entry]:
     """Networks `pspnet-edu rf` knows: torchvision's and the backbones of the course's presets."""
     models = {name: _torchvision_resnet(name) for name in _RESNETS}
     models.update({name: _torchvision_plain(name) for name in ("vgg16", "alexnet")})
-    models.update({f"pspnet-{p}": _course_backbone(p) for p in ("paper", "torchvision", "tiny")})
+    models.update({f"pspnet-{p}": _course_backbone(p) for p in PRESETS})
     return models
 
 
@@ -93,17 +93,6 @@ def _build_model(name: str, dilated: bool) -> tuple[nn.Module, list[str]]:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(models)}.")
     model = models[name].build(dilated)
     return model, models[name].stages(model)
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    parts = text.lower().split("x")
-    try:
-        h, w = (int(parts[0]), int(parts[0])) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
-    except ValueError:
-        h = w = 0
-    if len(parts) > 2 or h < 1 or w < 1:
-        raise ValueError(f"--input {text!r} is not a size; write HxW, e.g. --input 224x224.")
-    return h, w
 
 
 def _pair_text(pair: tuple[int, int]) -> str:
@@ -130,11 +119,7 @@ def _print_table(rows: list, title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pspnet_edu.receptive_field import receptive_field_table
-
-    import torch
-
-    height, width = _parse_size(args.input)
+    height, width = args.input
     with torch.device("meta"):  # the calculator needs shapes only: no weights, no init time
         model, stages = _build_model(args.model, args.dilated)
     nodes = [args.node] if args.node else stages
@@ -163,7 +148,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "course's presets pspnet-paper, pspnet-torchvision, pspnet-tiny",
     )
     parser.add_argument("--node", help="one submodule only, e.g. layer4 or features.30")
-    parser.add_argument("--input", default="224x224", help="input size HxW (default 224x224)")
+    parser.add_argument("--input", type=size_argument("--input"), default=(224, 224),
+                        help="input size HxW (default 224x224)")
     parser.add_argument(
         "--dilated",
         action="store_true",

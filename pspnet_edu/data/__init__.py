@@ -5,7 +5,7 @@ Taught in notebooks/06_cityscapes_data.ipynb. Modules: ``labels`` (the label tab
 Synthcity set), ``subset`` (a small copy of real Cityscapes), ``visualize`` (colours, overlays).
 """
 
-from pspnet_edu.data.cityscapes import CityscapesSegmentation
+from pspnet_edu.data.cityscapes import CityscapesSegmentation, dataset_fingerprint
 from pspnet_edu.data.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES, PALETTE, label_ids_to_train_ids
 from pspnet_edu.data.synthetic import (
     CONTEXT_CLASSES,
@@ -18,6 +18,6 @@ from pspnet_edu.data.transforms import EvalTransforms, TrainTransforms, denormal
 
 __all__ = [
     "CLASS_NAMES", "CONTEXT_CLASSES", "CONTEXT_PAIRS", "CityscapesSegmentation", "EvalTransforms",
-    "IGNORE_INDEX", "NUM_CLASSES", "PALETTE", "TrainTransforms", "default_synthetic_root", "denormalize",
+    "IGNORE_INDEX", "NUM_CLASSES", "PALETTE", "TrainTransforms", "dataset_fingerprint", "default_synthetic_root", "denormalize",
     "ensure_synthetic", "generate_synthetic", "label_ids_to_train_ids",
 ]

@@ -15,6 +15,7 @@ Taught in notebooks/06_cityscapes_data.ipynb.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pspnet_edu.data.labels import label_ids_to_train_ids
+from pspnet_edu.data.manifest import MANIFEST_NAME
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
@@ -112,3 +114,20 @@ class CityscapesSegmentation(Dataset):
 
     def __repr__(self) -> str:
         return f"CityscapesSegmentation(root={str(self.root)!r}, split={self.split!r}, {len(self)} images)"
+
+
+def dataset_fingerprint(root: str | Path) -> str:
+    """A short identity of the data in ``root``: the checksum of its manifest, or of its file list.
+
+    Generated sets (Synthcity, a Cityscapes subset) carry a manifest with the sha256 of every
+    file; any other folder is identified by the names and sizes of its images and labels. A run
+    records it, so that a resumed run can refuse to continue on other data.
+    """
+    root = Path(root)
+    manifest = root / MANIFEST_NAME
+    if manifest.is_file():
+        return "manifest:" + hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for path in sorted((*root.glob(f"leftImg8bit/*/*/*{IMAGE_SUFFIX}"), *root.glob(f"gtFine/*/*/*{LABEL_SUFFIX}"))):
+        digest.update(f"{path.relative_to(root).as_posix()}:{path.stat().st_size}\n".encode())
+    return "files:" + digest.hexdigest()[:16]

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torchvision.datasets import Cityscapes
 
-NUM_CLASSES = 19  # trainIds 0..18 (Cordts et al. 2016, the benchmark's 19 classes)
-IGNORE_INDEX = 255  # trainId of every labelId that is not trained; skipped by the loss
+from pspnet_edu.constants import IGNORE_INDEX, NUM_CLASSES  # 255 and 19, shared with the loss and metrics
+
 NUM_LABEL_IDS = 256  # labelId PNGs are 8-bit, so a 256-entry table covers every pixel value
 
 # (name, labelId, trainId, category, colour) rows, exactly as torchvision ships them.

@@ -67,6 +67,28 @@ def overlay(image: np.ndarray | torch.Tensor, train_ids: np.ndarray | torch.Tens
     return (rgb * (1 - weight) + colours * weight + 0.5).astype(np.uint8)
 
 
+ERROR_COLOURS = {"right": (210, 210, 210), "wrong": (220, 30, 30), "ignored": (0, 0, 0)}
+
+
+def error_map(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> np.ndarray:
+    """uint8 RGB (H, W, 3): pixels predicted right in light grey, wrong in red, ignored in black.
+
+    Shown beside a prediction it tells classes of near-identical colour apart (bus (0, 60, 100)
+    and train (0, 80, 100) in the Cityscapes palette): a bus predicted as train is red here.
+
+    >>> error_map(np.array([[0, 1, 2]]), np.array([[0, 2, 255]])).tolist()
+    [[[210, 210, 210], [220, 30, 30], [0, 0, 0]]]
+    """
+    pred, true = _to_numpy(prediction), _to_numpy(target)
+    if pred.shape != true.shape:
+        raise ValueError(f"prediction is {pred.shape} but the target is {true.shape}; they must have the same H, W")
+    out = np.empty((*true.shape, 3), dtype=np.uint8)
+    out[:] = ERROR_COLOURS["wrong"]
+    out[pred == true] = ERROR_COLOURS["right"]
+    out[true == IGNORE_INDEX] = ERROR_COLOURS["ignored"]
+    return out
+
+
 def legend_handles(class_ids: Sequence[int] | None = None) -> list:
     """Matplotlib patches (colour + class name) for ``class_ids`` (default: all 19 trainIds).
 
@@ -75,7 +97,8 @@ def legend_handles(class_ids: Sequence[int] | None = None) -> list:
     from matplotlib.patches import Patch
 
     ids = range(NUM_CLASSES) if class_ids is None else class_ids
-    return [Patch(facecolor=PALETTE[i] / 255.0, edgecolor="none", label=f"{i} {CLASS_NAMES[i]}") for i in ids]
+    return [Patch(facecolor=PALETTE[i] / 255.0, edgecolor="black", linewidth=0.5, label=f"{i} {CLASS_NAMES[i]}")
+            for i in ids]
 
 
 def present_classes(*masks: np.ndarray | torch.Tensor) -> list[int]:

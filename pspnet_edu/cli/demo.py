@@ -1,0 +1,30 @@
+"""``pspnet-edu demo``: the main job, PSPNet against its no-PPM baseline on Synthcity (`make demo`).
+
+Argument parsing only: the work is :func:`pspnet_edu.experiments.run_demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pspnet_edu.cli.options import add_training_options, config_from_args, set_threads
+from pspnet_edu.experiments import DEMO_RECIPE, run_demo
+
+
+def run(args: argparse.Namespace) -> int:
+    set_threads(args)
+    run_demo(config_from_args(args, DEMO_RECIPE), out=args.out)
+    return 0
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Register `demo`."""
+    parser = subparsers.add_parser(
+        "demo", help="the main job: train PSPNet and the no-PPM baseline, compare",
+        description="Generate the synthetic set if absent, train the tiny PSPNet and the no-PPM baseline, evaluate "
+                    "both, print per-class IoU and `mIoU:`, and save a figure of predictions, errors and training "
+                    "curves. Unset options keep the demo's recipe (pspnet_edu.experiments.DEMO_RECIPE). A second "
+                    "call reads the finished runs back.")
+    add_training_options(parser, DEMO_RECIPE, alpha=True)
+    parser.add_argument("--out", default="runs/demo", help="folder of the two runs and the figure (default runs/demo)")
+    parser.set_defaults(func=run)

@@ -1,0 +1,141 @@
+"""Figures of the experiments: the alpha sweep and the PPM ablation beside the paper, and the demo.
+
+Every figure is drawn on a bare ``matplotlib.figure.Figure`` (no pyplot, no global backend
+switch, so a notebook calling these keeps its inline figures) and saved atomically as PNG.
+Bars start at zero; gains are drawn as differences from the baseline, in the same order on
+both sides, so that a small effect looks small.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from pspnet_edu.data import CONTEXT_PAIRS, CityscapesSegmentation, EvalTransforms, denormalize
+from pspnet_edu.data.labels import CLASS_NAMES
+from pspnet_edu.data.visualize import colorize, error_map, legend_handles, present_classes
+from pspnet_edu.experiments.paper import PAPER_ROW_OF_VARIANT, PAPER_TABLE1, PAPER_TABLE2, TRANSCRIPTION_NOTE
+from pspnet_edu.experiments.stats import context_miou, finite_mean
+from pspnet_edu.files import write_atomic
+from pspnet_edu.inference import predict
+from pspnet_edu.training import load_checkpoint, model_from_checkpoint
+
+PAIR_IDS = [tuple(CLASS_NAMES.index(name) for name in pair) for pair in CONTEXT_PAIRS]
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    write_atomic(path, buffer.getvalue())
+
+
+def pair_iou(run: dict[str, Any], pair: Sequence[int]) -> float:
+    """Mean IoU of one context pair in one run."""
+    return context_miou(run["iou"], pair)
+
+
+def plot_alpha(results: dict[str, Any], path: Path | None = None) -> Figure:
+    """mIoU against alpha (every seed and the mean) beside the paper's Table 2."""
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    ours, paper = figure.subplots(1, 2)
+    alphas = [s["config"]["alpha"] for s in results["settings"].values()]
+    for alpha, setting in zip(alphas, results["settings"].values()):
+        ours.plot([alpha] * len(setting["runs"]), [r["miou"] for r in setting["runs"]], "o", color="tab:blue",
+                  alpha=0.35, markersize=4)
+    ours.plot(alphas, [s["miou_mean"] for s in results["settings"].values()], "-", color="tab:blue",
+              label="mIoU, mean over seeds (dots: seeds)")
+    ours.set(xlabel="alpha (auxiliary loss weight)", ylabel="val mIoU", title="this course: tiny FCN, Synthcity")
+    ours.legend(fontsize=8)
+    paper.plot(list(PAPER_TABLE2), [v[0] for v in PAPER_TABLE2.values()], "s-", color="tab:green")
+    paper.set(xlabel="alpha", ylabel="mIoU (%)", title="paper Table 2: ADE20K val, ResNet-50 FCN")
+    figure.text(0.5, -0.04, TRANSCRIPTION_NOTE, ha="center", fontsize=7)
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def plot_ppm(results: dict[str, Any], path: Path | None = None) -> Figure:
+    """Gain over no PPM of each variant: ours per context pair (seeds as dots), the paper's in mIoU points."""
+    names = [n for n in results["settings"] if n != "none"]
+    base = {run["seed"]: run for run in results["settings"]["none"]["runs"]}
+    figure = Figure(figsize=(12, 3.8), layout="constrained")
+    ours, paper = figure.subplots(1, 2)
+    width = 0.8 / len(PAIR_IDS)
+    for k, pair in enumerate(PAIR_IDS):
+        x = [i + (k - (len(PAIR_IDS) - 1) / 2) * width for i in range(len(names))]
+        gains = [[pair_iou(r, pair) - pair_iou(base[r["seed"]], pair) for r in results["settings"][n]["runs"]]
+                 for n in names]
+        label = " / ".join(CLASS_NAMES[c] for c in pair)
+        ours.bar(x, [finite_mean(g) for g in gains], width=width, label=label)
+        for xi, g in zip(x, gains):
+            ours.plot([xi] * len(g), g, "k.", markersize=3)
+    ours.axhline(0, color="black", linewidth=0.8)
+    ours.set_xticks(range(len(names)), names, fontsize=8)
+    ours.set(ylabel="IoU gain over no PPM", title="this course: context pairs (dots: seeds)")
+    ours.legend(fontsize=8)
+    rows = [(n, PAPER_ROW_OF_VARIANT.get(n)) for n in names]
+    baseline = PAPER_TABLE1["baseline"][0]
+    paper.bar(range(len(rows)), [PAPER_TABLE1[r][0] - baseline if r else 0.0 for _, r in rows], color="tab:green")
+    paper.axhline(0, color="black", linewidth=0.8)
+    paper.set_xticks(range(len(rows)), [r or f"{n}\n(not in the paper)" for n, r in rows], fontsize=7)
+    paper.set(ylabel="mIoU gain over the baseline (points)", title="paper Table 1: ADE20K val, ResNet-50")
+    figure.text(0.5, -0.04, TRANSCRIPTION_NOTE, ha="center", fontsize=7)
+    if path is not None:
+        save_figure(figure, path)
+    return figure
+
+
+def plot_demo(labels: dict[Path, str], path: Path, images: Sequence[int] = (0, 1, 2, 3)) -> None:
+    """Validation images (one per sky), ground truth, each run's prediction and its error map,
+    and the training curves: loss, val mIoU, and the IoU of each context pair.
+
+    ``labels`` maps run folders to their names in the figure."""
+    runs = {name: load_checkpoint(name) for name in labels}
+    models = {name: model_from_checkpoint(saved) for name, saved in runs.items()}
+    config = runs[next(iter(labels))]["config"]
+    dataset = CityscapesSegmentation(config["data"], config["val_split"], transforms=EvalTransforms())
+    images = [i for i in images if i < len(dataset)]
+    columns = 2 + 2 * len(labels)
+    figure = Figure(figsize=(3.1 * columns, 1.6 * len(images) + 3.4), layout="constrained")
+    grid = figure.add_gridspec(len(images) + 1, columns, height_ratios=[1] * len(images) + [1.8])
+    masks = []
+    for row, index in enumerate(images):
+        image, mask = dataset[index]
+        panels = [("image", denormalize(image).permute(1, 2, 0).numpy()), ("ground truth", colorize(mask))]
+        masks.append(mask)
+        for name, title in labels.items():
+            prediction = predict(models[name], image)  # (H, W) trainIds
+            masks.append(prediction)
+            panels += [(title, colorize(prediction)), (f"{title}: errors (red)", error_map(prediction, mask))]
+        for column, (title, picture) in enumerate(panels):
+            axis = figure.add_subplot(grid[row, column])
+            axis.imshow(picture, interpolation="nearest")
+            axis.set_axis_off()
+            if row == 0:
+                axis.set_title(title, fontsize=9)
+    _curves(figure, grid, runs, labels)
+    legend_axis = figure.add_subplot(grid[-1, columns - 1])
+    legend_axis.set_axis_off()
+    legend_axis.legend(handles=legend_handles(present_classes(*masks)), loc="center", fontsize=7, ncol=2, frameon=False)
+    save_figure(figure, path)
+
+
+def _curves(figure: Figure, grid: Any, runs: dict[Path, dict[str, Any]], labels: dict[Path, str]) -> None:
+    loss_axis, miou_axis, *pair_axes = (figure.add_subplot(grid[-1, c]) for c in range(2 + len(PAIR_IDS)))
+    for name, saved in runs.items():
+        train_rows, val_rows = saved["history"]["train"], saved["history"]["val"]
+        loss_axis.plot([r["iteration"] for r in train_rows], [r["loss"] for r in train_rows], label=labels[name])
+        steps = [r["iteration"] for r in val_rows]
+        miou_axis.plot(steps, [r["miou"] for r in val_rows], "o-", label=labels[name])
+        for axis, pair in zip(pair_axes, PAIR_IDS):
+            axis.plot(steps, [context_miou(r["iou"], pair) for r in val_rows], "o-", label=labels[name])
+    loss_axis.set(xlabel="iteration", ylabel="main + alpha aux", title="training loss")
+    miou_axis.set(xlabel="iteration", ylabel="IoU", title="val mIoU", ylim=(0, 1))
+    for axis, pair in zip(pair_axes, PAIR_IDS):
+        axis.set(xlabel="iteration", ylabel="IoU", title=f"val IoU, {' / '.join(CLASS_NAMES[c] for c in pair)}",
+                 ylim=(0, 1))
+    loss_axis.legend(fontsize=8)

@@ -1,0 +1,54 @@
+"""How a result was made: the command, the commit, the versions, the machine, the time.
+
+Every results file of the course carries this record (``results/*.json``), so that a number
+in a lesson can be traced to the run that produced it and reproduced.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+_REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=_REPOSITORY, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(seconds: float | None = None) -> dict[str, Any]:
+    """The record: command, commit (and whether the tree had changes), versions, CPU, threads, time."""
+    commit = _git("rev-parse", "HEAD")
+    changes = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "commit": commit, "uncommitted_changes": bool(changes) if changes is not None else None,
+        "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs: {_cpu()}",
+        "torch_threads": torch.get_num_threads(),
+        "wall_seconds": None if seconds is None else round(seconds, 1),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }

@@ -1,0 +1,97 @@
+"""Summarising runs over seeds, honestly: mean, sample spread, the paired t statistic, context IoU.
+
+An ablation compares settings that were each trained with a few seeds; a single run's
+difference can be noise. Two small pieces of statistics decide what such a comparison may
+claim (lesson 09's exercises re-derive both; ``pspnet_edu.checks.ablate`` compares them):
+
+- :func:`mean_and_spread`: the mean over seeds and the *sample* standard deviation (n - 1);
+- :func:`paired_t`: the paired t statistic of two settings run with the same seeds, to be
+  compared with the two-sided 5 % critical value ``T_CRITICAL_95[n - 1]``.
+
+Taught in notebooks/09_ablations.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+
+# Two-sided 95 % critical values of Student's t for df = 1..10 (any t table, e.g. Fisher &
+# Yates). With n seeds a paired comparison has df = n - 1: two seeds need |t| > 12.71.
+T_CRITICAL_95: dict[int, float] = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
+                                   8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1 in the denominator) of per-seed scores.
+
+    >>> mean_and_spread([0.60, 0.64])
+    (0.62, 0.028284271247461926)
+    """
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        raise ValueError(f"a spread needs at least two seeds, got {len(values)} value(s)")
+    return statistics.mean(values), statistics.stdev(values)
+
+
+def paired_t(a: Sequence[float], b: Sequence[float]) -> float:
+    """Paired t statistic of ``a - b`` (runs matched by seed): mean(d) / (stdev(d) / sqrt(n)).
+
+    Positive when ``a`` scores higher. Compare ``abs(t)`` with ``T_CRITICAL_95[n - 1]``.
+
+    >>> round(paired_t([0.60, 0.66], [0.40, 0.50]), 4)
+    9.0
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired runs need the same seeds on both sides, got {len(a)} and {len(b)} values")
+    differences = [float(x) - float(y) for x, y in zip(a, b)]
+    mean, spread = mean_and_spread(differences)
+    if spread == 0:
+        raise ValueError("every seed gave the same difference: the t statistic is undefined (infinite)")
+    return mean / (spread / math.sqrt(len(differences)))
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """Mean difference ``a - b`` over paired seeds and its two-sided 95 % confidence interval.
+
+    >>> [round(v, 4) for v in paired_interval([0.60, 0.66, 0.62], [0.40, 0.50, 0.45])]
+    [0.1767, 0.125, 0.2284]
+    """
+    mean, spread = mean_and_spread([float(x) - float(y) for x, y in zip(a, b, strict=True)])
+    half = T_CRITICAL_95[len(a) - 1] * spread / math.sqrt(len(a))
+    return mean, mean - half, mean + half
+
+
+def seeds_needed(effect: float, spread: float, t_critical: float = 1.96) -> int:
+    """Seeds a paired comparison needs to see ``effect`` at 5 % when differences spread by ``spread``.
+
+    Solves ``effect / (spread / sqrt(n)) >= t_critical`` for n (the normal approximation:
+    with few seeds the t critical value is larger still, so this is a lower bound).
+
+    >>> seeds_needed(0.014, 0.02)
+    8
+    """
+    if effect <= 0:
+        raise ValueError(f"effect must be positive, got {effect}")
+    return max(2, math.ceil((t_critical * spread / effect) ** 2))
+
+
+def finite_mean(values: Iterable[float | None]) -> float | None:
+    """Mean of the values that are numbers (None and NaN left out); None if there are none.
+
+    >>> finite_mean([0.2, None, float("nan"), 0.4])
+    0.30000000000000004
+    """
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else None
+
+
+def context_miou(iou: Sequence[float | None], classes: Sequence[int]) -> float:
+    """Mean IoU over ``classes`` (e.g. the context classes), ignoring those absent (NaN or None).
+
+    >>> context_miou([0.5, float("nan"), 0.9, 0.1], [0, 1, 2])
+    0.7
+    """
+    mean = finite_mean(iou[c] for c in classes)
+    return float("nan") if mean is None else mean

@@ -1,0 +1,139 @@
+"""The paper's ablations at course scale: the auxiliary-loss weight and the pyramid pooling.
+
+Zhao et al. 2017 (Sec. 5.2) justify two design choices with ablations on ADE20K val with a
+ResNet-50 (``pspnet_edu.experiments.paper``): the weight alpha of the auxiliary loss (Table
+2) and the pyramid (Table 1: no PPM, one global bin, four levels, average or max pooling).
+This module re-runs both with the tiny model over several seeds (a single run's difference
+can be noise) and writes ``results.json`` (settings -> runs -> seed, mIoU, IoU per class,
+with a provenance record) and a figure. It also scores the *context classes* of Synthcity
+(``pspnet_edu.data.CONTEXT_CLASSES``), where global context should matter most.
+
+Every run is an ordinary training run in its own folder ``OUT/SETTING/seedS``, so an
+interrupted sweep resumes where it stopped and a finished run is read back, not trained again.
+
+Deviation: the paper's numbers are for ADE20K (150 classes, ResNet-50, 150K iterations); ours
+are for a tiny network trained for minutes on synthetic scenes. Compare trends, not values.
+
+Taught in ``notebooks/09_ablations.ipynb``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pspnet_edu.data import CLASS_NAMES, CONTEXT_CLASSES
+from pspnet_edu.experiments.paper import PAPER_ROW_OF_VARIANT, PAPER_SOURCE, PAPER_TABLE1, PAPER_TABLE2, TRANSCRIPTION_NOTE
+from pspnet_edu.experiments.plots import plot_alpha, plot_ppm
+from pspnet_edu.experiments.provenance import provenance
+from pspnet_edu.experiments.stats import context_miou, finite_mean
+from pspnet_edu.files import write_atomic
+from pspnet_edu.training import CHECKPOINT_NAME, TrainConfig, train_from_config
+
+# The PPM ablation's variants as PSPNetConfig fields (paper Table 1's rows, and the control).
+PPM_VARIANTS: dict[str, dict[str, Any]] = {
+    "none": {"use_ppm": False},
+    "B1-avg": {"use_ppm": True, "bins": (1,), "pooling": "avg"},
+    "B1-max": {"use_ppm": True, "bins": (1,), "pooling": "max"},
+    "B1236-avg": {"use_ppm": True, "bins": (1, 2, 3, 6), "pooling": "avg"},
+    "B1236-max": {"use_ppm": True, "bins": (1, 2, 3, 6), "pooling": "max"},
+    # The PPM's parameters without its context: each branch's 1x1 conv sees only its own pixel.
+    "B1236-control": {"use_ppm": True, "bins": (1, 2, 3, 6), "pooling": "none"},
+}
+ALPHAS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+Log = Callable[[str], None]
+
+
+def with_model(config: TrainConfig, **fields: Any) -> TrainConfig:
+    """``config`` with some of its model's fields changed (validated by PSPNetConfig)."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, **fields))
+
+
+def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: str | Path,
+                 log: Log = print) -> dict[str, Any]:
+    """Train every setting with every seed, each run in ``out/SETTING/seedS``.
+
+    A finished run is read back, an interrupted one resumed. Returns (and writes to
+    ``out/results.json`` after every setting) per setting and seed: mIoU, pixel accuracy,
+    per-class IoU and the context classes' mean IoU, with a provenance record.
+    """
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    out, start = Path(out), time.time()
+    results: dict[str, Any] = {"settings": {}, "class_names": list(CLASS_NAMES), "context_classes": list(CONTEXT_CLASSES)}
+    for name, setting in settings.items():
+        runs = [_run_one(dataclasses.replace(setting, seed=seed, out=str(out / name / f"seed{seed}")), name, log)
+                for seed in seeds]
+        results["settings"][name] = {"config": _describe(setting), "runs": runs,
+                                     "miou_mean": finite_mean(r["miou"] for r in runs),
+                                     "context_miou_mean": finite_mean(r["context_miou"] for r in runs)}
+        results["provenance"] = provenance(seconds=time.time() - start)
+        write_atomic(out / "results.json", json.dumps(results, indent=1))
+    return results
+
+
+def _run_one(config: TrainConfig, name: str, log: Log) -> dict[str, Any]:
+    resume = (Path(config.out) / CHECKPOINT_NAME).is_file()
+    log(f"--- {name}, seed {config.seed}: {'resuming/reading' if resume else 'training'} {config.out}")
+    start = time.perf_counter()
+    result = train_from_config(config, resume=resume)
+    if result.interrupted:
+        raise KeyboardInterrupt(f"stopped during {name}, seed {config.seed}; run the same command to resume")
+    final = result.final or {}
+    iou = [v if isinstance(v, float) and v == v else None for v in final.get("iou", [])]
+    return {"seed": config.seed, "miou": final.get("miou"), "pixel_acc": final.get("pixel_acc"),
+            "mean_acc": final.get("mean_acc"), "iou": iou,
+            "context_miou": context_miou(iou, CONTEXT_CLASSES) if iou else None,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _seed_list(seeds: int) -> list[int]:
+    if not isinstance(seeds, int) or seeds <= 0:
+        raise ValueError(f"seeds must be a positive number of seeds, got {seeds}")
+    return list(range(seeds))
+
+
+def _describe(config: TrainConfig) -> dict[str, Any]:
+    """The setting's config as JSON values, without the per-run fields (seed, out)."""
+    described = json.loads(json.dumps(dataclasses.asdict(config)))
+    for per_run in ("seed", "out"):
+        described.pop(per_run)
+    return described
+
+
+def ablate_alpha(base: TrainConfig, alphas: Sequence[float] = ALPHAS, seeds: int = 2,
+                 out: str | Path = "runs/ablate_alpha", with_ppm: bool = False, log: Log = print) -> dict[str, Any]:
+    """Sweep the auxiliary-loss weight (paper Table 2); write results.json and alpha.png.
+
+    As in the paper, the model is the dilated FCN without the PPM unless ``with_ppm``.
+    """
+    if not alphas or any(not 0 <= a < float("inf") for a in alphas):
+        raise ValueError(f"alphas must be finite numbers >= 0, got {list(alphas)}")
+    model_base = base if with_ppm else with_model(base, use_ppm=False)
+    settings = {f"alpha={a:g}": dataclasses.replace(model_base, alpha=float(a)) for a in alphas}
+    results = run_settings(settings, _seed_list(seeds), out, log)
+    results["paper"] = {"source": PAPER_SOURCE + " (Table 2, dilated FCN without PPM)", "note": TRANSCRIPTION_NOTE,
+                        "miou_pixacc": {str(k): v for k, v in PAPER_TABLE2.items()}}
+    write_atomic(Path(out) / "results.json", json.dumps(results, indent=1))
+    plot_alpha(results, Path(out) / "alpha.png")
+    return results
+
+
+def ablate_ppm(base: TrainConfig, variants: Sequence[str] = tuple(PPM_VARIANTS), seeds: int = 2,
+               out: str | Path = "runs/ablate_ppm", log: Log = print) -> dict[str, Any]:
+    """No PPM vs B1 vs B1236, average vs max pooling, and the capacity control (paper Table 1)."""
+    unknown = sorted(set(variants) - set(PPM_VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {list(PPM_VARIANTS)}")
+    settings = {v: with_model(base, **PPM_VARIANTS[v]) for v in variants}
+    results = run_settings(settings, _seed_list(seeds), out, log)
+    results["paper"] = {"source": PAPER_SOURCE + " (Table 1)", "note": TRANSCRIPTION_NOTE, "miou_pixacc": PAPER_TABLE1,
+                        "row_of_variant": PAPER_ROW_OF_VARIANT}
+    write_atomic(Path(out) / "results.json", json.dumps(results, indent=1))
+    plot_ppm(results, Path(out) / "ppm.png")
+    return results

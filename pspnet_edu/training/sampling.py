@@ -1,0 +1,133 @@
+"""Seeds and batches: every random number of a run follows from its seed, so a run can be resumed exactly.
+
+- the model's initialisation: ``seed`` (:func:`pspnet_edu.training.setup.build_model`);
+- the order of the training images: a ``DistributedSampler`` at ``set_epoch(epoch)``, one shard
+  per process (:class:`EndlessBatches`);
+- the augmentation of image ``index`` in ``epoch``: ``(seed, epoch, index)``
+  (:class:`SeededSamples`), whichever process or worker loads it;
+- dropout: the global torch RNG, seeded at the start and saved in every checkpoint.
+
+So a run stopped and resumed from its checkpoint ends with exactly the weights of an
+uninterrupted run (on the CPU), whatever the number of data-loading workers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (all devices), numpy and Python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG state, as tensors and plain Python values (safe for ``weights_only`` loading)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    python_version, python_state, python_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": list(python_state) + [python_version],
+        "python_gauss": python_gauss,
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    python = state["python"]
+    random.setstate((python[-1], tuple(python[:-1]), state["python_gauss"]))
+
+
+def sample_seed(*numbers: int) -> int:
+    """A well-mixed 63-bit seed from a few integers (numpy's SeedSequence).
+
+    >>> sample_seed(0, 1, 2) == sample_seed(0, 1, 2) != sample_seed(0, 2, 1)
+    True
+    """
+    return int(np.random.SeedSequence([n % 2**63 for n in numbers]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+class SeededSamples(torch.utils.data.Dataset):
+    """Wraps a dataset so that the augmentation of image ``index`` in ``epoch`` depends only on
+    ``(seed, epoch, index)``: the same crops and flips whichever process, worker or thread
+    loads it, and whenever (so a resumed run sees exactly the images an uninterrupted run would)."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        seed = sample_seed(self.seed, epoch, index)
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):  # the caller's torch RNG is left untouched
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+            try:
+                return self.dataset[index]
+            finally:
+                random.setstate(python_state)
+                np.random.set_state(numpy_state)
+
+
+class EndlessBatches(torch.utils.data.Sampler):
+    """Endless batches of ``(epoch, index)`` keys for this process, starting at batch ``start``.
+
+    Epoch ``e`` visits the images in the order of a ``DistributedSampler`` at ``set_epoch(e)``
+    (a permutation seeded with ``seed + e``, split into one shard per process); batch ``b`` of
+    the run is batch ``b % per_epoch`` of epoch ``b // per_epoch``. Incomplete batches at the
+    end of an epoch are dropped, as in semseg (``drop_last=True``).
+    """
+
+    def __init__(self, dataset_size: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
+                 start: int = 0) -> None:
+        self.sampler = torch.utils.data.DistributedSampler(
+            range(dataset_size), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.batch_size = batch_size
+        self.per_epoch = len(self.sampler) // batch_size
+        if self.per_epoch == 0:
+            raise ValueError(f"the training set has {dataset_size} images, fewer than one batch of {batch_size} "
+                             f"per process ({world_size} process(es)); lower --batch-size or add images")
+        self.start = start
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        batch = self.start
+        epoch, order = -1, []
+        while True:
+            if batch // self.per_epoch != epoch:
+                epoch = batch // self.per_epoch
+                self.sampler.set_epoch(epoch)
+                order = list(self.sampler)
+            position = batch % self.per_epoch
+            yield [(epoch, i) for i in order[position * self.batch_size:(position + 1) * self.batch_size]]
+            batch += 1
+
+
+def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, *, seed: int, start: int, rank: int = 0,
+                world_size: int = 1, num_workers: int = 0, pin_memory: bool = False) -> Iterator[Any]:
+    """Endless ``(images, masks)`` batches of this process, from batch ``start`` of the run on."""
+    batches = EndlessBatches(len(dataset), batch_size, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]
+                             start=start)
+    loader = torch.utils.data.DataLoader(
+        SeededSamples(dataset, seed), batch_sampler=batches, num_workers=num_workers, pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(seed))  # not the global RNG: see SeededSamples
+    return iter(loader)

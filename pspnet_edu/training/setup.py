@@ -1,0 +1,48 @@
+"""What a run is made from: the model a config describes, and the datasets in its data folder.
+
+:func:`train_from_config` is what ``pspnet-edu train``, the experiments and the lessons call:
+it builds the model (:func:`build_model`, seeded) and the datasets (:func:`build_datasets`,
+with the paper's augmentation) and hands them to :func:`pspnet_edu.training.loop.train`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms, TrainTransforms, dataset_fingerprint
+from pspnet_edu.pspnet import PSPNet
+from pspnet_edu.training.config import TrainConfig
+from pspnet_edu.training.loop import TrainResult, train
+
+
+def build_model(config: TrainConfig) -> PSPNet:
+    """The PSPNet that ``config.model`` describes, initialised from ``config.seed``."""
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
+        torch.manual_seed(config.seed)
+        return PSPNet(config.model)
+
+
+def build_datasets(config: TrainConfig) -> tuple[CityscapesSegmentation, CityscapesSegmentation | None]:
+    """The training set (random scale, mirror, crop: paper Sec. 5.1) and the validation set of ``config.data``."""
+    root = Path(config.data)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist; generate the synthetic set with "
+                                "`pspnet-edu data synthetic` or pass --data DIR (a folder in the Cityscapes layout)")
+    train_set = CityscapesSegmentation(root, config.train_split,
+                                       transforms=TrainTransforms(crop_size=config.crop, scale=config.scale))
+    val_set = None
+    if config.val_split:
+        val_set = CityscapesSegmentation(root, config.val_split, transforms=EvalTransforms())
+    return train_set, val_set
+
+
+def train_from_config(config: TrainConfig, *, resume: bool = False, force: bool = False,
+                      progress: bool | None = None) -> TrainResult:
+    """Build the model and the datasets of ``config`` and train (or resume) the run."""
+    train_set, val_set = build_datasets(config)
+    model: nn.Module = build_model(config)
+    return train(config, model, train_set, val_set, resume=resume, force=force, progress=progress,
+                 data_id=dataset_fingerprint(config.data), class_names=CLASS_NAMES)

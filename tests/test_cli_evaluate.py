@@ -1,0 +1,70 @@
+"""`pspnet-edu evaluate`: the scores of a run, fp32 and bf16, sliding/flip/multi-scale, and --json safety."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+import torch
+
+from cli_fixtures import data, one_line_error, restore_threads, run  # noqa: F401 (fixtures)
+from pspnet_edu.cli import main
+from pspnet_edu.pspnet import build_pspnet
+from pspnet_edu.training.checkpoint import OLD_FORMAT
+
+
+def last_line(capsys) -> str:
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_evaluate_prints_per_class_iou_and_the_training_runs_miou(run, data, capsys, tmp_path) -> None:
+    assert main(["evaluate", "--checkpoint", f"{run}/last.pt", "--data", data, "--threads", "1",
+                 "--json", str(tmp_path / "scores.json")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"mIoU: [01]\.\d{4}", lines[-1]), lines[-1]
+    assert any(line.startswith("road") for line in lines)
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert f"mIoU: {scores['miou']:.4f}" == lines[-1] and len(scores["confusion_matrix"]) == 19
+    history = json.loads(open(f"{run}/history.json").read())  # folded BN computes the same scores
+    assert lines[-1] == f"mIoU: {history['val'][-1]['miou']:.4f}"
+
+
+def test_sliding_flip_multiscale_and_bf16(run, data, capsys) -> None:
+    assert main(["evaluate", "--checkpoint", f"{run}/last.pt", "--data", data, "--sliding", "--crop", "48", "64",
+                 "--flip", "--scales", "0.9", "1.0", "--threads", "1"]) == 0
+    assert re.fullmatch(r"mIoU: [01]\.\d{4}", last_line(capsys))
+    assert main(["evaluate", "--checkpoint", f"{run}/last.pt", "--data", data, "--precision", "bf16"]) == 0
+    assert re.fullmatch(r"mIoU: [01]\.\d{4}", last_line(capsys))
+
+
+def test_json_is_never_overwritten_without_force_and_a_folder_is_refused(run, data, capsys, tmp_path) -> None:
+    target = tmp_path / "mine.json"
+    target.write_text("the learner's notes")
+    assert "--force" in one_line_error(capsys, ["evaluate", "--checkpoint", f"{run}/last.pt", "--json", str(target)])
+    assert target.read_text() == "the learner's notes"
+    assert "is a folder" in one_line_error(capsys, ["evaluate", "--checkpoint", f"{run}/last.pt",
+                                                    "--json", str(tmp_path)])
+    assert main(["evaluate", "--checkpoint", f"{run}/last.pt", "--data", data, "--json", str(target), "--force"]) == 0
+    assert "miou" in json.loads(target.read_text())
+
+
+@pytest.mark.parametrize("scales, message", [
+    (["inf"], "each scale must be a number in (0, 4]"), (["nan"], "each scale must be"), (["1e9"], "each scale"),
+    (["0"], "each scale"), (["0.5", "1", "img.png"], "'img.png' is not one; put the images before --scales"),
+])
+def test_bad_scales_are_refused_by_the_parser(run, capsys, scales, message) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", "--checkpoint", f"{run}/last.pt", "--scales", *scales])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_missing_corrupt_and_foreign_checkpoints(tmp_path, capsys) -> None:
+    assert "does not exist" in one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "none.pt")])
+    (tmp_path / "last.pt").write_bytes(b"\x00garbage")
+    assert "corrupt" in one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "last.pt")])
+    model = build_pspnet("tiny", num_classes=5)
+    torch.save({"format": OLD_FORMAT, "model": model.state_dict(), "model_config": dataclasses.asdict(model.config),
+                "config": {}}, tmp_path / "five.pt")
+    assert "5 classes" in one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "five.pt")])

@@ -1,0 +1,37 @@
+"""`pspnet-edu demo` and `pspnet-edu ablate`: the table, the figure, the seed, and reading runs back."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from cli_fixtures import SMALL, data, one_line_error, restore_threads  # noqa: F401 (fixtures)
+from pspnet_edu.cli import main
+
+
+def test_demo_command(data, tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--data", data, "--out", str(out), *SMALL, "--seed", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"mIoU: [01]\.\d{4}", lines[-1])
+    assert any("<- context" in line for line in lines)
+    assert (out / "demo.png").stat().st_size > 10_000
+    assert (out / "pspnet" / "seed3" / "last.pt").is_file()  # --seed reaches the runs
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["settings"]) == {"pspnet", "baseline"}
+    assert results["settings"]["baseline"]["config"]["model"]["use_ppm"] is False
+    assert main(["demo", "--data", data, "--out", str(out), *SMALL, "--seed", "3"]) == 0  # read back, same line
+    assert capsys.readouterr().out.strip().splitlines()[-1] == lines[-1]
+
+
+def test_ablate_commands(data, tmp_path, capsys) -> None:
+    out = tmp_path / "ppm"
+    assert main(["ablate", "ppm", "--variants", "none", "B1-avg", "--seeds", "1", "--data", data,
+                 "--out", str(out), *SMALL]) == 0
+    assert (out / "ppm.png").is_file()
+    assert set(json.loads((out / "results.json").read_text())["settings"]) == {"none", "B1-avg"}
+    assert main(["ablate", "alpha", "--alphas", "0", "--seeds", "1", "--data", data, "--out", str(tmp_path / "a"),
+                 *SMALL]) == 0
+    assert (tmp_path / "a" / "alpha.png").is_file()
+    assert "unknown variant" in one_line_error(capsys, ["ablate", "ppm", "--variants", "B7", "--data", data,
+                                                        "--out", str(out), *SMALL])

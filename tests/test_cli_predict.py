@@ -1,0 +1,56 @@
+"""`pspnet-edu predict`: masks and overlays, no output lost to a name clash, a memory bound."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PIL import Image
+
+from cli_fixtures import data, one_line_error, restore_threads, run  # noqa: F401 (fixtures)
+from pspnet_edu.cli import main
+
+
+def val_images(data: str) -> list[Path]:
+    return sorted((Path(data) / "leftImg8bit" / "val").glob("*/*.png"))
+
+
+def test_predict_writes_masks_and_overlays_and_refuses_to_overwrite(run, data, tmp_path, capsys) -> None:
+    images = val_images(data)
+    out = tmp_path / "pred"
+    assert main(["predict", *map(str, images), "--checkpoint", f"{run}/last.pt", "--out", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 2 * len(images) and all(name.endswith(".png") for name in written)
+    assert Image.open(out / written[0]).size == (96, 48)
+    assert "--force" in one_line_error(capsys, ["predict", str(images[0]), "--checkpoint", f"{run}/last.pt",
+                                                "--out", str(out)])
+    assert main(["predict", str(images[0]), "--checkpoint", f"{run}/last.pt", "--out", str(out), "--force"]) == 0
+
+
+def test_images_of_the_same_name_in_two_folders_get_two_results(run, data, tmp_path, capsys) -> None:
+    image = val_images(data)[0]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(image, tmp_path / folder / "x.png")
+    out = tmp_path / "pred"
+    assert main(["predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), "--checkpoint",
+                 f"{run}/last.pt", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a__x_overlay.png", "a__x_pred_color.png",
+                                                     "b__x_overlay.png", "b__x_pred_color.png"]
+
+
+def test_an_image_too_large_for_the_memory_is_refused_with_the_size_and_the_sliding_hint(run, tmp_path, capsys) -> None:
+    Image.new("RGB", (4000, 2000)).save(tmp_path / "huge.png")
+    error = one_line_error(capsys, ["predict", str(tmp_path / "huge.png"), "--checkpoint", f"{run}/last.pt",
+                                    "--out", str(tmp_path / "pred"), "--max-memory", "0.2"])
+    assert "2000x4000" in error and "GB" in error and "--sliding --crop 512 1024" in error
+    assert not list((tmp_path / "pred").glob("*")) if (tmp_path / "pred").exists() else True
+
+
+def test_missing_images_and_unwritable_outputs(run, tmp_path, capsys) -> None:
+    assert "not found" in one_line_error(capsys, ["predict", str(tmp_path / "no.png"), "--checkpoint",
+                                                  f"{run}/last.pt", "--out", str(tmp_path)])
+    (tmp_path / "file").write_text("x")
+    Image.new("RGB", (96, 48)).save(tmp_path / "img.png")
+    assert "is a file" in one_line_error(capsys, ["predict", str(tmp_path / "img.png"), "--checkpoint",
+                                                  f"{run}/last.pt", "--out", str(tmp_path / "file" / "pred")])

@@ -1,0 +1,64 @@
+"""Tests for pspnet_edu.experiments.sweeps: the sweeps run, write JSON with provenance + PNG, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from pspnet_edu.data.synthetic import generate_synthetic
+from pspnet_edu.experiments import DEMO_RECIPE, PPM_VARIANTS, ablate_alpha, ablate_ppm
+from pspnet_edu.experiments.sweeps import with_model
+from pspnet_edu.pspnet import PSPNet
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    data = generate_synthetic(tmp_path_factory.mktemp("data") / "synth", train=4, val=2, size=(48, 96))
+    return dataclasses.replace(DEMO_RECIPE, data=str(data), iters=2, batch_size=2, crop=(48, 96), eval_every=0)
+
+
+def test_alpha_sweep_trains_the_fcn_per_seed_and_reads_finished_runs_back(base, tmp_path) -> None:
+    out = tmp_path / "alpha"
+    results = ablate_alpha(base, alphas=[0.0, 0.4], seeds=2, out=out)
+    assert list(results["settings"]) == ["alpha=0", "alpha=0.4"]
+    for setting in results["settings"].values():
+        assert len(setting["runs"]) == 2 and setting["config"]["model"]["use_ppm"] is False
+        assert all(0 <= run["miou"] <= 1 and len(run["iou"]) == 19 for run in setting["runs"])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["paper"]["miou_pixacc"]["0.4"] == [37.23, 78.01] and "ADE20K" in saved["paper"]["source"]
+    assert {"command", "commit", "torch", "machine", "torch_threads", "wall_seconds"} <= set(saved["provenance"])
+    assert (out / "alpha.png").stat().st_size > 5_000
+    a, b = (torch.load(out / "alpha=0.4" / f"seed{s}" / "last.pt", weights_only=True)["model"] for s in (0, 1))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the two seeds are different runs
+    mtime = (out / "alpha=0" / "seed0" / "last.pt").stat().st_mtime_ns
+    again = ablate_alpha(base, alphas=[0.0, 0.4], seeds=2, out=out)
+    runs = results["settings"]["alpha=0.4"]["runs"]
+    assert [r["miou"] for r in again["settings"]["alpha=0.4"]["runs"]] == [r["miou"] for r in runs]
+    assert (out / "alpha=0" / "seed0" / "last.pt").stat().st_mtime_ns == mtime  # not trained again
+
+
+def test_ppm_ablation_builds_each_variant_and_the_control_keeps_the_parameters(base, tmp_path) -> None:
+    out = tmp_path / "ppm"
+    results = ablate_ppm(base, variants=["none", "B1-max", "B1236-control"], seeds=1, out=out)
+    assert results["settings"]["B1-max"]["config"]["model"]["bins"] == [1]
+    saved = torch.load(out / "none" / "seed0" / "last.pt", weights_only=True)
+    assert saved["config"]["model"]["use_ppm"] is False
+    assert (out / "ppm.png").stat().st_size > 5_000
+    assert results["paper"]["row_of_variant"]["B1236-avg"] == "B1236 + AVE + DR"
+    count = {v: sum(p.numel() for p in PSPNet(with_model(base, **PPM_VARIANTS[v]).model).parameters())
+             for v in ("none", "B1236-avg", "B1236-control")}
+    assert count["B1236-control"] == count["B1236-avg"] > count["none"]
+
+
+def test_bad_arguments(base, tmp_path) -> None:
+    with pytest.raises(ValueError, match="alphas"):
+        ablate_alpha(base, alphas=[-0.1], out=tmp_path)
+    with pytest.raises(ValueError, match="unknown variant"):
+        ablate_ppm(base, variants=["B12"], out=tmp_path)
+    with pytest.raises(ValueError, match="seeds"):
+        ablate_ppm(base, variants=["none"], seeds=0, out=tmp_path)

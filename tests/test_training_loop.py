@@ -1,0 +1,176 @@
+"""Tests for pspnet_edu.training.loop: learning, exact resume, signals, NaN, bf16, the final save."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+
+import pytest
+import torch
+from torch import nn
+
+from pspnet_edu.pspnet import build_pspnet
+from pspnet_edu.training import NonFiniteLossError, build_model, load_checkpoint, model_from_checkpoint, train
+from training_toys import SIZE, Toy, toy_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def run(config, data=None, val=None, **kwargs):
+    data = Toy() if data is None else data
+    return train(config, build_model(config), data, val, **kwargs)
+
+
+def test_learns_one_batch(tmp_path) -> None:
+    data = Toy(n=2, augment=False)
+    result = run(toy_config(tmp_path, iters=40, lr=0.01, alpha=0.4), data, data)
+    losses = [row["loss"] for row in result.history["train"]]
+    assert losses[-1] < 0.3 * losses[0], losses
+    assert result.final is not None and result.final["miou"] > 0.8
+    # the rates of both groups followed the poly policy down to 0 at the last iteration
+    first, last = result.history["train"][0], result.history["train"][-1]
+    assert first["lr_head"] == pytest.approx(10 * first["lr"]) and last["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_history_and_checkpoint_files(tmp_path) -> None:
+    data = Toy()
+    result = run(toy_config(tmp_path, eval_every=3), data, data)
+    checkpoint = load_checkpoint(result.checkpoint)  # weights_only=True inside
+    assert {"model", "optimizer", "scheduler", "iteration", "config", "rng", "history", "window"} <= set(checkpoint)
+    assert checkpoint["iteration"] == 6 and checkpoint["config"]["model"]["depth"] == 18
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["iteration"] for row in history["val"]] == [3, 6]
+    assert len(history["val"][0]["iou"]) == 4
+    rows = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[2]["val_miou"] != "" and rows[1]["val_miou"] == ""
+    assert float(rows[0]["lr_head"]) == pytest.approx(10 * float(rows[0]["lr"]))
+    # the checkpoint rebuilds the same model (trained channels_last: compared in that format)
+    model = model_from_checkpoint(result.checkpoint).to(memory_format=torch.channels_last)
+    images = torch.randn(2, 3, *SIZE).contiguous(memory_format=torch.channels_last)
+    result.model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(images)["out"], result.model(images)["out"])
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["history.csv", "history.json", "last.pt", "run.json"]
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path) -> None:
+    one, again = run(toy_config(tmp_path, "one", iters=3)), run(toy_config(tmp_path, "again", iters=3))
+    other = run(toy_config(tmp_path, "other", iters=3, seed=1))
+    a, b, c = (r.model.state_dict() for r in (one, again, other))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def interrupt_at(step: int, signum: int = signal.SIGINT):
+    def on_step(iteration: int) -> None:
+        if iteration == step:  # the test sends itself the signal, as a user would
+            os.kill(os.getpid(), signum)
+    return on_step
+
+
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path) -> None:
+    data = Toy()
+    changes = dict(iters=8, eval_every=4, checkpoint_every=3)
+    run(toy_config(tmp_path, "full", **changes), data, data)
+    handler_before = signal.getsignal(signal.SIGINT)
+    stopped = run(toy_config(tmp_path, "split", **changes), data, data, on_step=interrupt_at(5))
+    assert stopped.interrupted and stopped.iteration == 5
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handlers restored
+    assert load_checkpoint(tmp_path / "split")["iteration"] == 5
+    resumed = run(toy_config(tmp_path, "split", **changes), data, data, resume=True)
+    assert resumed.iteration == 8 and not resumed.interrupted
+    a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "split")
+    assert a["model"].keys() == b["model"].keys()
+    for name in a["model"]:
+        assert torch.equal(a["model"][name], b["model"][name]), name
+    for state_a, state_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(state_a["momentum_buffer"], state_b["momentum_buffer"])
+    assert a["history"] == b["history"]
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+
+
+def test_resume_is_exact_with_data_loading_workers(tmp_path) -> None:
+    """Augmentation is seeded per (seed, epoch, index), so worker processes change nothing."""
+    full = run(toy_config(tmp_path, "full", iters=5))
+    run(toy_config(tmp_path, "split", iters=5, num_workers=1), on_step=interrupt_at(2))
+    resumed = run(toy_config(tmp_path, "split", iters=5, num_workers=2), resume=True)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class Poisonable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = build_pspnet("tiny", num_classes=4)
+        self.poisoned = False
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.net(x)
+        return {k: v * float("nan") for k, v in out.items()} if self.poisoned else out
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path) -> None:
+    model = Poisonable()
+
+    def poison(iteration: int) -> None:
+        model.poisoned = iteration >= 4
+
+    config = toy_config(tmp_path, iters=10, checkpoint_every=2)
+    with pytest.raises(NonFiniteLossError, match=r"iteration 5.*kept.*--lr"):
+        train(config, model, Toy(), on_step=poison)
+    checkpoint = load_checkpoint(tmp_path / "run")
+    assert checkpoint["iteration"] == 4
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+
+
+def test_sigterm_saves_and_stops(tmp_path) -> None:
+    handler_before = signal.getsignal(signal.SIGTERM)
+    result = run(toy_config(tmp_path, iters=4), on_step=interrupt_at(1, signal.SIGTERM))
+    assert result.interrupted and result.iteration == 1
+    assert load_checkpoint(tmp_path / "run")["iteration"] == 1
+    assert signal.getsignal(signal.SIGTERM) is handler_before
+
+
+class BrokenLabels(Toy):
+    """A validation set whose labels fail to load, as a corrupt PNG would."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raise ValueError("cannot decode val/x_gtFine_labelIds.png")
+
+
+def test_a_failing_final_evaluation_keeps_the_trained_weights(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"cannot decode.*weights were saved to .*last\.pt.*pspnet-edu evaluate"):
+        run(toy_config(tmp_path, iters=3), Toy(), BrokenLabels())
+    assert load_checkpoint(tmp_path / "run")["iteration"] == 3
+
+
+class SignalDuringEvaluation(Toy):
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if i == 0:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the final evaluation runs
+        return super().__getitem__(i)
+
+
+def test_ctrl_c_during_the_final_evaluation_loses_nothing(tmp_path) -> None:
+    result = run(toy_config(tmp_path, iters=3), Toy(), SignalDuringEvaluation())
+    assert not result.interrupted and result.final is not None  # the first Ctrl-C only asks to stop
+    saved = load_checkpoint(tmp_path / "run")
+    assert saved["iteration"] == 3 and saved["history"]["val"][-1]["iteration"] == 3
+
+
+def test_bf16_autocast_on_cpu(tmp_path) -> None:
+    result = run(toy_config(tmp_path, iters=2, precision="bf16"), Toy(), Toy())
+    assert all(math.isfinite(row["loss"]) for row in result.history["train"])
+    assert next(result.model.parameters()).dtype == torch.float32  # autocast leaves the weights in fp32
+    with pytest.raises(ValueError, match="fp16 AMP needs CUDA"):
+        run(toy_config(tmp_path, "fp16", iters=2, precision="fp16"))
+
+
+def test_channels_last_does_not_change_what_is_learnt(tmp_path) -> None:
+    a = run(toy_config(tmp_path, "nhwc", iters=3, channels_last=True)).model.state_dict()
+    b = run(toy_config(tmp_path, "nchw", iters=3, channels_last=False)).model.state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a)
