@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 # trained with poly LR and the aux loss, per-class IoU of both, a last line `mIoU: 0.xxxx`, and
 # runs/demo/demo.png. A second run reuses runs/demo (delete it to train again). PASSIVE: idle
 # OpenMP threads sleep instead of spinning, which keeps 2 threads fast on a busy machine.
-# The training recipe is pspnet_edu.ablate.DEMO_RECIPE (measured in data/README.md); options
+# The training recipe is pspnet_edu.experiments.DEMO_RECIPE (measured in data/README.md); options
 # added to the command below (e.g. --iters 600 --threads 2) override it.
 demo: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/pspnet-edu demo --out runs/demo

@@ -1,100 +1,129 @@
-"""Training speed: images per second of a full SGD step (forward, loss, backward, update).
+"""Training throughput of the tiny preset, option by option: images per second with real data.
 
-Measures the trainer's step (``pspnet_edu.training``: two parameter groups, main + 0.4 aux loss)
-on random tensors, so that data loading is not counted, for the tiny and paper presets:
+Each option is one step of the trainer (``pspnet_edu.training``: two parameter groups, main +
+0.4 aux loss, SGD, poly) fed by the real Synthcity loader (decoding, random scale, flip, crop,
+normalisation), batch 8 of 128x256, so that data loading is counted as in a run:
 
-- on the CPU in fp32 and with bf16 autocast;
-- on a GPU, when one is available, in fp32 and with fp16 AMP (GradScaler) + channels_last.
+    nchw, inline       what commit 47bc2cf did: NCHW activations, batches prepared between steps
+    channels_last      NHWC activations (the default since then)
+    + prefetch         batches prepared by a background thread during the step (the default)
+    + bf16             bfloat16 autocast (the documented fast option on CPUs with AVX512-BF16/AMX)
+    step only          the default step on one fixed batch: no data loading at all
 
-Run:  python benchmarks/bench_train.py [--presets tiny paper] [--steps 5] [--threads 2]
+The options run interleaved, one block of steps each in turn, so that a shared machine slows
+them alike; the figure is the median over the blocks of (images / seconds), with the spread
+(min-max) beside it.
 
-The numbers depend on the machine and on whatever else runs on it: report them with the
-machine, and never assert them in a test.
+Run:  python benchmarks/bench_train.py [--blocks 5] [--steps 10] [--threads 2]
+
+Numbers depend on the machine and on whatever else runs on it: report them with the machine,
+and never assert them in a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import platform
+import statistics
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from pspnet_edu.data import ensure_synthetic
 from pspnet_edu.loss import pspnet_loss
-from pspnet_edu.pspnet import build_pspnet
-from pspnet_edu.training import TrainConfig, build_optimizer
-
-# (batch, H, W) per preset and device: the tiny model at the course's crop; the paper model at
-# a small crop on the CPU (a 713 crop takes tens of seconds per image there) and at the
-# paper's 713 crop on a GPU.
-SHAPES = {
-    ("tiny", "cpu"): (8, 128, 256),
-    ("paper", "cpu"): (2, 129, 257),
-    ("tiny", "cuda"): (16, 512, 1024),
-    ("paper", "cuda"): (8, 713, 713),
-}
+from pspnet_edu.training import TrainConfig, build_datasets, build_model, build_optimizer
+from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, EndlessBatches, SeededSamples, make_loader
 
 
-def images_per_second(preset: str, device: str, precision: str, channels_last: bool, steps: int,
-                      warmup: int, shape: tuple[int, int, int]) -> float:
-    torch.manual_seed(0)
-    batch, height, width = shape
-    model = build_pspnet(preset).to(device).train()
-    if channels_last:
+@dataclass(frozen=True)
+class Option:
+    name: str
+    channels_last: bool
+    prefetch: bool | None  # None: one fixed batch, no loading
+    precision: str = "fp32"
+
+
+OPTIONS = (
+    Option("nchw, inline (47bc2cf)", channels_last=False, prefetch=False),
+    Option("channels_last", channels_last=True, prefetch=False),
+    Option("channels_last + prefetch (default)", channels_last=True, prefetch=True),
+    Option("default + bf16 autocast", channels_last=True, prefetch=True, precision="bf16"),
+    Option("default step only, no loading", channels_last=True, prefetch=None),
+)
+
+
+def _inline_batches(dataset: Any, config: TrainConfig) -> Iterator[Any]:
+    sampler = EndlessBatches(len(dataset), config.batch_size, seed=config.seed)
+    loader = torch.utils.data.DataLoader(SeededSamples(dataset, config.seed), batch_sampler=sampler,
+                                         generator=torch.Generator().manual_seed(config.seed))
+    return iter(loader)
+
+
+def make_stepper(option: Option, config: TrainConfig, dataset: Any) -> Callable[[], None]:
+    """One training step of ``option``, with its own model, optimiser and batch stream."""
+    model = build_model(config).train()
+    if option.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer, scheduler = build_optimizer(model, TrainConfig(iters=warmup + steps + 1))
-    scaler = torch.amp.GradScaler(device, enabled=precision == "fp16")
-    images = torch.randn(batch, 3, height, width, device=device)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    masks = torch.randint(0, 19, (batch, height, width), device=device)
-    autocast = torch.autocast(device, dtype=torch.float16 if precision == "fp16" else torch.bfloat16,
-                              enabled=precision != "fp32")
+    optimizer, scheduler = build_optimizer(model, config)
+    if option.prefetch is None:
+        fixed = next(_inline_batches(dataset, config))
+        batches: Iterator[Any] = itertools.repeat(fixed)
+    elif option.prefetch:
+        batches = make_loader(dataset, config.batch_size, seed=config.seed, start=0)
+    else:
+        batches = _inline_batches(dataset, config)
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if option.precision == "bf16"
+                else contextlib.nullcontext())
 
     def step() -> None:
-        with autocast:
+        images, masks = next(batches)
+        if option.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with GLOBAL_RNG_LOCK, autocast:
             outputs = model(images)
-        loss, _ = pspnet_loss({k: v.float() for k, v in outputs.items()}, masks, aux_weight=0.4)
+        loss, _ = pspnet_loss({k: v.float() for k, v in outputs.items()}, masks, aux_weight=config.alpha)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        loss.backward()
+        optimizer.step()
         scheduler.step()
 
-    for _ in range(warmup):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - start)
+    return step
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "paper"])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per setting")
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--blocks", type=int, default=5, help="timed blocks per option (interleaved)")
+    parser.add_argument("--steps", type=int, default=10, help="steps per block")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} CPU threads"
-          + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"))
-    settings = [("cpu", "fp32", False), ("cpu", "bf16", False)]
-    if torch.cuda.is_available():
-        settings += [("cuda", "fp32", False), ("cuda", "fp16", True)]
-    print(f"{'preset':<8}{'device':<7}{'precision':<11}{'channels_last':<15}{'batch x H x W':<16}{'images/s':>10}")
-    for preset in args.presets:
-        for device, precision, channels_last in settings:
-            shape = SHAPES[(preset, device)]
-            speed = images_per_second(preset, device, precision, channels_last, args.steps, args.warmup, shape)
-            print(f"{preset:<8}{device:<7}{precision:<11}{str(channels_last):<15}"
-                  f"{'x'.join(map(str, shape)):<16}{speed:>10.2f}", flush=True)
+    config = TrainConfig(data=str(ensure_synthetic()), iters=10_000)
+    train_set, _ = build_datasets(config)
+    steppers = {option: make_stepper(option, config, train_set) for option in OPTIONS}
+    for step in steppers.values():  # warm-up: allocator, thread pools, the prefetch queue
+        for _ in range(3):
+            step()
+    speeds: dict[Option, list[float]] = {option: [] for option in OPTIONS}
+    for _ in range(args.blocks):
+        for option, step in steppers.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            speeds[option].append(config.batch_size * args.steps / (time.perf_counter() - start))
+    print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads; tiny preset, batch "
+          f"{config.batch_size} x {config.crop[0]}x{config.crop[1]}, Synthcity; median (min-max) of {args.blocks} "
+          f"interleaved blocks of {args.steps} steps")
+    baseline = statistics.median(speeds[OPTIONS[0]])
+    print(f"{'option':<36}{'images/s':>10}{'spread':>16}{'vs 47bc2cf':>12}")
+    for option, values in speeds.items():
+        median = statistics.median(values)
+        print(f"{option.name:<36}{median:>10.1f}{f'{min(values):.1f}-{max(values):.1f}':>16}{median / baseline:>11.2f}x")
 
 
 if __name__ == "__main__":

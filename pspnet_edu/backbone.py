@@ -1,4 +1,4 @@
-"""Dilated ResNet backbones for PSPNet (Zhao et al. 2017, Sec. 3.2 and 4.1).
+"""Dilated ResNet backbones for PSPNet (Zhao et al. 2017, Sec. 3.3 and 5.1).
 
 What: ResNet-18/34/50/101/152 (He et al. 2016) written out for reading, with BasicBlock and
 Bottleneck, and with *dilation* chosen by constructor arguments so that the last stages keep
@@ -7,7 +7,7 @@ their resolution: output stride 32 (ImageNet classification), 16 or 8 (PSPNet).
 Why: PSPNet classifies every pixel, so it needs a feature map much finer than the 1/32 of a
 classification ResNet. Replacing the stride-2 of layer3 and layer4 by dilation 2 and 4 keeps
 the receptive field growing while the feature map stays at 1/8 of the input ("dilated
-network strategy", paper Sec. 3.2, following Chen et al. and Yu & Koltun).
+network strategy", paper Sec. 3.3, following Chen et al. and Yu & Koltun).
 
 Taught in notebooks/03_dilated_resnet.ipynb (output stride 32 -> 8, feature-map sizes, cost).
 

@@ -5,7 +5,7 @@ d(k-1)+1 pixels with only k weights (Yu & Koltun, "Multi-Scale Context Aggregati
 Convolutions", ICLR 2016; the "algorithme à trous" of Holschneider et al. 1989, used for CNNs
 by DeepLab, Chen et al. 2015/2017).
 
-Why: PSPNet (Zhao et al. 2017, Sec. 3.2 and 4) uses a *dilated* ResNet: the strides of the last
+Why: PSPNet (Zhao et al. 2017, Sec. 3.3) uses a *dilated* ResNet: the strides of the last
 two stages are replaced by dilation 2 and 4, so the feature map stays at 1/8 of the input while
 the receptive field keeps growing as before (see ``receptive_field``). This module gives the
 arithmetic (effective kernel, output size, 'same' padding), shows numerically that a dilated

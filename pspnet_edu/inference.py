@@ -1,7 +1,8 @@
 """Inference as in the official evaluation: whole image, sliding window, flip and multi-scale.
 
 PSPNet's reported numbers are not from a single forward pass over the image. The author's
-evaluation (hszhao/semseg ``tool/test.py``; Zhao et al. 2017, Sec. 4) does three things:
+evaluation (hszhao/semseg ``tool/test.py``; the multi-scale column of Zhao et al. 2017, Table 3,
+Sec. 5.2) does three things:
 
 1. **Sliding window.** The network is applied to ``crop x crop`` windows taken with a stride
    of ``ceil(2/3 * crop)``; an image smaller than the crop is padded with the mean colour

@@ -3,9 +3,10 @@
 What: ``total = CE(out, target) + aux_weight * CE(aux, target)``, both ignoring the label
 ``IGNORE_INDEX`` (255: Cityscapes' "void" trainId and padding).
 
-Why: the auxiliary classifier on layer3 ("res4b22") adds a deep-supervision signal that eases
+Why: the auxiliary classifier on layer3 (the paper's "res4b22", ResNet-101's name for the last
+block of the fourth stage; in ResNet-50 it is res4f) adds a deep-supervision signal that eases
 the optimisation of the deep ResNet; it is discarded at test time. The paper finds
-alpha = 0.4 best (Sec. 3.3 and 4.2, Table 2).
+alpha = 0.4 best (Sec. 4, "Deep Supervision for ResNet-Based FCN", and Sec. 5.2, Table 2).
 
 Taught in notebooks/05_pspnet.ipynb (the loss) and 09_ablations.ipynb (the alpha sweep).
 
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from pspnet_edu.constants import IGNORE_INDEX  # 255: Cityscapes' "void" trainId, defined once
 
-AUX_WEIGHT = 0.4  # paper Sec. 4.2, Table 2: alpha = 0.4 is best
+AUX_WEIGHT = 0.4  # paper Sec. 5.2, Table 2: alpha = 0.4 is best
 
 
 def _check(logits: Tensor, target: Tensor, name: str, ignore_index: int) -> None:

@@ -18,27 +18,74 @@ Taught in ``notebooks/08_evaluation.ipynb``.
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
 import torch
 from torch import Tensor
 
 
-def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> Tensor:
+def _as_tensor(values: Tensor | np.ndarray, name: str) -> Tensor:
+    """``values`` as a tensor: numpy arrays (and nested lists) are converted, never modified."""
+    if isinstance(values, Tensor):
+        return values
+    if not isinstance(values, (np.ndarray, np.generic, list, tuple)):
+        raise ValueError(f"{name} must be a tensor or a numpy array, got {type(values).__name__}")
+    try:
+        array = np.array(values)  # a copy: read-only arrays (np.asarray of a PIL image) are fine
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} is not a rectangular array ({error}); pass a tensor or a numpy array") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} holds {array.dtype} values, not numbers; pass a tensor or a numpy array")
+    return torch.from_numpy(array)
+
+
+def _check_num_classes(num_classes: int) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}; "
+                         "e.g. num_classes=19 for Cityscapes")
+
+
+def _check_cm(cm: Tensor | np.ndarray) -> Tensor:
+    """``cm`` as a tensor, after checking it is a (C, C) matrix of counts."""
+    cm = _as_tensor(cm, "the confusion matrix")
+    if cm.dim() != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise ValueError(f"a confusion matrix is square, (C, C), got shape {tuple(cm.shape)}; "
+                         "build it with confusion_matrix(pred, target, num_classes)")
+    if cm.dtype == torch.bool or cm.is_complex():
+        raise ValueError(f"a confusion matrix holds pixel counts, got {cm.dtype}; build it with confusion_matrix")
+    if cm.numel() and (cm.min() < 0 or (cm.is_floating_point() and not torch.isfinite(cm).all())):
+        raise ValueError("a confusion matrix holds pixel counts, but this one has negative or non-finite "
+                         "entries; build it with confusion_matrix(pred, target, num_classes)")
+    return cm
+
+
+def confusion_matrix(pred: Tensor | np.ndarray, target: Tensor | np.ndarray, num_classes: int,
+                     ignore_index: int = 255) -> Tensor:
     """Count pixels: ``cm[t, p]`` is the number of pixels of true class ``t`` predicted as ``p``.
 
-    ``pred`` and ``target`` are integer tensors of the same shape (any shape, e.g. (B, H, W)).
-    Pixels whose target is ``ignore_index`` are not counted. The result is a new ``int64``
-    tensor of shape (C, C) on the CPU; matrices add up, so a dataset's matrix is the sum of its
-    images' matrices.
+    ``pred`` and ``target`` are integer tensors (or numpy arrays) of the same shape (any
+    shape, e.g. (B, H, W)); ``num_classes`` is a positive int. Pixels whose target is
+    ``ignore_index`` are not counted. The result is a new ``int64`` tensor of shape (C, C) on
+    the CPU; matrices add up, so a dataset's matrix is the sum of its images' matrices.
 
     >>> pred   = torch.tensor([[0, 1], [1, 1]])
     >>> target = torch.tensor([[0, 1], [0, 255]])
     >>> confusion_matrix(pred, target, num_classes=2)
     tensor([[1, 1],
             [0, 1]])
+    >>> confusion_matrix(np.array([0, 1]), np.array([0, 0]), num_classes=2)   # numpy masks too
+    tensor([[1, 1],
+            [0, 0]])
     """
+    pred, target = _as_tensor(pred, "pred"), _as_tensor(target, "target")
+    _check_num_classes(num_classes)
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise ValueError(f"ignore_index must be an integer, got {ignore_index!r}; the course uses 255")
+    num_classes = int(num_classes)
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
-    if pred.is_floating_point() or target.is_floating_point():
+    if pred.is_floating_point() or target.is_floating_point() or pred.is_complex() or target.is_complex():
         raise ValueError("pred and target must hold integer class indices; for logits, take .argmax(dim=1) first")
     pred = pred.detach().reshape(-1).to("cpu", torch.int64)  # new tensors: the inputs stay untouched
     target = target.detach().reshape(-1).to("cpu", torch.int64)
@@ -56,7 +103,7 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
     return counts.reshape(num_classes, num_classes)  # (C_true, C_pred)
 
 
-def iou_per_class(cm: Tensor) -> Tensor:
+def iou_per_class(cm: Tensor | np.ndarray) -> Tensor:
     """Intersection over union per class: TP / (TP + FP + FN), NaN where the class is absent.
 
     A class that appears in neither the prediction nor the ground truth has an undefined IoU
@@ -66,13 +113,13 @@ def iou_per_class(cm: Tensor) -> Tensor:
     >>> iou_per_class(cm)
     tensor([0.7500, 0.6667,    nan], dtype=torch.float64)
     """
-    cm = cm.to(torch.float64)
+    cm = _check_cm(cm).to(torch.float64)
     true_positive = cm.diagonal()
     union = cm.sum(dim=0) + cm.sum(dim=1) - true_positive  # TP + FP + FN
     return torch.where(union > 0, true_positive / union.clamp(min=1), torch.full_like(union, float("nan")))
 
 
-def mean_iou(cm: Tensor) -> float:
+def mean_iou(cm: Tensor | np.ndarray) -> float:
     """Mean IoU over the classes present in the prediction or the ground truth.
 
     >>> cm = torch.tensor([[3, 1, 0], [0, 2, 0], [0, 0, 0]])
@@ -82,30 +129,31 @@ def mean_iou(cm: Tensor) -> float:
     return float(torch.nanmean(iou_per_class(cm)))
 
 
-def pixel_accuracy(cm: Tensor) -> float:
+def pixel_accuracy(cm: Tensor | np.ndarray) -> float:
     """Fraction of counted (non-ignored) pixels classified correctly ("allAcc" in semseg).
 
     >>> pixel_accuracy(torch.tensor([[3, 1], [0, 2]]))
     0.8333333333333334
     """
+    cm = _check_cm(cm)
     total = cm.sum()
     if total == 0:
         return float("nan")
     return float(cm.diagonal().sum().to(torch.float64) / total)
 
 
-def class_accuracy(cm: Tensor) -> Tensor:
+def class_accuracy(cm: Tensor | np.ndarray) -> Tensor:
     """Recall per class: TP / (pixels of that class in the ground truth); NaN if it has none.
 
     >>> class_accuracy(torch.tensor([[3, 1, 1], [0, 2, 0], [0, 0, 0]]))   # class 2 never true
     tensor([0.6000, 1.0000,    nan], dtype=torch.float64)
     """
-    cm = cm.to(torch.float64)
+    cm = _check_cm(cm).to(torch.float64)
     support = cm.sum(dim=1)
     return torch.where(support > 0, cm.diagonal() / support.clamp(min=1), torch.full_like(support, float("nan")))
 
 
-def mean_class_accuracy(cm: Tensor) -> float:
+def mean_class_accuracy(cm: Tensor | np.ndarray) -> float:
     """Mean of the per-class accuracies over classes present in the ground truth ("mAcc").
 
     >>> mean_class_accuracy(torch.tensor([[3, 1, 1], [0, 2, 0], [0, 0, 0]]))   # (0.6 + 1.0) / 2

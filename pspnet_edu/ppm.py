@@ -5,7 +5,7 @@ its own 1x1 conv to 1/N of the channels (N = number of levels), upsampled back t
 feature map's size and concatenated after it.
 
 Why: a dilated ResNet's *empirical* receptive field is much smaller than its theoretical one
-(paper Sec. 3.1), so a pixel does not "see" the whole scene. The pyramid gives every pixel a
+(paper Sec. 3.2, after Zhou et al.), so a pixel does not "see" the whole scene. The pyramid gives every pixel a
 summary of the whole image (1x1) and of its sub-regions (2x2 ... 6x6): global context that
 tells, e.g., a boat from a car by the water around it.
 

@@ -218,6 +218,17 @@ class PSPNet(nn.Module):
                 f"PSPNet expects float images, got {x.dtype}; convert with x.float() / 255 and "
                 "normalise with the ImageNet mean and std"
             )
+        weights = next(self.parameters()).dtype
+        try:  # autocast casts float16/bfloat16/float32 to one dtype for us (never float64)
+            autocast = torch.is_autocast_enabled(x.device.type) and torch.float64 not in (x.dtype, weights)
+        except RuntimeError:  # a device type autocast does not know, e.g. meta
+            autocast = False
+        if x.dtype != weights and not autocast:
+            fix = "x.float()" if weights == torch.float32 else f"x.to({weights})"
+            raise ValueError(
+                f"PSPNet got {x.dtype} images but its weights are {weights}; convert the images with "
+                f"{fix}, or the model with model.to({x.dtype})"
+            )
         height, width = x.shape[-2:]
         if min(height, width) < self.min_input_size:
             raise ValueError(

@@ -1,4 +1,4 @@
-"""The poly learning-rate policy (Zhao et al. 2017, Sec. 4.1; Chen et al., DeepLab, 2016).
+"""The poly learning-rate policy (Zhao et al. 2017, Sec. 5.1; Chen et al., DeepLab, 2016).
 
 PSPNet trains with ``lr = base_lr * (1 - iteration / max_iterations) ** power`` and
 ``power = 0.9``, updated after every step (hszhao/semseg ``poly_learning_rate``). The rate
@@ -20,7 +20,7 @@ from __future__ import annotations
 def poly_lr(base_lr: float, iteration: int, max_iterations: int, power: float = 0.9) -> float:
     """The learning rate after ``iteration`` optimizer steps under the poly policy.
 
-    ``power=0.9`` is the paper's value (Sec. 4.1). At ``iteration >= max_iterations`` the rate
+    ``power=0.9`` is the paper's value (Sec. 5.1). At ``iteration >= max_iterations`` the rate
     is 0 (the schedule is over).
 
     >>> poly_lr(0.01, 0, 100)

@@ -62,14 +62,6 @@ def test_mean_and_spread_right_answer_passes(capsys):
     assert capsys.readouterr().out == "✓ my_mean_and_spread matches statistics.mean and statistics.stdev on 5 cases\n"
 
 
-def test_mean_and_spread_stub_fails():
-    def my_mean_and_spread(values):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match="my_mean_and_spread is not implemented yet"):
-        check_mean_and_spread(my_mean_and_spread)
-
-
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
@@ -92,14 +84,6 @@ def test_paired_t_right_answer_passes(capsys):
 
     check_paired_t(my_paired_t)
     assert capsys.readouterr().out == "✓ my_paired_t matches pspnet_edu.experiments.stats.paired_t on 5 cases\n"
-
-
-def test_paired_t_stub_fails():
-    def my_paired_t(a, b):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match="my_paired_t is not implemented yet"):
-        check_paired_t(my_paired_t)
 
 
 def welch(a, b):

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 import torch
 
+import pspnet_edu.data.labels
+import pspnet_edu.ppm
+import pspnet_edu.schedule
 from pspnet_edu.checks._core import (
     Case,
+    ReferenceUsed,
     call_learner,
     check_cases,
     differences,
     fail,
+    hidden,
     learner_code,
     not_implemented_message,
+    reference_name,
     short_repr,
 )
 
@@ -110,7 +117,7 @@ def test_arguments_are_copied_so_a_mutating_learner_cannot_spoil_the_reference()
 
     data = [1, 2]
     with pytest.raises(AssertionError, match="expected: 3"):
-        check_cases(my_total, sum, [Case((data,))])
+        check_cases(my_total, lambda values: sum(values), [Case((data,))])
     assert data == [1, 2]
     assert call_learner(lambda v: v.append(0) or len(v), Case((data,))) == 3 and data == [1, 2]
 
@@ -173,3 +180,48 @@ def test_short_repr_is_short_and_has_no_addresses():
     assert short_repr(torch.tensor(2.5)) == "Tensor(2.5)"
     assert len(short_repr(list(range(1000)))) < 40
     assert short_repr(object()) == "<object object>"  # no memory address: nbval compares messages
+
+
+# ------------------------------------------------------------------ hiding the references
+
+
+def test_hidden_restores_the_references_after_an_exception():
+    original = pspnet_edu.schedule.poly_lr
+    with pytest.raises(ZeroDivisionError):
+        with hidden(original):
+            assert pspnet_edu.schedule.poly_lr is not original
+            1 / 0
+    assert pspnet_edu.schedule.poly_lr is original
+
+
+def test_a_module_imported_while_hidden_gets_the_reference_back(tmp_path, monkeypatch):
+    (tmp_path / "learner_helpers.py").write_text("from pspnet_edu.schedule import poly_lr\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "learner_helpers", raising=False)  # and removed again after the test
+
+    def my_poly_lr(base_lr, iteration, max_iterations, power=0.9):
+        import learner_helpers  # first imported here, while poly_lr is hidden
+
+        return learner_helpers.poly_lr(base_lr, iteration, max_iterations, power)
+
+    with pytest.raises(AssertionError, match="^my_poly_lr calls pspnet_edu.schedule.poly_lr"):
+        check_cases(my_poly_lr, pspnet_edu.schedule.poly_lr, [Case((0.01, 0, 10))])
+    assert sys.modules["learner_helpers"].poly_lr is pspnet_edu.schedule.poly_lr
+    assert pspnet_edu.schedule.poly_lr(0.01, 0, 10) == 0.01
+
+
+def test_subclassing_or_indexing_a_hidden_reference_counts_as_a_use():
+    with hidden(pspnet_edu.ppm.PyramidPoolingModule, pspnet_edu.data.labels.LABEL_TO_TRAIN_TABLE) as hiding:
+        with pytest.raises(AssertionError, match="^my_ppm uses pspnet_edu.ppm.PyramidPoolingModule, the class"):
+            with learner_code("my_ppm", hiding=hiding):
+                class Mine(pspnet_edu.ppm.PyramidPoolingModule):
+                    pass
+        with pytest.raises(ReferenceUsed, match="LABEL_TO_TRAIN_TABLE is hidden"):
+            pspnet_edu.data.labels.LABEL_TO_TRAIN_TABLE[[7, 8]]
+    assert pspnet_edu.data.labels.LABEL_TO_TRAIN_TABLE[7] == 0  # road
+
+
+def test_reference_name_of_an_object_without_a_qualified_name_is_where_the_package_keeps_it():
+    name = reference_name(pspnet_edu.data.labels.LABEL_TO_TRAIN_TABLE)
+    assert name.startswith("pspnet_edu.data") and name.endswith(".LABEL_TO_TRAIN_TABLE")
+    assert reference_name(pspnet_edu.schedule.poly_lr) == "pspnet_edu.schedule.poly_lr"

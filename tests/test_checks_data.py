@@ -44,14 +44,6 @@ def test_right_answer_passes(capsys):
                                        "pspnet_edu.data.labels.label_ids_to_train_ids on 7 cases\n")
 
 
-def test_stub_fails():
-    def my_label_ids_to_train_ids(label_ids):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match="my_label_ids_to_train_ids is not implemented yet"):
-        check_label_ids_to_train_ids(my_label_ids_to_train_ids)
-
-
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [

@@ -34,18 +34,12 @@ def test_confusion_cases_against_brute_force():
         assert torch.equal(confusion_matrix(*case.args, **case.kwargs), brute_force_cm(*case.args, **case.kwargs))
 
 
-def test_confusion_matrix_right_answer_and_stub(capsys):
+def test_confusion_matrix_right_answer_passes(capsys):
     def my_confusion_matrix(pred, target, num_classes, ignore_index=255):
         return right_cm(pred, target, num_classes, ignore_index)
 
     check_confusion_matrix(my_confusion_matrix)
     assert capsys.readouterr().out == "✓ my_confusion_matrix matches pspnet_edu.metrics.confusion_matrix on 6 cases\n"
-
-    def stub(pred, target, num_classes, ignore_index=255):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match="stub is not implemented yet"):
-        check_confusion_matrix(stub)
 
 
 def test_confusion_matrix_mistakes_are_named():
@@ -84,12 +78,6 @@ def test_iou_cases_and_right_answer(capsys):
 
     check_iou_per_class(my_iou_per_class)
     assert capsys.readouterr().out == "✓ my_iou_per_class matches pspnet_edu.metrics.iou_per_class on 6 cases\n"
-
-    def my_stub(cm):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match="my_stub is not implemented yet"):
-        check_iou_per_class(my_stub)
 
 
 @pytest.mark.parametrize(

@@ -47,14 +47,6 @@ def test_head_parameters_mistakes_are_named(wrong, hint):
     assert hint in str(info.value)
 
 
-def test_head_parameters_stub():
-    def my_head_parameters(in_channels, mid_channels, num_classes):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match="my_head_parameters is not implemented yet"):
-        check_head_parameters(my_head_parameters)
-
-
 def test_loss_check_passes_and_leaves_the_inputs_alone(capsys):
     def my_pspnet_loss(outputs, target, alpha=0.4):
         main = F.cross_entropy(outputs["out"], target, ignore_index=255)
@@ -84,7 +76,7 @@ def test_loss_mistakes_are_named(wrong, hint):
     assert hint in str(info.value)
 
 
-def test_loss_without_ignore_index_and_stub():
+def test_loss_without_ignore_index_or_mean():
     def no_ignore(outputs, target, alpha):
         return F.cross_entropy(outputs["out"], target) + alpha * F.cross_entropy(outputs["aux"], target)
 
@@ -97,9 +89,3 @@ def test_loss_without_ignore_index_and_stub():
 
     with pytest.raises(AssertionError, match="averaged over the pixels that are not 255"):
         check_pspnet_loss(summed)
-
-    def my_pspnet_loss(outputs, target, alpha):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match="my_pspnet_loss is not implemented yet"):
-        check_pspnet_loss(my_pspnet_loss)

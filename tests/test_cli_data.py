@@ -16,6 +16,36 @@ def test_synthetic_command(tmp_path, capsys):
     assert len(images) == 3 and Image.open(images[0]).size == (96, 48)
 
 
+def test_synthetic_again_with_the_same_options_does_nothing_unless_forced(tmp_path, capsys):
+    out = tmp_path / "synthcity"
+    command = ["data", "synthetic", "--out", str(out), "--train", "1", "--val", "1", "--size", "48x96"]
+    assert main(command) == 0
+    manifest = out / "manifest.json"
+    inode = manifest.stat().st_ino
+    capsys.readouterr()
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"already there: {out} holds 1 train + 1 val")
+    assert "(pass --force to regenerate)" in printed
+    assert manifest.stat().st_ino == inode  # not rewritten
+    assert main([*command, "--force"]) == 0
+    assert capsys.readouterr().out.startswith("wrote 1 train + 1 val")
+    assert manifest.stat().st_ino != inode
+
+
+def test_synthetic_never_deletes_a_user_file_even_with_force(tmp_path, capsys):
+    out = tmp_path / "synthcity"
+    command = ["data", "synthetic", "--out", str(out), "--train", "1", "--val", "1", "--size", "48x96"]
+    assert main(command) == 0
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    for extra in (["--seed", "2"], ["--force"]):
+        assert main([*command, *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "notes.txt" in err and "move those files out" in err, err
+        assert (out / "notes.txt").read_text() == "mine"
+
+
 def test_synthetic_default_root_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PSPNET_EDU_DATA", str(tmp_path))
     assert main(["data", "synthetic", "--train", "1", "--val", "1", "--size", "48x96"]) == 0
@@ -59,3 +89,13 @@ def test_cityscapes_subset_missing_root(tmp_path, capsys):
                    "--per-city", "1", "--size", "8x16"])
     assert status == 2
     assert "cityscapes-dataset.com" in capsys.readouterr().err
+
+
+def test_cityscapes_subset_absurd_size_is_one_line(tmp_path, capsys):
+    root = tmp_path / "cityscapes"
+    (root / "leftImg8bit" / "train").mkdir(parents=True)
+    status = main(["data", "cityscapes-subset", "--root", str(root), "--out", str(tmp_path / "o"),
+                   "--per-city", "1", "--size", "99999999x99999999"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "size 99999999x99999999 is far larger than any Cityscapes image" in err

@@ -123,3 +123,32 @@ def test_not_a_png_names_the_file(fake_root):
     data.samples[2][0].write_text("not an image")
     with pytest.raises(ValueError, match="bremen_000000_000019_leftImg8bit.png"):
         data[2]
+
+
+def test_a_train_id_mask_saved_as_label_ids_is_named(fake_root):
+    """A common mix-up: trainIds (0..18, 255) under the labelIds name once trained to mIoU 0 silently."""
+    data = CityscapesSegmentation(fake_root, "val")
+    label_path = data.samples[1][1]
+    train_ids = label_ids_to_train_ids(np.asarray(Image.open(label_path)))  # 0..18 and 255
+    Image.fromarray(train_ids).save(label_path)
+    data[0]  # the other file is fine
+    with pytest.raises(ValueError, match=rf"{label_path.name} looks like a trainId mask .*255.*"
+                                         r"hold labelIds 0..33; regenerate it, convert it"):
+        data[1]
+
+
+def test_values_that_are_no_label_ids_are_named(fake_root):
+    data = CityscapesSegmentation(fake_root, "train")
+    label_path = data.samples[0][1]
+    Image.fromarray(np.full((H, W), 40, np.uint8)).save(label_path)
+    with pytest.raises(ValueError, match=rf"{label_path.name} holds values 40, which are no Cityscapes labelIds"):
+        data[0]
+
+
+def test_void_label_ids_are_read_as_ignore(fake_root):
+    """Real labelId files hold the void classes 0..6 (unlabeled, ego vehicle, out of roi, static...)."""
+    data = CityscapesSegmentation(fake_root, "val")
+    label_path = data.samples[0][1]
+    Image.fromarray(np.array([0, 1, 2, 3, 4, 5, 6, 7] * (H * W // 8), np.uint8).reshape(H, W)).save(label_path)
+    mask = data[0][1]
+    assert set(mask.unique().tolist()) == {0, 255}

@@ -33,9 +33,12 @@ def test_every_label_id_matches_torchvision_table():
         assert int(label_ids_to_train_ids(np.array([c.id]))[0]) == expected, c.name
 
 
-def test_unknown_ids_up_to_255_are_ignored():
-    ids = np.arange(34, 256)
-    assert (label_ids_to_train_ids(ids) == IGNORE_INDEX).all()
+def test_255_is_ignored_but_values_that_are_no_label_ids_raise():
+    assert label_ids_to_train_ids(np.array([255, 7])).tolist() == [IGNORE_INDEX, 0]
+    # 34..254 are no labelIds: once silently ignored, so that a wrong mask trained to mIoU 0.
+    for bad in (np.array([7, 34]), np.array([[40, 100], [7, 254]], np.uint8), torch.tensor([7, 200])):
+        with pytest.raises(ValueError, match=r"values (34|40, 100, 254|200), which are no Cityscapes labelIds"):
+            label_ids_to_train_ids(bad)
 
 
 def test_image_shaped_arrays_and_tensors():
@@ -57,8 +60,42 @@ def test_input_is_not_modified():
 
 @pytest.mark.parametrize("bad", [np.array([256]), np.array([-2]), torch.tensor([300])])
 def test_out_of_range_ids_raise(bad):
-    with pytest.raises(ValueError, match="labelIds must lie in -1..255"):
+    with pytest.raises(ValueError, match=r"values -?\d+, which are no Cityscapes labelIds \(labelIds are 0..33"):
         label_ids_to_train_ids(bad)
+
+
+# --- check_label_file: a *_gtFine_labelIds.png that holds something else is named. ------------
+
+@pytest.mark.parametrize("values", [
+    list(range(34)),  # every labelId, the void classes 0..6 included
+    [0, 1, 3, 4, 7, 8, 11, 21, 23, 26],  # a typical Cityscapes frame: unlabeled, ego vehicle, out of roi, static
+    [0, 7, 8, 11, 17, 20, 21, 22, 23, 24, 26, 28, 31],  # the labelIds Synthcity draws, and 0 (unlabeled)
+    [7, 8, 11, 17],  # only values <= 18 but no 255: labelIds of road, sidewalk, building, pole
+    [7, 26, 255],  # 255 next to labelIds above 18: some tools store the licence plate (-1) as 255
+])
+def test_real_label_id_files_are_accepted(values):
+    labels.check_label_file(np.array(values, np.uint8).reshape(1, -1), "x_gtFine_labelIds.png")
+    labels.check_label_file(np.array(values, np.int32).reshape(1, -1), "16-bit file")
+
+
+@pytest.mark.parametrize("values", [[0, 1, 2, 10, 13, 255], [0, 18, 255], [255]])
+def test_a_train_id_mask_is_recognised(values):
+    with pytest.raises(ValueError, match=r"aachen_gtFine_labelIds.png looks like a trainId mask .*"
+                                         r"hold labelIds 0..33; regenerate it, convert it"):
+        labels.check_label_file(np.array(values, np.uint8).reshape(1, -1), "aachen_gtFine_labelIds.png")
+
+
+@pytest.mark.parametrize("values, shown", [([7, 34, 200], "34, 200"), ([7, 1000, 26000], "1000, 26000"),
+                                            ([254, 0], "254")])
+def test_values_that_are_no_label_ids_are_listed_with_the_file(values, shown):
+    with pytest.raises(ValueError, match=rf"f.png holds values {shown}, which are no Cityscapes labelIds.*"
+                                         "Use the labelIds files"):
+        labels.check_label_file(np.array(values, np.int64).reshape(1, -1), "f.png")
+
+
+def test_label_file_of_floats():
+    with pytest.raises(ValueError, match="f.png holds float32 values"):
+        labels.check_label_file(np.zeros((2, 2), np.float32), "f.png")
 
 
 def test_float_input_raises():

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -131,3 +132,44 @@ def test_corrupt_source_png_names_it_and_leaves_nothing(source, tmp_path):
     with pytest.raises(ValueError, match="lindau_000002_000019_leftImg8bit.png"):
         build_cityscapes_subset(source, tmp_path / "out" / "subset", per_city=3, size=(8, 16))
     assert list((tmp_path / "out").iterdir()) == []  # no half-written subset, no temporary folder
+
+
+# --- Issue 13: never delete what a user added; the umask; absurd sizes. -----------------------
+
+def test_a_subset_holding_user_files_is_never_replaced(source, tmp_path):
+    out = build_cityscapes_subset(source, tmp_path / "subset", per_city=1, size=(8, 16))
+    (out / "notes.txt").write_text("mine")
+    (out / "leftImg8bit" / "train" / "mycity").mkdir()
+    before = tree(out)
+    with pytest.raises(FileExistsError, match=r"holds files that are not part of its cityscapes_subset set "
+                                              r"\(leftImg8bit/train/mycity/, notes.txt\); it was left untouched: move"):
+        build_cityscapes_subset(source, out, per_city=2, size=(8, 16))
+    assert tree(out) == before and (out / "leftImg8bit" / "train" / "mycity").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cityscapes", "subset"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077], ids=lambda umask: f"umask{umask:03o}")
+def test_the_subset_folder_follows_the_umask(source, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        out = build_cityscapes_subset(source, tmp_path / "subset", per_city=1, size=(8, 16))
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+@pytest.mark.parametrize("size, text", [
+    ((99999999, 99999999), r"size 99999999x99999999 is far larger than any Cityscapes image"),
+    ((32, 32), r"size 32x32 is larger than the source images \(aachen_000000_000019_leftImg8bit.png is 16x32\); "
+               r"a subset only shrinks: pass a size of at most 16x32"),
+    ((8, 64), r"size 8x64 is larger than the source images"),
+])
+def test_sizes_larger_than_the_source_are_refused_before_any_work(source, tmp_path, size, text):
+    with pytest.raises(ValueError, match=text):
+        build_cityscapes_subset(source, tmp_path / "subset", per_city=1, size=size)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cityscapes"]
+
+
+def test_the_source_size_itself_is_allowed(source, tmp_path):
+    out = build_cityscapes_subset(source, tmp_path / "subset", per_city=1, size=(H, W))
+    assert Image.open(next((out / "leftImg8bit").rglob("*.png"))).size == (W, H)

@@ -1,6 +1,7 @@
 """Tests of pspnet_edu.data.synthetic: layout, determinism, atomic writing, and the context design."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -127,6 +128,124 @@ def test_a_folder_of_the_user_is_never_replaced(tmp_path):
     assert (mine / "notes.txt").read_text() == "keep me"
 
 
+# --- Nothing a learner adds to a Synthcity folder is ever deleted (issue 13). -----------------
+
+TINY = {"train": 2, "val": 1, "size": (48, 96), "seed": 0}
+
+
+def tree(root):
+    return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def tiny_set(tmp_path):
+    return generate_synthetic(tmp_path / "data" / "synthcity", **TINY)
+
+
+def test_a_set_of_our_own_files_is_replaced_when_the_version_changes(tiny_set, monkeypatch):
+    monkeypatch.setattr(synthetic, "SYNTHCITY_VERSION", synthetic.SYNTHCITY_VERSION + 1)
+    assert ensure_synthetic(tiny_set, **TINY) == tiny_set
+    assert json.loads((tiny_set / "manifest.json").read_text())["version"] == synthetic.SYNTHCITY_VERSION
+    assert [p.name for p in tiny_set.parent.iterdir()] == ["synthcity"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("addition", ["notes.txt", "leftImg8bit/train/mycity/mycity_000000_000019_leftImg8bit.png",
+                                      "gtFine/val/mine/"])
+@pytest.mark.parametrize("change", ["options", "version"])
+def test_a_set_holding_user_files_is_never_replaced(tiny_set, monkeypatch, addition, change):
+    added = tiny_set / addition
+    if addition.endswith("/"):
+        added.mkdir(parents=True)  # even an empty folder of the user's is kept
+    else:
+        added.parent.mkdir(parents=True, exist_ok=True)
+        added.write_text("mine")
+    before = tree(tiny_set)
+    options = {**TINY, "train": 3} if change == "options" else TINY
+    if change == "version":
+        monkeypatch.setattr(synthetic, "SYNTHCITY_VERSION", synthetic.SYNTHCITY_VERSION + 1)
+    shown = "leftImg8bit/train/mycity/" if addition.startswith("leftImg8bit") else addition  # a new folder: once
+    with pytest.raises(FileExistsError, match=rf"holds files that are not part of its synthcity set \({shown}\); it "
+                                              r"was left untouched: move those files out of .*, or choose another folder"):
+        ensure_synthetic(tiny_set, **options)
+    assert tree(tiny_set) == before
+    assert [p.name for p in tiny_set.parent.iterdir()] == ["synthcity"]
+
+
+def test_the_error_names_two_files_and_counts_the_others(tiny_set):
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tiny_set / name).write_text("mine")
+    with pytest.raises(FileExistsError, match=r"made with train=2 val=1 size=48x96 seed=0, not train=3 val=1 "
+                                              r"size=48x96 seed=0\) but holds .*\(a.txt, b.txt and 1 more\)"):
+        ensure_synthetic(tiny_set, **{**TINY, "train": 3})
+
+
+def test_an_edited_file_of_the_set_counts_as_the_users(tiny_set):
+    label = next((tiny_set / "gtFine").rglob("*_labelIds.png"))
+    label.write_bytes(label.read_bytes() + b"edited")
+    with pytest.raises(FileExistsError, match=label.name):
+        generate_synthetic(tiny_set, **TINY, force=True)
+    assert label.read_bytes().endswith(b"edited")
+
+
+def test_the_default_folder_says_how_to_use_another(tmp_path, monkeypatch):
+    monkeypatch.setenv("PSPNET_EDU_DATA", str(tmp_path))
+    root = generate_synthetic(tmp_path / "synthcity", **TINY)
+    (root / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"notes.txt.*set PSPNET_EDU_DATA to another folder.*pass --data"):
+        ensure_synthetic(**{**TINY, "seed": 1})
+    assert (root / "notes.txt").read_text() == "mine"
+    assert ensure_synthetic(**TINY) == root  # complete with these options: used as it is, notes and all
+
+
+def test_same_options_do_nothing_and_force_regenerates(tiny_set):
+    manifest = tiny_set / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns, manifest.stat().st_ino
+    assert generate_synthetic(tiny_set, **TINY) == tiny_set
+    assert (manifest.stat().st_mtime_ns, manifest.stat().st_ino) == stamp  # nothing was rewritten
+    before = tree(tiny_set)
+    assert generate_synthetic(tiny_set, **TINY, force=True) == tiny_set
+    assert manifest.stat().st_ino != stamp[1] and tree(tiny_set) == before  # rewritten, byte-identical
+    (tiny_set / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        generate_synthetic(tiny_set, **TINY, force=True)  # force never deletes a user's file
+    assert (tiny_set / "notes.txt").read_text() == "mine"
+
+
+def test_a_file_added_during_the_build_stops_the_swap(tiny_set, monkeypatch):
+    def draw_and_add(*args, **kwargs):
+        (tiny_set / "late.txt").write_text("written while the new set was being drawn")
+        return draw_scene(*args, **kwargs)
+
+    before = tree(tiny_set)
+    monkeypatch.setattr(synthetic, "draw_scene", draw_and_add)
+    with pytest.raises(FileExistsError, match="late.txt"):
+        generate_synthetic(tiny_set, **{**TINY, "seed": 1})
+    assert tree(tiny_set) == {**before, "late.txt": b"written while the new set was being drawn"}
+    assert [p.name for p in tiny_set.parent.iterdir()] == ["synthcity"]
+
+
+def test_a_failed_regeneration_keeps_the_old_set(tiny_set, monkeypatch):
+    before = tree(tiny_set)
+    monkeypatch.setattr(synthetic, "draw_scene", lambda *args, **kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        generate_synthetic(tiny_set, **{**TINY, "seed": 1})
+    assert tree(tiny_set) == before
+    assert [p.name for p in tiny_set.parent.iterdir()] == ["synthcity"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o027, 0o077], ids=lambda umask: f"umask{umask:03o}")
+def test_the_new_folder_follows_the_umask(tmp_path, umask):
+    """mkdtemp makes 0700 folders: a set built by an instructor must stay readable by the students."""
+    old = os.umask(umask)
+    try:
+        root = generate_synthetic(tmp_path / f"synthcity-{umask:o}", train=1, val=1, size=(48, 96))
+    finally:
+        os.umask(old)
+    for folder in (root, root / "leftImg8bit" / "train"):
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, folder
+    assert (root / "manifest.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
     calls = []
 
@@ -176,11 +295,23 @@ def test_cues_change_only_the_sky_and_the_pair_labels(seed):
         assert np.array_equal(merge_pairs(label), merge_pairs(base_label))
         assert not np.isin(label, [LABEL_ID["train" if not dusk else "bus"],
                                    LABEL_ID["vegetation" if not cloudy else "terrain"]]).any()
-        sky = label == LABEL_ID["sky"]
-        mean = rgb[sky].astype(float).mean(0)
-        assert (mean[2] > mean[0]) != dusk  # blue day sky, orange dusk sky
-        brightest = rgb[sky].astype(float).min(1)  # the darkest channel of white clouds is high
+        sky = rgb[label == LABEL_ID["sky"]].astype(float)  # (N, 3)
+        orange = sky[:, 0] - sky[:, 2] > 60  # the glow: red well above blue; the day sky is the other way
+        assert (0.15 < orange.mean() < 0.6) == dusk  # scattered patches over part of the sky, at dusk only
+        brightest = sky.min(1)  # the darkest channel of white clouds is high
         assert ((brightest > 180).mean() > 0.15) == cloudy
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_cues_change_the_average_of_the_sky(seed):
+    """The PPM's 1x1 bin averages the whole map: each cue must move the average colour of the sky."""
+    def sky_mean(dusk, cloudy):
+        rgb, label, _ = draw_scene(np.random.default_rng(seed), 64, 128, dusk, cloudy)
+        return rgb[label == LABEL_ID["sky"]].astype(float).mean(0)
+
+    day, dusk, cloudy = sky_mean(False, False), sky_mean(True, False), sky_mean(False, True)
+    assert dusk[0] - day[0] > 20 and dusk[2] < day[2]  # redder, less blue
+    assert cloudy.min() - day.min() > 10  # whiter
 
 
 def test_the_cue_is_visible_in_every_image_and_far_from_the_pairs():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -115,3 +116,46 @@ def test_bad_input() -> None:
         confusion_matrix(torch.zeros(3, dtype=torch.long), torch.tensor([0, 7, 1]), 2)
     with pytest.raises(ValueError, match="num_classes"):
         confusion_matrix(torch.tensor([0, 5, 1]), torch.zeros(3, dtype=torch.long), 2)
+
+
+def test_numpy_masks_are_accepted_and_left_untouched() -> None:
+    pred = np.array([[0, 1], [1, 1]], dtype=np.uint8)
+    target = np.array([[0, 1], [0, 255]], dtype=np.uint8)
+    target.setflags(write=False)  # as np.asarray(PIL image) gives
+    cm = confusion_matrix(pred, target, num_classes=2)
+    assert cm.dtype == torch.int64 and cm.tolist() == [[1, 1], [0, 1]]
+    assert target.tolist() == [[0, 1], [0, 255]] and pred.tolist() == [[0, 1], [1, 1]]
+    assert confusion_matrix([0, 1], np.array([1, 1], np.int32), 2).tolist() == [[0, 0], [1, 1]]
+    assert mean_iou(cm.numpy()) == mean_iou(cm)  # the scores take numpy matrices too
+    assert pixel_accuracy(cm.numpy()) == pixel_accuracy(cm)
+
+
+@pytest.mark.parametrize("num_classes", [-1, 0, 2.0, True, "19", None])
+def test_num_classes_must_be_a_positive_int(num_classes: object) -> None:
+    pred = torch.zeros(3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"num_classes must be a positive integer, got .*num_classes=19"):
+        confusion_matrix(pred, pred, num_classes)  # type: ignore[arg-type]
+    assert confusion_matrix(pred, pred, np.int64(2)).tolist() == [[3, 0], [0, 0]]
+
+
+@pytest.mark.parametrize("bad, text", [
+    ("ab", "pred must be a tensor or a numpy array, got str"),
+    (np.array(["a", "b"]), "pred holds <U1 values, not numbers"),
+    ([[0, 1], [0]], "pred is not a rectangular array"),
+])
+def test_pred_that_is_no_array_of_numbers(bad: object, text: str) -> None:
+    with pytest.raises(ValueError, match=text):
+        confusion_matrix(bad, torch.zeros(2, dtype=torch.long), 2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("score", [iou_per_class, mean_iou, pixel_accuracy, class_accuracy, mean_class_accuracy])
+@pytest.mark.parametrize("cm, text", [
+    (torch.zeros(2, 3), r"square, \(C, C\), got shape \(2, 3\)"),
+    (torch.zeros(4), r"square, \(C, C\), got shape \(4,\)"),
+    (torch.tensor([[1, -1], [0, 1]]), "negative or non-finite"),
+    (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), "negative or non-finite"),
+    ("cm", "must be a tensor or a numpy array"),
+])
+def test_scores_reject_what_is_no_confusion_matrix(score, cm: object, text: str) -> None:
+    with pytest.raises(ValueError, match=text):
+        score(cm)

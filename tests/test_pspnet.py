@@ -138,6 +138,29 @@ def test_bad_inputs_get_clear_errors(x, text):
         build_pspnet("tiny").eval()(x)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_images_of_another_float_dtype_than_the_weights(dtype):
+    """Once a dtype-mismatch traceback from deep inside the first conv."""
+    with pytest.raises(ValueError, match=rf"PSPNet got {dtype} images but its weights are torch.float32; convert "
+                                         rf"the images with x.float\(\), or the model with model.to\({dtype}\)"):
+        build_pspnet("tiny").eval()(torch.zeros(1, 3, 64, 64, dtype=dtype))
+
+
+def test_a_float64_model_takes_float64_images_and_names_the_fix_for_float32():
+    model = build_pspnet("tiny").eval().to(torch.float64)
+    assert model(torch.zeros(1, 3, 64, 64, dtype=torch.float64))["out"].dtype == torch.float64
+    with pytest.raises(ValueError, match=r"weights are torch.float64; convert the images with x.to\(torch.float64\)"):
+        model(torch.zeros(1, 3, 64, 64))
+
+
+def test_autocast_may_mix_dtypes_except_float64():
+    model = build_pspnet("tiny").eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(torch.zeros(1, 3, 64, 64, dtype=torch.bfloat16))["out"].dtype == torch.bfloat16
+        with pytest.raises(ValueError, match="PSPNet got torch.float64 images"):
+            model(torch.zeros(1, 3, 64, 64, dtype=torch.float64))  # autocast never casts float64
+
+
 def test_batch_size_one_in_training_is_explained():
     model = build_pspnet("tiny")
     with pytest.raises(ValueError, match="batch size 1 in training mode.*BatchNorm"):

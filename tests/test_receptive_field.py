@@ -302,6 +302,31 @@ def test_bad_input_shape_raises(shape: object) -> None:
         receptive_field_of(nn.Conv2d(3, 3, 3), shape, "")  # type: ignore[arg-type]
 
 
+def _a_function(x: torch.Tensor) -> torch.Tensor:
+    return F.max_pool2d(x, 2)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda model: receptive_field_of(model, (8, 8), "0"), "receptive_field_of"),
+        (lambda model: receptive_field_of(model, (1, 8, 8), "0"), "receptive_field_of"),
+        (lambda model: node_names(model), "node_names"),
+        (lambda model: receptive_field_table(model, (8, 8)), "receptive_field_table"),
+        (lambda model: effective_receptive_field(model, (8, 8), "0"), "effective_receptive_field"),
+    ],
+)
+def test_a_plain_function_is_refused_with_how_to_wrap_it(call, name: str) -> None:
+    with pytest.raises(ValueError, match=rf"{name} needs an nn.Module \(its submodules are the nodes\), got the "
+                                         r"function '_a_function'; wrap a function in a small module.*nn.Sequential"):
+        call(_a_function)
+    with pytest.raises(ValueError, match=rf"{name} needs an nn.Module instance, got the class Conv2d; build one "
+                                         r"first, e.g. Conv2d\(...\)"):
+        call(nn.Conv2d)
+    with pytest.raises(ValueError, match=rf"{name} needs an nn.Module .*got a list"):
+        call([nn.Conv2d(1, 1, 3)])
+
+
 def test_untraceable_model_raises() -> None:
     class DataDependent(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,14 +18,23 @@ The contract every check follows:
 - if the learner's code still raises ``NotImplementedError`` (the student version of the
   notebook, see :mod:`pspnet_edu.assignments`), it raises ``AssertionError("<name> is not
   implemented yet: ...")``;
+- it refuses a learner that only calls the package's own version: while the learner's code
+  runs, the check *hides* that version and its obvious aliases from every loaded module
+  (``__main__``, the notebook's namespace, included), so that ``def my_poly_lr(*a, **k):
+  return poly_lr(*a, **k)`` raises ``AssertionError("my_poly_lr calls
+  pspnet_edu.schedule.poly_lr, the function it is meant to replace: write it yourself ...")``;
+  each check module lists what it hides (``*_HIDDEN``) and says why;
 - it never modifies its arguments and does no I/O besides the verdict line.
 
 The shared machinery is in :mod:`pspnet_edu.checks._core` (``check_cases`` runs a learner's
-function against a reference on a list of ``Case``s; ``call_learner``, ``differences``,
-``fail`` and ``passed`` are the pieces for checks that need more than that). Each check has a
-unit test in ``tests/test_checks_<concept>.py``: the reference passes, a stub raising
-``NotImplementedError`` fails with "not implemented yet", and a plausible wrong answer fails
-with a helpful message.
+function against a reference on a list of ``Case``s; ``hidden``, ``learner_code``,
+``refuse_reference``, ``call_learner``, ``differences``, ``fail`` and ``passed`` are the pieces
+for checks that need more than that). :mod:`pspnet_edu.checks.registry` lists every check with
+what it hides, its student stub and the shortcuts it must refuse; ``tests/test_checks.py`` runs
+them all (the stub fails with "not implemented yet", each shortcut with "write it yourself",
+the references are back afterwards) and fails for a check without an entry. Each check also
+has unit tests in ``tests/test_checks_<concept>.py``: a right answer passes, and a plausible
+wrong answer fails with a helpful message.
 
 Modules, by lesson:
 
@@ -37,4 +46,6 @@ Modules, by lesson:
 - ``data``: 06_cityscapes_data
 - ``schedule`` and ``train``: 07_training
 - ``metrics``: 08_evaluation
+- ``ablate``: 09_ablations
+- ``scaling``: 10_scaling_up
 """

@@ -9,6 +9,11 @@ statistics decide what such a comparison can claim:
 - :func:`check_paired_t`: ``my_paired_t(a, b)``, the paired t statistic of two settings run
   with the same seeds (``a[i]`` and ``b[i]`` share seed ``i``), against :func:`paired_t`.
 
+While the learner's function runs, the package's function it re-derives is hidden (``*_HIDDEN``
+below; :func:`pspnet_edu.checks._core.hidden`). :mod:`statistics` and numpy are not: the
+exercise is to know which spread (n - 1) and which t (paired) to compute, and the hints name
+``statistics.stdev`` and ``np.std(values, ddof=1)`` as right ways to get the spread.
+
 The references are :mod:`pspnet_edu.experiments.stats`, which the sweeps use too;
 ``tests/test_checks_ablate.py`` shows they equal the standard library and a textbook value
 (Student's sleep data, t = -4.0621).
@@ -25,6 +30,10 @@ from pspnet_edu.checks._core import Case, check_cases
 from pspnet_edu.experiments.stats import T_CRITICAL_95, mean_and_spread, paired_t
 
 __all__ = ["T_CRITICAL_95", "check_mean_and_spread", "check_paired_t", "mean_and_spread", "paired_t"]
+
+# What each check hides while the learner's code runs.
+MEAN_AND_SPREAD_HIDDEN = (mean_and_spread,)
+PAIRED_T_HIDDEN = (paired_t,)
 
 # ------------------------------------------------------------------ mean and spread
 
@@ -70,8 +79,8 @@ def check_mean_and_spread(my_mean_and_spread: Callable[[Sequence[float]], tuple[
     >>> check_mean_and_spread(lambda v: (float(np.mean(v)), float(np.std(v, ddof=1))))
     ✓ <lambda> matches statistics.mean and statistics.stdev on 5 cases
     """
-    check_cases(my_mean_and_spread, mean_and_spread, _SPREAD_CASES, hint=_spread_diagnose,
-                against="statistics.mean and statistics.stdev")
+    check_cases(my_mean_and_spread, mean_and_spread, _SPREAD_CASES, hide=MEAN_AND_SPREAD_HIDDEN,
+                hint=_spread_diagnose, against="statistics.mean and statistics.stdev")
 
 
 # ------------------------------------------------------------------ paired t
@@ -126,4 +135,4 @@ def check_paired_t(my_paired_t: Callable[[Sequence[float], Sequence[float]], flo
     >>> check_paired_t(my_paired_t)
     ✓ my_paired_t matches pspnet_edu.experiments.stats.paired_t on 5 cases
     """
-    check_cases(my_paired_t, paired_t, _PAIRED_CASES, hint=_paired_diagnose)
+    check_cases(my_paired_t, paired_t, _PAIRED_CASES, hide=PAIRED_T_HIDDEN, hint=_paired_diagnose)

@@ -7,14 +7,19 @@
 - :func:`check_block_dilations`: ``my_block_dilations(output_stride, schedule,
   blocks_per_stage)``, the dilation of every block of layer1..layer4, against
   :func:`pspnet_edu.backbone.dilation_plan`.
+
+While the learner's function runs, the package's code it re-derives is hidden (``*_HIDDEN``
+below; :func:`pspnet_edu.checks._core.hidden`): for the sizes, the ResNet and
+``feature_size`` (the side after the last stage); for the dilations, ``dilation_plan``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pspnet_edu.backbone import DILATION_SCHEDULES, ResNet, dilation_plan
+from pspnet_edu.backbone import DILATION_SCHEDULES, ResNet, dilation_plan, feature_size
 from pspnet_edu.checks._core import Case, check_cases
 
 STAGES = ("conv1", "layer1", "layer2", "layer3", "layer4")
@@ -31,6 +36,13 @@ def feature_sizes(input_size: int, output_stride: int) -> list[int]:
     >>> feature_sizes(224, 32)
     [112, 56, 28, 14, 7]
     """
+    return list(_measured_sizes(input_size, output_stride))
+
+
+@functools.lru_cache(maxsize=64)
+def _measured_sizes(input_size: int, output_stride: int) -> tuple[int, ...]:
+    """Cached (a tuple, so nobody can change it): building the ResNet takes some 50 ms, and every
+    run of the check needs its 9 cases before the learner's code runs."""
     import torch
 
     with torch.device("meta"):
@@ -45,8 +57,10 @@ def feature_sizes(input_size: int, output_stride: int) -> list[int]:
         net(torch.empty(1, 3, input_size, input_size))
     for hook in hooks:
         hook.remove()
-    return [sizes[name] for name in STAGES]
+    return tuple(sizes[name] for name in STAGES)
 
+
+FEATURE_SIZES_HIDDEN = (feature_sizes, ResNet, feature_size)  # hidden while the learner's code runs
 
 _FEATURE_SIZE_CASES = (
     Case((224, 32), hint="ImageNet classification: 224 -> 7."),
@@ -88,8 +102,8 @@ def check_feature_sizes(my_feature_sizes: Callable[[int, int], Sequence[int]]) -
     >>> check_feature_sizes(my_feature_sizes)
     ✓ my_feature_sizes matches pspnet_edu.backbone.ResNet on 9 cases
     """
-    check_cases(my_feature_sizes, feature_sizes, _FEATURE_SIZE_CASES, hint=_feature_sizes_diagnose,
-                against="pspnet_edu.backbone.ResNet")
+    check_cases(my_feature_sizes, feature_sizes, _FEATURE_SIZE_CASES, hide=FEATURE_SIZES_HIDDEN,
+                hint=_feature_sizes_diagnose, against="pspnet_edu.backbone.ResNet")
 
 
 def block_dilations(output_stride: int, schedule: str, blocks_per_stage: Sequence[int] = (3, 4, 6, 3)
@@ -101,6 +115,8 @@ def block_dilations(output_stride: int, schedule: str, blocks_per_stage: Sequenc
     """
     return [[dilation for _, dilation in stage] for stage in dilation_plan(output_stride, schedule, blocks_per_stage)]
 
+
+BLOCK_DILATIONS_HIDDEN = (block_dilations, dilation_plan)  # hidden while the learner's code runs
 
 _DILATION_CASES = tuple(
     Case((output_stride, schedule, blocks))
@@ -128,9 +144,18 @@ def check_block_dilations(my_block_dilations: Callable[..., Sequence[Sequence[in
     """Check ``my_block_dilations(output_stride, schedule, blocks_per_stage)`` on 12 cases.
 
     >>> def my_block_dilations(output_stride, schedule, blocks_per_stage=(3, 4, 6, 3)):
-    ...     return block_dilations(output_stride, schedule, blocks_per_stage)
+    ...     stride, dilation, result = 4, 1, []
+    ...     for index, blocks in enumerate(blocks_per_stage):
+    ...         previous = dilation
+    ...         if index > 0 and stride < output_stride:
+    ...             stride *= 2
+    ...         elif index > 0:
+    ...             dilation *= 2
+    ...         first = previous if schedule == "torchvision" else dilation
+    ...         result.append([first] + [dilation] * (blocks - 1))
+    ...     return result
     >>> check_block_dilations(my_block_dilations)
     ✓ my_block_dilations matches pspnet_edu.backbone.dilation_plan on 12 cases
     """
-    check_cases(my_block_dilations, block_dilations, _DILATION_CASES, hint=_dilations_diagnose,
-                against="pspnet_edu.backbone.dilation_plan")
+    check_cases(my_block_dilations, block_dilations, _DILATION_CASES, hide=BLOCK_DILATIONS_HIDDEN,
+                hint=_dilations_diagnose, against="pspnet_edu.backbone.dilation_plan")

@@ -4,6 +4,10 @@
   array of Cityscapes labelIds (any shape, -1 allowed) -> the array of trainIds (19 trained
   classes 0..18, everything else 255), against
   :func:`pspnet_edu.data.labels.label_ids_to_train_ids`.
+
+While the learner's function runs, that function and the package's lookup table
+``LABEL_TO_TRAIN_TABLE`` (its whole answer) are hidden (:func:`pspnet_edu.checks._core.hidden`);
+torchvision's ``Cityscapes.classes``, the table the exercise reads, is not.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ from typing import Any
 import numpy as np
 
 from pspnet_edu.checks._core import Case, check_cases
+from pspnet_edu.data import labels
 from pspnet_edu.data.labels import CITYSCAPES_CLASSES, IGNORE_INDEX, label_ids_to_train_ids
+
+# What check_label_ids_to_train_ids hides while the learner's code runs.
+LABEL_IDS_TO_TRAIN_IDS_HIDDEN = (label_ids_to_train_ids, labels.LABEL_TO_TRAIN_TABLE)
 
 LABELS_HINT = ("build a 256-entry table filled with 255 (IGNORE_INDEX), write each trained class's trainId at "
                "its labelId (rows of torchvision.datasets.Cityscapes.classes with 0 <= train_id <= 18), "
@@ -68,4 +76,5 @@ def check_label_ids_to_train_ids(my_label_ids_to_train_ids: Callable[[np.ndarray
     >>> check_label_ids_to_train_ids(my_label_ids_to_train_ids)
     ✓ my_label_ids_to_train_ids matches pspnet_edu.data.labels.label_ids_to_train_ids on 7 cases
     """
-    check_cases(my_label_ids_to_train_ids, label_ids_to_train_ids, _LABEL_CASES, hint=_labels_diagnose)
+    check_cases(my_label_ids_to_train_ids, label_ids_to_train_ids, _LABEL_CASES, hide=LABEL_IDS_TO_TRAIN_IDS_HIDDEN,
+                hint=_labels_diagnose)

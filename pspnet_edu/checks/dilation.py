@@ -8,6 +8,10 @@
   offsets (along one axis, relative to the output pixel) that a stack of stride-1 dilated
   convolutions can see, against the non-zero entries of
   :func:`pspnet_edu.dilation.gridding_pattern` (gridding leaves holes among them).
+
+While the learner's function runs, each check hides the package's function it re-derives
+(``*_HIDDEN`` below; :func:`pspnet_edu.checks._core.hidden`). ``effective_kernel_size`` is not
+hidden: it is a piece of the formula, taught in the same lesson.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases
 from pspnet_edu.dilation import conv_output_size, gridding_pattern, same_padding
+
+# What each check hides while the learner's code runs.
+OUTPUT_SIZE_HIDDEN = (conv_output_size,)
+SAME_PADDING_HIDDEN = (same_padding,)
 
 OUTPUT_SIZE_FORMULA = "output = (size + 2*padding - dilation*(kernel - 1) - 1) // stride + 1"
 
@@ -58,7 +66,8 @@ def check_output_size(my_output_size: Callable[..., int]) -> None:
     >>> check_output_size(my_output_size)
     ✓ my_output_size matches pspnet_edu.dilation.conv_output_size on 12 cases
     """
-    check_cases(my_output_size, conv_output_size, _OUTPUT_SIZE_CASES, hint=_output_size_diagnose)
+    check_cases(my_output_size, conv_output_size, _OUTPUT_SIZE_CASES, hide=OUTPUT_SIZE_HIDDEN,
+                hint=_output_size_diagnose)
 
 
 _SAME_PADDING_CASES = (
@@ -88,7 +97,8 @@ def check_same_padding(my_same_padding: Callable[[int, int], int]) -> None:
     >>> check_same_padding(lambda kernel, dilation: dilation * (kernel - 1) // 2)
     ✓ <lambda> matches pspnet_edu.dilation.same_padding on 8 cases
     """
-    check_cases(my_same_padding, same_padding, _SAME_PADDING_CASES, hint=_same_padding_diagnose)
+    check_cases(my_same_padding, same_padding, _SAME_PADDING_CASES, hide=SAME_PADDING_HIDDEN,
+                hint=_same_padding_diagnose)
 
 
 def reachable_offsets(dilations: Sequence[int], kernel: int = 3) -> list[int]:
@@ -105,6 +115,8 @@ def reachable_offsets(dilations: Sequence[int], kernel: int = 3) -> list[int]:
     centre = row.shape[0] // 2
     return [i - centre for i in row.nonzero().flatten().tolist()]
 
+
+REACHABLE_OFFSETS_HIDDEN = (reachable_offsets, gridding_pattern)
 
 _REACHABLE_CASES = (
     Case(([1],), hint="one 3x3 convolution."),
@@ -143,5 +155,5 @@ def check_reachable_offsets(my_reachable_offsets: Callable[..., Sequence[int]]) 
     >>> check_reachable_offsets(my_reachable_offsets)
     ✓ my_reachable_offsets matches pspnet_edu.dilation.gridding_pattern on 9 cases
     """
-    check_cases(my_reachable_offsets, reachable_offsets, _REACHABLE_CASES, hint=_reachable_diagnose,
-                against="pspnet_edu.dilation.gridding_pattern")
+    check_cases(my_reachable_offsets, reachable_offsets, _REACHABLE_CASES, hide=REACHABLE_OFFSETS_HIDDEN,
+                hint=_reachable_diagnose, against="pspnet_edu.dilation.gridding_pattern")

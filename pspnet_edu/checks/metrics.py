@@ -7,7 +7,9 @@
 - :func:`check_iou_per_class`: ``my_iou_per_class(cm)`` -> IoU per class, NaN for a class
   absent from both prediction and ground truth; against :func:`pspnet_edu.metrics.iou_per_class`.
 
-The cases are built from a fixed seed, so the verdicts are the same on every machine.
+The cases are built from a fixed seed, so the verdicts are the same on every machine. While the
+learner's function runs, the package's function it re-derives is hidden (``*_HIDDEN`` below;
+:func:`pspnet_edu.checks._core.hidden`); torch's building blocks (``bincount``, ...) are not.
 """
 
 from __future__ import annotations
@@ -18,8 +20,23 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pspnet_edu.checks._core import Case, check_cases, differences, fail, learner_code, learner_name, passed, require_callable
+from pspnet_edu.checks._core import (
+    Case,
+    check_cases,
+    differences,
+    fail,
+    hidden,
+    learner_code,
+    learner_name,
+    passed,
+    refuse_reference,
+    require_callable,
+)
 from pspnet_edu.metrics import confusion_matrix, iou_per_class
+
+# What each check hides while the learner's code runs.
+CONFUSION_MATRIX_HIDDEN = (confusion_matrix,)
+IOU_PER_CLASS_HIDDEN = (iou_per_class,)
 
 CM_HINT = ("keep the pixels whose target is not ignore_index, then count each (true, predicted) pair: "
            "cm[t, p] += 1, e.g. with torch.bincount(target * C + pred, minlength=C * C).reshape(C, C).")
@@ -66,31 +83,33 @@ def check_confusion_matrix(my_confusion_matrix: Callable[..., Tensor]) -> None:
     """
     require_callable(my_confusion_matrix)
     name = learner_name(my_confusion_matrix)
+    refuse_reference(my_confusion_matrix, CONFUSION_MATRIX_HIDDEN, name)
     cases = _confusion_cases()
-    for case in cases:
-        call = case.call_text(name)
-        pred, target = case.args[0].clone(), case.args[1].clone()  # the learner's own copies, watched
-        with learner_code(name, call):
-            try:
-                got = my_confusion_matrix(pred, target, *case.args[2:], **case.kwargs)
-            except (IndexError, RuntimeError) as error:  # typically 255 used as an index
-                ignore = case.kwargs.get("ignore_index", 255)
-                if (case.args[1] == ignore).any():
+    expected_values = [confusion_matrix(*case.args, **case.kwargs) for case in cases]  # before hiding it
+    with hidden(*CONFUSION_MATRIX_HIDDEN) as hiding:
+        for case, expected in zip(cases, expected_values):
+            call = case.call_text(name)
+            pred, target = case.args[0].clone(), case.args[1].clone()  # the learner's own copies, watched
+            with learner_code(name, call, hiding):
+                try:
+                    got = my_confusion_matrix(pred, target, *case.args[2:], **case.kwargs)
+                except (IndexError, RuntimeError) as error:  # typically 255 used as an index
+                    ignore = case.kwargs.get("ignore_index", 255)
+                    if (case.args[1] == ignore).any():
+                        raise AssertionError(
+                            f"{call} raised {type(error).__name__}: {error}\n  hint: the target holds ignore_index "
+                            f"({ignore}); drop those pixels before counting. {CM_HINT}") from error
+                    raise
+            for label, before, after in (("pred", case.args[0], pred), ("target", case.args[1], target)):
+                if not torch.equal(before, after):
                     raise AssertionError(
-                        f"{call} raised {type(error).__name__}: {error}\n  hint: the target holds ignore_index "
-                        f"({ignore}); drop those pixels before counting. {CM_HINT}") from error
-                raise
-        for label, before, after in (("pred", case.args[0], pred), ("target", case.args[1], target)):
-            if not torch.equal(before, after):
-                raise AssertionError(
-                    f"{call} changed its argument `{label}` in place. A metric must never modify the caller's "
-                    "tensors (the next image, or the figure, would use the damaged labels): work on new tensors, "
-                    "e.g. pred[keep] (boolean indexing copies) or .clone().")
-        expected = confusion_matrix(*case.args, **case.kwargs)
-        detail = differences(expected, got)
-        if detail:
-            hints = " ".join(h for h in (case.hint, _cm_diagnose(case, expected, got)) if h)
-            raise fail(call, expected, got, detail, hints)
+                        f"{call} changed its argument `{label}` in place. A metric must never modify the caller's "
+                        "tensors (the next image, or the figure, would use the damaged labels): work on new tensors, "
+                        "e.g. pred[keep] (boolean indexing copies) or .clone().")
+            detail = differences(expected, got)
+            if detail:
+                hints = " ".join(h for h in (case.hint, _cm_diagnose(case, expected, got)) if h)
+                raise fail(call, expected, got, detail, hints)
     passed(name, "pspnet_edu.metrics.confusion_matrix", len(cases))
 
 
@@ -141,4 +160,4 @@ def check_iou_per_class(my_iou_per_class: Callable[[Tensor], Tensor]) -> None:
     >>> check_iou_per_class(my_iou_per_class)
     ✓ my_iou_per_class matches pspnet_edu.metrics.iou_per_class on 6 cases
     """
-    check_cases(my_iou_per_class, iou_per_class, _IOU_CASES, hint=_iou_diagnose)
+    check_cases(my_iou_per_class, iou_per_class, _IOU_CASES, hide=IOU_PER_CLASS_HIDDEN, hint=_iou_diagnose)

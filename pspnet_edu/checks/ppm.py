@@ -15,6 +15,13 @@ were created in) receive the weights of the branch of ``bins[i]``. So any layout
 branches are created in the order of ``bins``. Then both modules see the same inputs, in
 training mode (BatchNorm uses the batch statistics) and in eval mode (the copied running
 statistics), at sizes that bins divide and sizes they do not.
+
+While the learner's code runs, the package's code it re-derives is hidden (``*_HIDDEN`` below;
+:func:`pspnet_edu.checks._core.hidden`): ``adaptive_pool_windows`` for the windows; for the
+module, ``PyramidPoolingModule`` and its branch ``PyramidBranch``. A learner's class that
+subclasses either, or a module that contains an instance of either, is refused too. torch's
+layers (``nn.AdaptiveAvgPool2d``, ``F.interpolate``, ...) are the bricks of the exercise and
+stay available.
 """
 
 from __future__ import annotations
@@ -23,8 +30,24 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pspnet_edu.checks._core import Case, check_cases, differences, fail, learner_code, learner_name, passed
-from pspnet_edu.ppm import PyramidPoolingModule, adaptive_pool_windows
+from pspnet_edu.checks._core import (
+    Case,
+    Hiding,
+    check_cases,
+    differences,
+    fail,
+    hidden,
+    learner_code,
+    learner_name,
+    passed,
+    refuse_reference,
+    uses_reference_message,
+)
+from pspnet_edu.ppm import PyramidBranch, PyramidPoolingModule, adaptive_pool_windows
+
+# What each check hides while the learner's code runs.
+ADAPTIVE_WINDOWS_HIDDEN = (adaptive_pool_windows,)
+PYRAMID_POOLING_HIDDEN = (PyramidPoolingModule, PyramidBranch)
 
 # ------------------------------------------------------------------ adaptive pooling windows
 
@@ -65,7 +88,8 @@ def check_adaptive_windows(my_adaptive_windows: Callable[[int, int], Sequence[tu
     >>> check_adaptive_windows(my_adaptive_windows)
     ✓ my_adaptive_windows matches pspnet_edu.ppm.adaptive_pool_windows on 9 cases
     """
-    check_cases(my_adaptive_windows, adaptive_pool_windows, _WINDOW_CASES, hint=_windows_diagnose)
+    check_cases(my_adaptive_windows, adaptive_pool_windows, _WINDOW_CASES, hide=ADAPTIVE_WINDOWS_HIDDEN,
+                hint=_windows_diagnose)
 
 
 # ------------------------------------------------------------------ the module
@@ -137,7 +161,17 @@ def _copy_by_structure(reference: PyramidPoolingModule, learner: Any, call: str)
             norm.load_state_dict(branch.bn.state_dict())
 
 
-def _compare(name: str, reference: PyramidPoolingModule, learner: Any, shape: tuple[int, ...], seed: int) -> None:
+def _refuse_package_parts(name: str, learner: Any) -> None:
+    """AssertionError if the learner's module holds an instance of the package's classes (built before the check)."""
+    parts = learner.modules() if callable(getattr(learner, "modules", None)) else ()  # an nn.Module's parts
+    for part in parts:
+        for reference in PYRAMID_POOLING_HIDDEN:
+            if isinstance(part, reference):
+                raise AssertionError(uses_reference_message(name, reference))
+
+
+def _compare(name: str, reference: PyramidPoolingModule, learner: Any, shape: tuple[int, ...], seed: int,
+             hiding: Hiding) -> None:
     import torch
 
     call = f"{name}({reference.branches[0].conv.in_channels}, bins={reference.bins})"
@@ -147,7 +181,7 @@ def _compare(name: str, reference: PyramidPoolingModule, learner: Any, shape: tu
         learner.train(mode == "train")
         with torch.no_grad():
             expected = reference(x.clone())  # (B, C + N * C/N, H, W)
-            with learner_code(name, f"{call} on a {tuple(shape)} input in {mode} mode"):
+            with learner_code(name, f"{call} on a {tuple(shape)} input in {mode} mode", hiding):
                 got = learner(x.clone())
         detail = differences(expected, got, rtol=1e-4, atol=1e-5)
         if detail is None:
@@ -180,12 +214,17 @@ def check_pyramid_pooling(my_pyramid_pooling: Callable[..., Any]) -> None:
         raise AssertionError(f"{name} is the package's own module: write your own class")
     if not callable(my_pyramid_pooling):
         raise AssertionError(f"{name} is not a class: pass the class itself, check_pyramid_pooling(MyPyramidPooling)")
-    for index, (in_channels, bins, shape) in enumerate(PPM_CASES):
-        call = f"{name}({in_channels}, bins={bins})"
-        with learner_code(name, call):
-            learner = my_pyramid_pooling(in_channels, bins)
-        reference = _randomised_reference(in_channels, bins, seed=index)
-        learner = copy.deepcopy(learner)  # the learner's own object keeps its weights
-        _copy_by_structure(reference, learner, call)
-        _compare(name, reference, learner, shape, seed=100 + index)
+    refuse_reference(my_pyramid_pooling, PYRAMID_POOLING_HIDDEN, name)
+    # Built before the package's classes are hidden; the forward pass needs no name of them.
+    references = [_randomised_reference(in_channels, bins, seed=index)
+                  for index, (in_channels, bins, _) in enumerate(PPM_CASES)]
+    with hidden(*PYRAMID_POOLING_HIDDEN) as hiding:
+        for index, ((in_channels, bins, shape), reference) in enumerate(zip(PPM_CASES, references)):
+            call = f"{name}({in_channels}, bins={bins})"
+            with learner_code(name, call, hiding):
+                learner = my_pyramid_pooling(in_channels, bins)
+            _refuse_package_parts(name, learner)
+            learner = copy.deepcopy(learner)  # the learner's own object keeps its weights
+            _copy_by_structure(reference, learner, call)
+            _compare(name, reference, learner, shape, seed=100 + index, hiding=hiding)
     passed(name, "pspnet_edu.ppm.PyramidPoolingModule", len(PPM_CASES) * 2)

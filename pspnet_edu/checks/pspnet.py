@@ -7,6 +7,11 @@
 - :func:`check_pspnet_loss`: ``my_pspnet_loss(outputs, target, alpha)``, the training loss
   ``CE(out) + alpha * CE(aux)`` with the label 255 ignored, against
   :func:`pspnet_edu.loss.pspnet_loss`.
+
+While the learner's function runs, the package's code it re-derives is hidden (``*_HIDDEN``
+below; :func:`pspnet_edu.checks._core.hidden`): the head class (so also ``build_pspnet``, which
+builds its heads from it) and the loss. ``F.cross_entropy`` is not: the exercise is to combine
+two of them.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ def head_parameters(in_channels: int, mid_channels: int, num_classes: int) -> in
         head = SegmentationHead(in_channels, mid_channels, num_classes, dropout=0.1)
     return sum(p.numel() for p in head.parameters())
 
+
+HEAD_PARAMETERS_HIDDEN = (head_parameters, SegmentationHead)  # hidden while the learner's code runs
 
 _HEAD_CASES = (
     Case((4096, 512, 19), hint="the main head of the paper's PSPNet-50 (Cityscapes)."),
@@ -69,11 +76,14 @@ def check_head_parameters(my_head_parameters: Callable[[int, int, int], int]) ->
     >>> check_head_parameters(lambda c, m, k: 9 * c * m + 2 * m + m * k + k)
     ✓ <lambda> matches pspnet_edu.pspnet.SegmentationHead on 6 cases
     """
-    check_cases(my_head_parameters, head_parameters, _HEAD_CASES, hint=_head_diagnose,
+    check_cases(my_head_parameters, head_parameters, _HEAD_CASES, hide=HEAD_PARAMETERS_HIDDEN, hint=_head_diagnose,
                 against="pspnet_edu.pspnet.SegmentationHead")
 
 
 # ------------------------------------------------------------------ the loss
+
+
+PSPNET_LOSS_HIDDEN = (pspnet_loss,)  # hidden while the learner's code runs
 
 
 def _loss_reference(outputs: dict, target: Any, alpha: float) -> Any:
@@ -136,5 +146,5 @@ def check_pspnet_loss(my_pspnet_loss: Callable[..., Any]) -> None:
     >>> check_pspnet_loss(my_pspnet_loss)
     ✓ my_pspnet_loss matches pspnet_edu.loss.pspnet_loss on 4 cases
     """
-    check_cases(my_pspnet_loss, _loss_reference, _loss_cases(), hint=_loss_diagnose,
+    check_cases(my_pspnet_loss, _loss_reference, _loss_cases(), hide=PSPNET_LOSS_HIDDEN, hint=_loss_diagnose,
                 against="pspnet_edu.loss.pspnet_loss", rtol=1e-5, atol=1e-6)

@@ -7,7 +7,12 @@
   (the rule :func:`pspnet_edu.receptive_field.receptive_field_of` applies to a real graph).
 
 Both take layers as ``(kernel, stride, padding, dilation)`` tuples and fields as
-``(size, jump, padding)`` tuples, so that a learner needs nothing but integers.
+``(size, jump, padding)`` tuples, so that a learner needs nothing but integers. While the
+learner's function runs, the package's code it re-derives is hidden (``*_HIDDEN`` below;
+:func:`pspnet_edu.checks._core.hidden`): for the stack, ``receptive_field``, the graph analysis
+``receptive_field_of`` and the ``ReceptiveField`` class (its ``.then`` *is* the recurrence); for
+the residual block, the reference and ``receptive_field_of`` (which applies that very rule),
+while ``ReceptiveField`` stays available: the exercise is how the two paths combine.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pspnet_edu.checks._core import Case, check_cases, learner_name, require_callable
-from pspnet_edu.receptive_field import Layer, ReceptiveField, receptive_field
+from pspnet_edu.checks._core import Case, check_cases, learner_name, refuse_reference, require_callable
+from pspnet_edu.receptive_field import Layer, ReceptiveField, receptive_field, receptive_field_of
 
 LayerTuple = tuple[int, int, int, int]
 FieldTuple = tuple[int, int, int]
@@ -47,8 +52,11 @@ _STACKS: tuple[tuple[tuple[LayerTuple, ...], str | None], ...] = (
 )
 
 
+RECEPTIVE_FIELD_HIDDEN = (receptive_field, receptive_field_of, ReceptiveField)  # hidden while the learner runs
+
+
 def _as_tuples(result: Any) -> Any:
-    """A learner's list of fields as (size, jump, padding) tuples (ReceptiveField objects accepted)."""
+    """A learner's list of fields as (size, jump, padding) tuples (objects with those attributes accepted)."""
     if isinstance(result, Sequence) and not isinstance(result, str):
         return [
             (f.size, f.stride, f.padding) if all(hasattr(f, a) for a in ("size", "stride", "padding")) else f
@@ -110,20 +118,23 @@ def check_receptive_field(my_receptive_field: Callable[[Sequence[LayerTuple]], S
     raises AssertionError naming the stack, the expected and received fields and the slip.
 
     >>> def my_receptive_field(layers):
-    ...     return [(f.size, f.stride, f.padding) for f in receptive_field(layers)]
+    ...     size, jump, padding, fields = 1, 1, 0, []
+    ...     for kernel, stride, pad, dilation in layers:
+    ...         size, padding, jump = size + dilation * (kernel - 1) * jump, padding + pad * jump, jump * stride
+    ...         fields.append((size, jump, padding))
+    ...     return fields
     >>> check_receptive_field(my_receptive_field)
     ✓ my_receptive_field matches pspnet_edu.receptive_field.receptive_field on 9 cases
     """
     require_callable(my_receptive_field)
-    if my_receptive_field is receptive_field:
-        raise AssertionError("my_receptive_field is the package's own receptive_field: write your own version")
+    refuse_reference(my_receptive_field, RECEPTIVE_FIELD_HIDDEN)  # the wrapper below would hide it
     cases = [Case((list(layers),), hint=hint) for layers, hint in _STACKS]
 
     def learner(layers: Sequence[LayerTuple]) -> Any:
         return _as_tuples(my_receptive_field(layers))
 
     learner.__name__ = learner_name(my_receptive_field)
-    check_cases(learner, _reference_stack, cases, hint=_diagnose,
+    check_cases(learner, _reference_stack, cases, hide=RECEPTIVE_FIELD_HIDDEN, hint=_diagnose,
                 against="pspnet_edu.receptive_field.receptive_field")
 
 
@@ -148,6 +159,8 @@ def residual_field(before: FieldTuple, main: Sequence[LayerTuple], shortcut: Seq
     largest = max(fields, key=lambda f: f.size)
     return largest.size, largest.stride, largest.padding
 
+
+RESIDUAL_FIELD_HIDDEN = (residual_field, receptive_field_of)  # hidden while the learner's code runs
 
 _BLOCKS: tuple[tuple[FieldTuple, tuple[LayerTuple, ...], tuple[LayerTuple, ...], str | None], ...] = (
     ((1, 1, 0), ((3, 1, 1, 1), (3, 1, 1, 1)), (), "an identity shortcut: the main path's field wins."),
@@ -181,5 +194,5 @@ def check_residual_field(
     AssertionError: residual_field is the package's own pspnet_edu.checks.receptive_field.residual_field: write your own version
     """
     cases = [Case((before, list(main), list(shortcut)), hint=hint) for before, main, shortcut, hint in _BLOCKS]
-    check_cases(my_residual_field, residual_field, cases, hint=_residual_diagnose,
+    check_cases(my_residual_field, residual_field, cases, hide=RESIDUAL_FIELD_HIDDEN, hint=_residual_diagnose,
                 against="the larger field of the two aligned paths")

@@ -8,6 +8,11 @@
 - :func:`check_schedule_length`: ``my_schedule_length(epochs, dataset_size, batch_size)``,
   the number of optimizer steps of a run of ``epochs`` epochs when incomplete batches are
   dropped, against the trainer's sampler :class:`pspnet_edu.training.sampling.EndlessBatches`.
+
+While the learner's function runs, what it re-derives is hidden (:func:`pspnet_edu.checks._core.hidden`):
+for the prefix, the reference and torch's ``consume_prefix_in_state_dict_if_present`` (the
+exercise is to write that one step yourself); for the schedule, the reference and the
+trainer's ``EndlessBatches`` (see :func:`schedule_length_hidden`).
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
+
 from pspnet_edu.checks._core import (
     Case,
     check_cases,
     differences,
     fail,
+    hidden,
     learner_code,
     learner_name,
     passed,
+    refuse_reference,
     require_callable,
 )
 
@@ -38,11 +47,12 @@ def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     >>> strip_module_prefix({"module.cls.4.bias": 1, "module.layer0.0.weight": 2})
     {'cls.4.bias': 1, 'layer0.0.weight': 2}
     """
-    from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
-
     result = OrderedDict(state_dict)  # the library function edits in place: work on a copy
     consume_prefix_in_state_dict_if_present(result, PREFIX)
     return dict(result)
+
+
+STRIP_MODULE_PREFIX_HIDDEN = (strip_module_prefix, consume_prefix_in_state_dict_if_present)  # while the learner runs
 
 
 def _state_dict_cases() -> tuple[Case, ...]:
@@ -85,23 +95,26 @@ def check_strip_module_prefix(my_strip_module_prefix: Callable[[Mapping[str, Any
 
     name = learner_name(my_strip_module_prefix)
     require_callable(my_strip_module_prefix)
+    refuse_reference(my_strip_module_prefix, STRIP_MODULE_PREFIX_HIDDEN, name)
     cases = _state_dict_cases()
-    for case in cases:
-        (state_dict,) = case.args
-        given = copy.deepcopy(state_dict)  # the learner's own copy, to see whether it is modified
-        call = case.call_text(name)
-        with learner_code(name, call):
-            got = my_strip_module_prefix(given)
-        expected = strip_module_prefix(state_dict)
-        detail = differences(expected, got)
-        if detail is not None:
-            raise fail(call, expected, got, detail, " ".join([case.hint or "", _strip_diagnose(state_dict, expected, got)]).strip())
-        if list(given) != list(state_dict) or any(not torch.equal(given[k], state_dict[k]) for k in state_dict):
-            raise AssertionError(
-                f"{call} modified its argument: the keys are now {sorted(given)}.\n"
-                "  hint: build and return a NEW dict; the caller may still need the original "
-                "(torch's consume_prefix_in_state_dict_if_present edits in place, so copy first)."
-            )
+    expected_values = [strip_module_prefix(*case.args) for case in cases]  # before hiding it
+    with hidden(*STRIP_MODULE_PREFIX_HIDDEN) as hiding:
+        for case, expected in zip(cases, expected_values):
+            (state_dict,) = case.args
+            given = copy.deepcopy(state_dict)  # the learner's own copy, to see whether it is modified
+            call = case.call_text(name)
+            with learner_code(name, call, hiding):
+                got = my_strip_module_prefix(given)
+            detail = differences(expected, got)
+            if detail is not None:
+                hint = " ".join([case.hint or "", _strip_diagnose(state_dict, expected, got)]).strip()
+                raise fail(call, expected, got, detail, hint)
+            if list(given) != list(state_dict) or any(not torch.equal(given[k], state_dict[k]) for k in state_dict):
+                raise AssertionError(
+                    f"{call} modified its argument: the keys are now {sorted(given)}.\n"
+                    "  hint: build and return a NEW dict; the caller may still need the original "
+                    "(torch's consume_prefix_in_state_dict_if_present edits in place, so copy first)."
+                )
     passed(name, "torch.nn.modules.utils.consume_prefix_in_state_dict_if_present", len(cases))
 
 
@@ -119,6 +132,17 @@ def schedule_length(epochs: int, dataset_size: int, batch_size: int) -> int:
     from pspnet_edu.training.sampling import EndlessBatches
 
     return epochs * EndlessBatches(dataset_size, batch_size, seed=0).per_epoch
+
+
+def schedule_length_hidden() -> tuple[Any, ...]:
+    """What :func:`check_schedule_length` hides while the learner's code runs.
+
+    A function, not a constant: importing the trainer takes a second, which the other checks
+    of the lesson need not pay.
+    """
+    from pspnet_edu.training.sampling import EndlessBatches
+
+    return (schedule_length, EndlessBatches)
 
 
 _SCHEDULE_CASES = (
@@ -149,5 +173,5 @@ def check_schedule_length(my_schedule_length: Callable[[int, int, int], int]) ->
     >>> check_schedule_length(lambda epochs, size, batch: epochs * (size // batch))
     ✓ <lambda> matches pspnet_edu.training.sampling.EndlessBatches on 6 cases
     """
-    check_cases(my_schedule_length, schedule_length, _SCHEDULE_CASES, hint=_schedule_diagnose,
-                against="pspnet_edu.training.sampling.EndlessBatches")
+    check_cases(my_schedule_length, schedule_length, _SCHEDULE_CASES, hide=schedule_length_hidden(),
+                hint=_schedule_diagnose, against="pspnet_edu.training.sampling.EndlessBatches")

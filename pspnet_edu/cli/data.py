@@ -12,15 +12,26 @@ import warnings
 
 from pspnet_edu.cli.options import size_argument
 from pspnet_edu.data.subset import build_cityscapes_subset
-from pspnet_edu.data.synthetic import SynthcityOptions, default_synthetic_root, generate_synthetic
+from pspnet_edu.data.manifest import check_output_name
+from pspnet_edu.data.synthetic import (
+    SynthcityOptions,
+    default_synthetic_root,
+    generate_synthetic,
+    synthetic_is_complete,
+)
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    out = default_synthetic_root() if args.out is None else args.out
+    out = check_output_name(default_synthetic_root() if args.out is None else args.out)
+    options = {"train": args.train, "val": args.val, "size": tuple(args.size), "seed": args.seed}
+    described = (f"{args.train} train + {args.val} val Synthcity images of {args.size[0]}x{args.size[1]} "
+                 f"(seed {args.seed})")
+    if not args.force and synthetic_is_complete(out, **options):
+        print(f"already there: {out} holds {described}, complete; nothing to do (pass --force to regenerate)")
+        return 0
     start = time.perf_counter()
-    path = generate_synthetic(out, train=args.train, val=args.val, size=args.size, seed=args.seed)
-    print(f"wrote {args.train} train + {args.val} val Synthcity images of {args.size[0]}x{args.size[1]} "
-          f"to {path} in {time.perf_counter() - start:.1f} s")
+    path = generate_synthetic(out, **options, force=args.force)
+    print(f"wrote {described} to {path} in {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -56,6 +67,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     synthetic.add_argument("--size", type=size_argument("--size"), default=DEFAULTS.size,
                            help=f"HxW (default {DEFAULTS.size[0]}x{DEFAULTS.size[1]})")
     synthetic.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})")
+    synthetic.add_argument("--force", action="store_true",
+                           help="regenerate even if the folder already holds this very set (files that "
+                                "are not part of the set are never deleted: the command refuses instead)")
     synthetic.set_defaults(func=_synthetic)
 
     subset = commands.add_parser(

@@ -33,7 +33,7 @@ class _Entry:
 def _torchvision_resnet(name: str) -> _Entry:
     def build(dilated: bool) -> nn.Module:
         # [False, True, True]: layer3 and layer4 trade their stride for dilation 2 and 4,
-        # output stride 8, as in PSPNet (Zhao et al. 2017, Sec. 4) and torchvision's FCN.
+        # output stride 8, as in PSPNet (Zhao et al. 2017, Sec. 3.3) and torchvision's FCN.
         dilation = [False, True, True] if dilated else [False, False, False]
         build = getattr(torchvision.models, name)
         return build(weights=None, replace_stride_with_dilation=dilation)

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pspnet_edu.data.labels import label_ids_to_train_ids
+from pspnet_edu.data.labels import check_label_file, label_ids_to_train_ids
 from pspnet_edu.data.manifest import MANIFEST_NAME
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
@@ -62,7 +62,9 @@ class CityscapesSegmentation(Dataset):
     """Cityscapes-layout dataset returning ``(image, mask)``.
 
     ``image``: float32 tensor (3, H, W) in [0, 1] (not normalised; the transforms do that).
-    ``mask``: int64 tensor (H, W) of trainIds 0..18, 255 for ignore.
+    ``mask``: int64 tensor (H, W) of trainIds 0..18, 255 for ignore. A label file that holds no
+    labelIds (values 34..254, or a trainId mask saved under the labelIds name) raises a
+    ValueError naming it (:func:`pspnet_edu.data.labels.check_label_file` gives the rule).
     ``transforms``: a callable ``(image, mask) -> (image, mask)``, e.g.
     :class:`pspnet_edu.data.transforms.TrainTransforms`.
     ``samples``: the list of ``(image_path, label_path)`` pairs, sorted by city and name.
@@ -106,6 +108,7 @@ class CityscapesSegmentation(Dataset):
             raise ValueError(f"{label_path} is {label_ids.shape[1]}x{label_ids.shape[0]} but its image {image_path} "
                              f"is {image.shape[1]}x{image.shape[0]} (WxH); labels must match their images pixel "
                              "for pixel: resize labels with nearest neighbour or rebuild the subset")
+        check_label_file(label_ids, str(label_path))  # not labelIds (a trainId mask, 34..254): say so
         image_tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)  # (3, H, W) in [0, 1]
         mask = torch.from_numpy(label_ids_to_train_ids(label_ids).astype(np.int64))  # (H, W) trainIds
         if self.transforms is not None:

@@ -41,6 +41,8 @@ PALETTE.setflags(write=False)
 TRAIN_ID_TO_LABEL_ID: tuple[int, ...] = tuple(c.id for c in _trained_classes())
 # labelId by class name, for every class of the table ("road" -> 7, "license plate" -> -1).
 LABEL_ID: dict[str, int] = {c.name: c.id for c in CITYSCAPES_CLASSES}
+# The largest labelId (33, bicycle); 34..254 are no labelIds at all.
+MAX_LABEL_ID: int = max(c.id for c in CITYSCAPES_CLASSES)
 
 
 def _lookup_table() -> np.ndarray:
@@ -57,11 +59,12 @@ LABEL_TO_TRAIN_TABLE: np.ndarray = _lookup_table()
 
 
 def label_ids_to_train_ids(label_ids: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """Map labelIds to trainIds with one table lookup; untrained ids and -1 become 255.
+    """Map labelIds to trainIds with one table lookup; untrained ids, -1 and 255 become 255.
 
     Accepts a numpy array or a tensor of any integer dtype and shape and returns the same
-    kind: a uint8 array, or a long tensor (the dtype ``CrossEntropyLoss`` wants). Values
-    outside 0..255 other than -1 raise a ValueError rather than wrapping around.
+    kind: a uint8 array, or a long tensor (the dtype ``CrossEntropyLoss`` wants). A value that
+    is no labelId (34..254, or outside -1..255) raises a ValueError naming it, rather than
+    being silently ignored: such a mask is an instanceIds image, a colour image or a mix-up.
 
     >>> label_ids_to_train_ids(np.array([7, 8, 0, 26, -1, 33]))
     array([  0,   1, 255,  13, 255,  18], dtype=uint8)
@@ -69,26 +72,84 @@ def label_ids_to_train_ids(label_ids: np.ndarray | torch.Tensor) -> np.ndarray |
     tensor([[10, 11]])
     """
     if isinstance(label_ids, torch.Tensor):
-        if label_ids.is_floating_point():
+        if label_ids.is_floating_point() or label_ids.is_complex() or label_ids.dtype == torch.bool:
             raise ValueError(f"labelIds must be integers, got a tensor of {label_ids.dtype}")
         table = torch.from_numpy(LABEL_TO_TRAIN_TABLE.astype(np.int64)).to(label_ids.device)
         ids = label_ids.long()
-        _check_range(int(ids.min()) if ids.numel() else 0, int(ids.max()) if ids.numel() else 0)
+        bad = ids[((ids > MAX_LABEL_ID) & (ids != IGNORE_INDEX)) | (ids < -1)]
+        if bad.numel():
+            raise ValueError(_not_label_ids_message("the labelIds", np.unique(bad.cpu().numpy())))
         # -1 (licence plate) indexes the table from the end, and entry 255 is 255: ignore.
         return table[ids]
     array = np.asarray(label_ids)
     if not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"labelIds must be integers, got an array of {array.dtype}")
-    if array.size:
-        _check_range(int(array.min()), int(array.max()))
-    return LABEL_TO_TRAIN_TABLE[array.astype(np.int64, copy=False)]
+    ids = array.astype(np.int64, copy=False)
+    bad = ids[((ids > MAX_LABEL_ID) & (ids != IGNORE_INDEX)) | (ids < -1)]
+    if bad.size:
+        raise ValueError(_not_label_ids_message("the labelIds", np.unique(bad)))
+    return LABEL_TO_TRAIN_TABLE[ids]
 
 
-def _check_range(low: int, high: int) -> None:
-    if low < -1 or high >= NUM_LABEL_IDS:
+def _shown(values: np.ndarray, most: int = 6) -> str:
+    """``[40, 100, 200]`` -> ``"40, 100, 200"``; long lists are cut: ``"0, 1, ... (25 values)"``."""
+    values = [int(v) for v in values]
+    if len(values) <= most:
+        return ", ".join(map(str, values))
+    return ", ".join(map(str, values[:most])) + f", ... ({len(values)} values)"
+
+
+def _not_label_ids_message(source: str, bad: np.ndarray) -> str:
+    """``source`` is the subject of the sentence: "the labelIds" or a file name."""
+    verb = "hold" if source == "the labelIds" else "holds"
+    return (f"{source} {verb} values {_shown(bad)}, which are no Cityscapes labelIds (labelIds are "
+            f"0..{MAX_LABEL_ID}; 255 and -1 are read as ignore): is it an instanceIds, colour or prediction "
+            f"image saved as a *_gtFine_labelIds.png? Use the labelIds files of the Cityscapes package "
+            f"or regenerate the dataset")
+
+
+def check_label_file(label_ids: np.ndarray, source: str) -> None:
+    """Raise a ValueError, naming ``source`` and the fix, unless ``label_ids`` look like a labelIds file.
+
+    ``label_ids`` is the array read from a ``*_gtFine_labelIds.png``. The rule:
+
+    - every value must be a labelId 0..33, or 255 (read as ignore): a value 34..254 (or above
+      255, from a 16-bit file) is no labelId, and the message lists the values found;
+    - a file that holds 255 and, apart from it, only values 0..18 is taken for a **trainId**
+      mask (19 classes 0..18, 255 = ignore), the usual mix-up: read as labelIds its road
+      (trainId 0) would become "unlabeled", and it would train to an mIoU of 0.
+
+    Why this rejects no real labelIds file: labelIds stop at 33 and Cityscapes' own
+    ``*_gtFine_labelIds.png`` never hold 255 (the licence plate, -1, is not drawn); nor do the
+    files Synthcity draws or the subset builder copies (by nearest neighbour, so no new value
+    appears). A trainId mask made by Cityscapes' ``createTrainIdLabelImgs.py`` has 255 on every
+    void pixel (ego vehicle, out of roi, ...), so it is recognised. Limitation: a trainId mask
+    without one ignored pixel holds only 0..18 and cannot be told from labelIds; it passes.
+
+    >>> check_label_file(np.array([[0, 1, 7], [26, 33, 4]], np.uint8), "a.png")   # labelIds: fine
+    >>> check_label_file(np.array([[0, 13, 255]], np.uint8), "b.png")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: b.png looks like a trainId mask (values 0, 13 and 255: the 19 trainIds 0..18 and ignore), ...
+    """
+    array = np.asarray(label_ids)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{source} holds {array.dtype} values; a *_gtFine_labelIds.png holds one integer "
+                         "labelId per pixel (8-bit grey): regenerate it or take it from the Cityscapes package")
+    if array.dtype == np.uint8:  # the usual case: count the 256 possible values, faster than np.unique
+        present = np.flatnonzero(np.bincount(array.ravel(), minlength=NUM_LABEL_IDS))
+    else:
+        present = np.unique(array.astype(np.int64, copy=False))
+    bad = present[((present > MAX_LABEL_ID) & (present != IGNORE_INDEX)) | (present < 0)]
+    if bad.size:
+        raise ValueError(_not_label_ids_message(source, bad))
+    classes = present[present != IGNORE_INDEX]  # what is left is 0..33
+    if IGNORE_INDEX in present and (classes < NUM_CLASSES).all():
+        found = f"values {_shown(classes)} and 255" if classes.size else "only the value 255"
         raise ValueError(
-            f"labelIds must lie in -1..255, got values from {low} to {high}; "
-            "is this a trainId mask or an instanceIds image instead of a *_gtFine_labelIds.png?"
+            f"{source} looks like a trainId mask ({found}: the {NUM_CLASSES} trainIds "
+            f"0..{NUM_CLASSES - 1} and ignore), but the *_gtFine_labelIds.png files hold labelIds "
+            f"0..{MAX_LABEL_ID}; regenerate it, convert it with pspnet_edu.data.labels.train_ids_to_label_ids, "
+            "or take the labelIds file from the Cityscapes package"
         )
 
 

@@ -3,7 +3,9 @@
 A generated folder (Synthcity, a Cityscapes subset) is built in a hidden temporary sibling
 and renamed into place only when complete, with ``manifest.json`` (kind, version, options,
 file count, sha256 of every file) as its last file. So a crash never leaves a half-written
-folder that looks complete, and a folder without a manifest is never taken for ours.
+folder that looks complete, and a folder without a manifest is never taken for ours. Nor is
+a file the manifest does not list: a folder holding one (a learner's notes, an extra city) is
+never replaced, and of a replaced folder only the files its manifest lists are deleted.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from pspnet_edu.files import check_writable, new_dir_mode
 
 MANIFEST_NAME = "manifest.json"
 PNG_COMPRESS_LEVEL = 6  # fixed, so that the same arrays give byte-identical files everywhere
@@ -64,35 +69,126 @@ def check_output_name(out: str | Path) -> Path:
     return Path(out)
 
 
-def publish_atomically(build: Callable[[Path], None], out: Path, kind: str) -> Path:
+def foreign_files(root: Path, manifest: dict) -> list[str]:
+    """Paths under ``root`` (relative, sorted) that its manifest does not account for.
+
+    A generated folder holds exactly the files its manifest lists, the manifest itself and
+    the folders above those files. Anything else (a notes file, an extra city folder, even an
+    empty one) was added by someone else, and so is a listed file whose content no longer has
+    the checksum the manifest recorded (an edit). Missing files are not reported: an
+    incomplete set holds nothing of the user's.
+    """
+    root = Path(root)
+    listed = manifest.get("sha256") if isinstance(manifest.get("sha256"), dict) else {}
+    ours = {MANIFEST_NAME, *listed}
+    ours |= {parent.as_posix() for name in listed for parent in Path(name).parents if parent != Path(".")}
+    found = []
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        if name not in ours:
+            found.append(name + ("/" if path.is_dir() and not path.is_symlink() else ""))
+        elif name in listed and (not path.is_file() or path.is_symlink() or sha256_of(path) != listed[name]):
+            found.append(name)
+    # A foreign folder is reported once, not with every file inside it.
+    folders = [name for name in found if name.endswith("/")]
+    return [name for name in found if not any(name != f and name.startswith(f) for f in folders)]
+
+
+def _examples(names: list[str]) -> str:
+    shown = ", ".join(names[:2])
+    return shown + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+
+
+def check_replaceable(out: Path, kind: str, why: str = "") -> None:
+    """Raise unless ``out`` is absent, empty, or a ``kind`` folder holding only the files of its manifest.
+
+    Run it before the expensive work: a folder that is not ours (FileExistsError) or that
+    holds files its manifest does not list (user additions or edits, FileExistsError naming
+    them) is never replaced. ``why`` (e.g. "its options differ") goes into the message.
+    """
+    out = check_output_name(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink():
+        raise FileExistsError(f"{out} is a symbolic link and was left untouched; pass the folder it points to "
+                              f"({out.resolve()}) or another folder")
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is a file; pass a folder name that does not exist yet")
+    if not any(out.iterdir()):
+        return
+    manifest = read_manifest(out)
+    if manifest is None or manifest.get("kind") != kind:
+        raise FileExistsError(
+            f"{out} exists and is not a {kind} folder made by pspnet-edu (it has no {kind} {MANIFEST_NAME}); "
+            "it was left untouched: delete it yourself or choose another output folder"
+        )
+    foreign = foreign_files(out, manifest)
+    if foreign:
+        because = f" ({why})" if why else ""
+        raise FileExistsError(
+            f"{out} would be regenerated{because} but holds files that are not part of its {kind} set "
+            f"({_examples(foreign)}); it was left untouched: move those files out of {out}, "
+            "or choose another folder"
+        )
+
+
+def _remove_own_files(folder: Path, manifest: dict | None) -> list[str]:
+    """Delete the files ``manifest`` lists, the manifest, then every folder left empty (``folder`` too).
+
+    Returns what is left (paths relative to ``folder``): never deleted, since we did not write it.
+    """
+    listed = manifest.get("sha256", {}) if manifest else {}
+    for name in (*listed, MANIFEST_NAME):
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    subfolders = [p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()]
+    for sub in sorted(subfolders, key=lambda p: len(p.parts), reverse=True) + [folder]:  # deepest first
+        if not any(sub.iterdir()):
+            sub.rmdir()
+    if not folder.exists():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+
+
+def publish_atomically(build: Callable[[Path], None], out: Path, kind: str, why: str = "") -> Path:
     """Run ``build(tmp)`` in a temporary sibling of ``out``, then rename it to ``out``.
 
     An existing ``out`` is replaced only if it is empty or holds a manifest of the same
-    ``kind`` (a folder this package generated); anything else belongs to the user and is left
-    untouched (FileExistsError). On any error the temporary folder is removed.
+    ``kind`` (a folder this package generated) and nothing that manifest does not list
+    (:func:`check_replaceable`, checked before the build and again just before the swap);
+    anything else belongs to the user and is left untouched (FileExistsError). Of the old
+    folder only the files its manifest lists are deleted. The new folder gets the permissions
+    ``mkdir`` would give it (the umask), not the 0700 of a temporary folder, so that a set
+    built on a shared machine is readable by the others. On any error the temporary folder
+    is removed and ``out`` is left as it was. ``why`` says, in an error, why ``out`` is rebuilt.
     """
     out = check_output_name(out)
-    if out.exists():
-        if not out.is_dir():
-            raise FileExistsError(f"{out} exists and is a file; pass a folder name that does not exist yet")
-        manifest = read_manifest(out)
-        if any(out.iterdir()) and (manifest is None or manifest.get("kind") != kind):
-            raise FileExistsError(
-                f"{out} exists and is not a {kind} folder made by pspnet-edu (it has no {kind} {MANIFEST_NAME}); "
-                "it was left untouched: delete it yourself or choose another output folder"
-            )
+    check_replaceable(out, kind, why)
+    check_writable(out.parent, f"output {out}: its folder")  # fail before the expensive build
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    aside = None  # where the old folder waits while the new one is renamed into place
     try:
         build(tmp)
-        old = None
+        os.chmod(tmp, new_dir_mode())  # mkdtemp makes 0700 folders; a published one follows the umask
+        check_replaceable(out, kind, why)  # again: the user may have added a file during the build
+        manifest = read_manifest(out)
         if out.exists():  # move the old folder aside first: a directory rename cannot overwrite
-            old = Path(tempfile.mkdtemp(prefix=f".old-{out.name}-", dir=out.parent))
-            os.replace(out, old / out.name)
+            aside = Path(tempfile.mkdtemp(prefix=f".old-{out.name}-", dir=out.parent))
+            os.replace(out, aside / out.name)
         os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if aside is not None and (aside / out.name).exists() and not out.exists():
+            os.replace(aside / out.name, out)  # put the old folder back
+            aside.rmdir()
         raise
+    if aside is not None:
+        left = _remove_own_files(aside / out.name, manifest)
+        if left:  # written into the old folder in the instant between the check and the swap
+            warnings.warn(f"{aside / out.name} keeps {_examples(left)}, which are not part of the "
+                          f"{kind} set and were not deleted; move them where you want them", stacklevel=2)
+        else:
+            aside.rmdir()
     return out

@@ -25,6 +25,9 @@ from pspnet_edu.data.cityscapes import HOW_TO_GET_DATA, IMAGE_SUFFIX, LABEL_SUFF
 from pspnet_edu.data.manifest import check_output_name, publish_atomically, save_png, write_manifest
 
 SUBSET_VERSION = 1
+# No side of a subset may exceed this: twice Cityscapes' 2048-pixel width. A subset only shrinks,
+# so this bound refuses absurd sizes (99999999x99999999) at once, before the source is read.
+MAX_SUBSET_SIDE = 4096
 # Pixel-wise label files copied next to each labelIds file when the source has them.
 EXTRA_LABEL_SUFFIXES = ("_gtFine_color.png", "_gtFine_instanceIds.png")
 
@@ -61,6 +64,33 @@ def _read(path: Path) -> Image.Image:
                          "extract it again from the Cityscapes zip") from error
 
 
+def _image_size(path: Path) -> tuple[int, int]:
+    """(H, W) of an image, from its header only (no pixels decoded)."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot decode {path}: {error}. The file is corrupt or truncated: "
+                         "extract it again from the Cityscapes zip") from error
+
+
+def check_subset_size(size: tuple[int, int], sources: list[Path]) -> None:
+    """Raise a ValueError unless ``size`` = (H, W) is at most the size of every source image.
+
+    A subset is a *smaller* copy: upsampling invents no information and only costs memory.
+    Only the headers are read.
+    """
+    height, width = size
+    sizes = {path: _image_size(path) for path in sources}  # (H, W) of each source image
+    too_big = [path for path, (h, w) in sizes.items() if height > h or width > w]
+    if too_big:
+        max_h, max_w = min(h for h, _ in sizes.values()), min(w for _, w in sizes.values())  # fits every source
+        example_h, example_w = sizes[too_big[0]]
+        raise ValueError(f"size {height}x{width} is larger than the source images ({too_big[0].name} is "
+                         f"{example_h}x{example_w}); a subset only shrinks: pass a size of at most "
+                         f"{max_h}x{max_w}, e.g. {max(max_h // 4, 8)}x{max(max_w // 4, 8)}")
+
+
 def _resize_image(path: Path, size_wh: tuple[int, int]) -> Image.Image:
     """Bilinear (antialiased when shrinking), as the course resizes images."""
     return _read(path).convert("RGB").resize(size_wh, Image.Resampling.BILINEAR)
@@ -82,7 +112,10 @@ def build_cityscapes_subset(root: str | Path, out: str | Path, per_city: int, si
                             splits: tuple[str, ...] = ("train", "val")) -> Path:
     """Write ``per_city`` frames of every city of ``splits``, resized to ``size`` = (H, W), into ``out``.
 
-    Splits absent from ``root`` are skipped with a warning. Returns ``out``.
+    Splits absent from ``root`` are skipped with a warning. ``size`` may not exceed any chosen
+    source image (a subset only shrinks; checked from the headers before any work). An existing
+    ``out`` is replaced only if it is an earlier subset holding nothing but the files of its
+    manifest (:func:`pspnet_edu.data.manifest.publish_atomically`). Returns ``out``.
     """
     root, out = Path(root), check_output_name(out)
     height, width = (int(s) for s in size)
@@ -90,6 +123,9 @@ def build_cityscapes_subset(root: str | Path, out: str | Path, per_city: int, si
         raise ValueError(f"per_city must be at least 1, got {per_city}")
     if height < 8 or width < 8:
         raise ValueError(f"size {height}x{width} is too small; use e.g. 256x512")
+    if max(height, width) > MAX_SUBSET_SIDE:
+        raise ValueError(f"size {height}x{width} is far larger than any Cityscapes image (1024x2048, and a subset "
+                         f"only shrinks; at most {MAX_SUBSET_SIDE} a side); use e.g. 256x512")
     if not (root / "leftImg8bit").is_dir():
         raise FileNotFoundError(f"{root} is not a Cityscapes folder (no leftImg8bit/ inside): {HOW_TO_GET_DATA}")
     resolved_out, resolved_root = out.resolve(), root.resolve()
@@ -113,6 +149,7 @@ def build_cityscapes_subset(root: str | Path, out: str | Path, per_city: int, si
                 plan.append((split, images[index], label))
     if not plan:
         raise ValueError(f"no images found in {root} for splits {list(splits)}; {HOW_TO_GET_DATA}")
+    check_subset_size((height, width), [image for _, image, _ in plan])  # before any pixel is decoded
 
     def build(tmp: Path) -> None:
         files = []

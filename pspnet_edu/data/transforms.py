@@ -6,7 +6,7 @@ when the two are wrapped as ``tv_tensors.Image`` and ``tv_tensors.Mask``; it als
 rotates masks with nearest neighbour only (a label of 7.5 means nothing) and lets each kind
 have its own fill value.
 
-The recipe (paper Sec. 4.1; hszhao/semseg ``tool/train.py``): random scale 0.5-2.0, random
+The recipe (paper Sec. 5.1; hszhao/semseg ``tool/train.py``): random scale 0.5-2.0, random
 rotation -10..10 degrees and Gaussian blur (ADE20K/VOC; optional here), horizontal flip, a
 random crop that pads the image with the mean colour and the mask with 255 (ignored), then
 ImageNet normalisation, so that padding becomes 0 after normalisation.

@@ -22,7 +22,14 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from pspnet_edu.receptive_field.graph import describe_node, meta_copy, parse_input_shape, trace, receptive_field_of
+from pspnet_edu.receptive_field.graph import (
+    check_module,
+    describe_node,
+    meta_copy,
+    parse_input_shape,
+    receptive_field_of,
+    trace,
+)
 from pspnet_edu.receptive_field.recurrence import ReceptiveField2d, axis_pair
 
 
@@ -164,6 +171,7 @@ def effective_receptive_field(
     >>> erf.support_box.size == erf.theoretical.size == (5, 5)
     True
     """
+    check_module(model, "effective_receptive_field")
     if not 0.0 < mass <= 1.0:
         raise ValueError(f"mass must be in (0, 1], got {mass}; e.g. 0.95.")
     theoretical = receptive_field_of(model, input_shape, node)

@@ -277,9 +277,29 @@ def meta_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo)
 
 
+def check_module(model: Any, caller: str) -> None:
+    """Raise a ValueError that says how to wrap ``model`` unless it is an ``nn.Module`` instance.
+
+    >>> check_module(lambda x: x, "node_names")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: node_names needs an nn.Module (its submodules are the nodes), got the function '<lambda>'; ...
+    """
+    if isinstance(model, nn.Module):
+        return
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        raise ValueError(f"{caller} needs an nn.Module instance, got the class {model.__name__}; "
+                         f"build one first, e.g. {model.__name__}(...)")
+    got = (f"the function {getattr(model, '__name__', repr(model))!r}" if callable(model)
+           else f"a {type(model).__name__}")
+    raise ValueError(
+        f"{caller} needs an nn.Module (its submodules are the nodes), got {got}; wrap a function in a "
+        "small module whose layers are submodules: class Net(nn.Module) with the layers set in __init__ "
+        "and forward(self, x) calling them, or nn.Sequential(layer, layer, ...)"
+    )
+
+
 def trace(model: nn.Module) -> tuple[torch.fx.GraphModule, dict[str, torch.fx.Node]]:
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"expected an nn.Module, got {type(model).__name__}.")
+    check_module(model, "trace")
     tracer = _ModuleOutputTracer()
     try:
         graph = tracer.trace(model)
@@ -400,6 +420,7 @@ def node_names(model: nn.Module) -> list[str]:
     >>> node_names(nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()))
     ['0', '1']
     """
+    check_module(model, "node_names")
     return list(trace(meta_copy(model))[1])
 
 
@@ -431,4 +452,5 @@ def receptive_field_of(
     >>> rf.size, rf.stride, rf.padding
     ((7, 7), (2, 2), (3, 3))
     """
+    check_module(model, "receptive_field_of")
     return node_field(analyse(model, input_shape), model, node)

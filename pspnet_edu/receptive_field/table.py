@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from pspnet_edu.receptive_field.graph import analyse, is_feature_map, node_field, unknown_node_message
+from pspnet_edu.receptive_field.graph import analyse, check_module, is_feature_map, node_field, unknown_node_message
 from pspnet_edu.receptive_field.recurrence import ReceptiveField2d
 
 
@@ -41,6 +41,7 @@ def receptive_field_table(
     ...  receptive_field_table(net, (8, 8))]
     [('0', 'Conv2d', (6, 6), '3'), ('1', 'MaxPool2d', (3, 3), '4'), ('2', 'Flatten', None, 'None')]
     """
+    check_module(model, "receptive_field_table")
     analysis = analyse(model, input_shape)
     if nodes is None:
         leaves = {n.target for n in analysis.gm.graph.nodes if n.op == "call_module"}

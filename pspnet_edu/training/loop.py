@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from pspnet_edu.inference import evaluate
+from pspnet_edu.inference import evaluate, prepare_for_inference
 from pspnet_edu.loss import pspnet_loss
 from pspnet_edu.training import distributed
 from pspnet_edu.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, saved_config
@@ -46,7 +46,7 @@ from pspnet_edu.training.config import RESUMABLE_CHANGES, TrainConfig, config_di
 from pspnet_edu.training.history import TrainLog, write_history
 from pspnet_edu.training.optim import build_optimizer
 from pspnet_edu.training.runfolder import RunFolder
-from pspnet_edu.training.sampling import make_loader, rng_state, seed_everything, set_rng_state
+from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, make_loader, rng_state, seed_everything, set_rng_state
 from pspnet_edu.training.stop import StopFlag
 
 
@@ -203,7 +203,8 @@ def _loop(run: _Run, train_set: torch.utils.data.Dataset, on_step: Callable[[int
     bar = tqdm(total=config.iters, initial=start, desc="train", unit="it", dynamic_ncols=True,
                disable=not (show_bar and run.dist.is_main))
     run.net.train()
-    with StopFlag(run.say) as stop, bar:  # active until the last checkpoint is on disk
+    # The signal handlers stay until the last checkpoint is on disk.
+    with StopFlag(run.say) as stop, bar, contextlib.closing(batches):
         while run.iteration < config.iters:
             images, masks = next(batches)
             loss, parts = _step(run, images, masks)
@@ -229,7 +230,7 @@ def _step(run: _Run, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, T
     masks = masks.to(run.device, non_blocking=True)  # (B, H, W) trainIds
     if config.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    with _autocast(config.precision, run.device):
+    with GLOBAL_RNG_LOCK, _autocast(config.precision, run.device):  # dropout draws from the global RNG
         outputs = run.net(images)  # {"out": (B, K, H, W), "aux": (B, K, H, W)}
     loss, parts = pspnet_loss({k: v.float() for k, v in outputs.items()}, masks, aux_weight=config.alpha)
     if not distributed.is_finite(loss, run.dist, run.device):
@@ -297,7 +298,8 @@ def _evaluate(run: _Run) -> None:
     if run.val_set is None or not run.dist.is_main:
         return
     per_process = run.config.batch_size // run.dist.world_size
-    metrics = evaluate(run.model, run.val_set, num_classes=run.config.model.num_classes, device=run.device,
+    model = prepare_for_inference(run.model, device=run.device)  # the same logits, faster (folded BN)
+    metrics = evaluate(model, run.val_set, num_classes=run.config.model.num_classes, device=run.device,
                        batch_size=per_process, num_workers=run.config.num_workers)
     run.log.val.append({"iteration": run.iteration, "miou": metrics["miou"], "pixel_acc": metrics["pixel_acc"],
                         "mean_acc": metrics["mean_acc"], "iou": metrics["iou"]})

@@ -9,16 +9,28 @@
 
 So a run stopped and resumed from its checkpoint ends with exactly the weights of an
 uninterrupted run (on the CPU), whatever the number of data-loading workers.
+
+Batches are prepared ahead in a background thread (:class:`Prefetcher`) while the model
+trains on the current one. The torch and Python RNGs are global to the process, so the thread
+and the training step take turns with them under :data:`GLOBAL_RNG_LOCK`: a sample is drawn
+with its own seed and the global state restored before the lock is released, and the step
+holds the lock only for its forward pass (dropout), so the backward pass and the update
+overlap with the preparation of the next batch.
 """
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+
+
+GLOBAL_RNG_LOCK = threading.Lock()  # held while torch's, numpy's or Python's global RNG is in use
 
 
 def seed_everything(seed: int) -> None:
@@ -77,16 +89,17 @@ class SeededSamples(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> Any:
         epoch, index = key
         seed = sample_seed(self.seed, epoch, index)
-        python_state, numpy_state = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[]):  # the caller's torch RNG is left untouched
-            torch.manual_seed(seed)
-            random.seed(seed)
-            np.random.seed(seed % 2**32)
-            try:
-                return self.dataset[index]
-            finally:
-                random.setstate(python_state)
-                np.random.set_state(numpy_state)
+        with GLOBAL_RNG_LOCK:
+            python_state, numpy_state = random.getstate(), np.random.get_state()
+            with torch.random.fork_rng(devices=[]):  # the caller's torch RNG is left untouched
+                torch.manual_seed(seed)
+                random.seed(seed)
+                np.random.seed(seed % 2**32)
+                try:
+                    return self.dataset[index]
+                finally:
+                    random.setstate(python_state)
+                    np.random.set_state(numpy_state)
 
 
 class EndlessBatches(torch.utils.data.Sampler):
@@ -122,12 +135,66 @@ class EndlessBatches(torch.utils.data.Sampler):
             batch += 1
 
 
+class Prefetcher:
+    """Yield the batches of ``batches`` (in order) while a background thread prepares the next ones.
+
+    At most ``depth`` batches wait ready. An error in the thread is raised in the caller at the
+    batch where it happened. :meth:`close` stops the thread.
+    """
+
+    _END = object()
+
+    def __init__(self, batches: Iterator[Any], depth: int = 2) -> None:
+        self._ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(batches,), name="pspnet-edu-batches", daemon=True)
+        self._thread.start()
+
+    def _fill(self, batches: Iterator[Any]) -> None:
+        try:
+            for batch in batches:
+                if not self._put(batch):
+                    return
+        except Exception as error:  # handed over to the training thread
+            self._put(error)
+            return
+        self._put(self._END)
+
+    def _put(self, item: Any) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        item = self._ready.get()
+        if item is self._END:
+            raise StopIteration
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=30)
+
+
 def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, *, seed: int, start: int, rank: int = 0,
-                world_size: int = 1, num_workers: int = 0, pin_memory: bool = False) -> Iterator[Any]:
-    """Endless ``(images, masks)`` batches of this process, from batch ``start`` of the run on."""
+                world_size: int = 1, num_workers: int = 0, pin_memory: bool = False) -> Prefetcher:
+    """Endless ``(images, masks)`` batches of this process, from batch ``start`` of the run on.
+
+    The batches are prepared ahead by a :class:`Prefetcher` thread (and, with ``num_workers``,
+    in DataLoader processes, which on a small CPU compete with the training for the cores).
+    """
     batches = EndlessBatches(len(dataset), batch_size, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]
                              start=start)
     loader = torch.utils.data.DataLoader(
         SeededSamples(dataset, seed), batch_sampler=batches, num_workers=num_workers, pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(seed))  # not the global RNG: see SeededSamples
-    return iter(loader)
+    return Prefetcher(iter(loader))

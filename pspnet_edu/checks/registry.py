@@ -1,0 +1,268 @@
+"""Every self-check of the package, what it hides, and two learners it must refuse.
+
+For each public ``check_*`` function of ``pspnet_edu/checks/*.py`` an :class:`Entry` gives
+
+- ``hides``: the references the check hides while the learner's code runs (the package's own
+  version of the exercise and its obvious aliases, see :func:`pspnet_edu.checks._core.hidden`;
+  each check module says why it hides what it hides);
+- ``stub``: builds the learner of the student notebook, still ``raise NotImplementedError()``;
+  the check must answer "not implemented yet";
+- ``shortcuts``: build learners that only call the package's own version (a wrapper function,
+  for a class also a subclass or a factory); the check must answer "write it yourself", naming
+  the reference the shortcut reaches for.
+
+``tests/test_checks.py`` runs every entry, and fails for a ``check_*`` function that has none,
+so a new check comes with its entry here. The shortcuts look the package's objects up *by
+name when called*, as a learner's code does (``schedule.poly_lr(...)``), not through a handle
+kept in advance. Importing this module imports every check and the trainer: it is for tests,
+not for the notebooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.modules.utils as torch_module_utils
+from torch import nn
+
+import pspnet_edu.backbone as backbone
+import pspnet_edu.checks.ablate as checks_ablate
+import pspnet_edu.checks.backbone as checks_backbone
+import pspnet_edu.checks.data as checks_data
+import pspnet_edu.checks.dilation as checks_dilation
+import pspnet_edu.checks.metrics as checks_metrics
+import pspnet_edu.checks.ppm as checks_ppm
+import pspnet_edu.checks.pspnet as checks_pspnet
+import pspnet_edu.checks.receptive_field as checks_receptive_field
+import pspnet_edu.checks.scaling as checks_scaling
+import pspnet_edu.checks.schedule as checks_schedule
+import pspnet_edu.data.labels as labels
+import pspnet_edu.dilation as dilation
+import pspnet_edu.experiments.stats as stats
+import pspnet_edu.loss as loss
+import pspnet_edu.metrics as metrics
+import pspnet_edu.ppm as ppm
+import pspnet_edu.pspnet as pspnet
+import pspnet_edu.receptive_field as receptive_field
+import pspnet_edu.schedule as schedule
+import pspnet_edu.training.sampling as sampling
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A learner that only uses the package's ``reference``; ``build()`` makes it."""
+
+    reference: Any
+    build: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One check: what it hides, its student stub, and the shortcuts it must refuse."""
+
+    check: Callable[[Any], None]
+    hides: tuple[Any, ...]
+    stub: Callable[[], Any]
+    shortcuts: tuple[Shortcut, ...]
+
+    @property
+    def name(self) -> str:
+        return self.check.__name__
+
+
+def _named(name: str, learner: Callable[..., Any]) -> Callable[..., Any]:
+    """``learner`` under the learner-style ``name`` that the messages will show."""
+    learner.__name__ = learner.__qualname__ = name
+    return learner
+
+
+def _stub(name: str) -> Callable[[], Callable[..., Any]]:
+    """A factory of the student notebook's function: ``# YOUR CODE HERE`` + ``raise NotImplementedError()``."""
+
+    def build() -> Callable[..., Any]:
+        def stub(*args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError()
+
+        return _named(name, stub)
+
+    return build
+
+
+def _wrapper(name: str, reference: Any, call: Callable[..., Any]) -> Shortcut:
+    """A shortcut function ``name`` that only runs ``call`` (which looks ``reference`` up by name)."""
+    return Shortcut(reference, lambda: _named(name, lambda *args, **kwargs: call(*args, **kwargs)))
+
+
+# ------------------------------------------------------------------ the module exercise (a class)
+
+
+def _pyramid_pooling_stub() -> type[nn.Module]:
+    class MyPyramidPooling(nn.Module):
+        def __init__(self, in_channels: int, bins: tuple[int, ...] = (1, 2, 3, 6)) -> None:
+            super().__init__()
+            raise NotImplementedError()
+
+    return MyPyramidPooling
+
+
+def _pyramid_pooling_subclass() -> type[nn.Module]:
+    class MyPyramidPooling(ppm.PyramidPoolingModule):
+        """The package's module under another name."""
+
+    return MyPyramidPooling
+
+
+def _pyramid_pooling_factory() -> Callable[..., nn.Module]:
+    def my_pyramid_pooling(in_channels: int, bins: tuple[int, ...]) -> nn.Module:
+        return ppm.PyramidPoolingModule(in_channels, bins)
+
+    return my_pyramid_pooling
+
+
+def _pyramid_pooling_from_branches() -> type[nn.Module]:
+    class MyPyramidPooling(nn.Module):
+        """Its own forward, but the package's branches."""
+
+        def __init__(self, in_channels: int, bins: tuple[int, ...] = (1, 2, 3, 6)) -> None:
+            super().__init__()
+            self.branches = nn.ModuleList(
+                ppm.PyramidBranch(in_channels, in_channels // len(bins), b, "avg") for b in bins)
+
+        def forward(self, x: Any) -> Any:
+            raise AssertionError("never reached: the constructor uses the package's branch")
+
+    return MyPyramidPooling
+
+
+# ------------------------------------------------------------------ wrappers that need a few lines
+
+
+def _strip_with_torch(state_dict: Any) -> dict[str, Any]:
+    result = dict(state_dict)
+    torch_module_utils.consume_prefix_in_state_dict_if_present(result, "module.")
+    return result
+
+
+def _fields_from_the_package_class(layers: Any) -> list[tuple[int, int, int]]:
+    field, fields = receptive_field.ReceptiveField(1, 1, 0), []  # its .then is the recurrence itself
+    for layer in layers:
+        field = field.then(receptive_field.Layer(*layer))
+        fields.append((field.size, field.stride, field.padding))
+    return fields
+
+
+def _offsets_from_gridding_pattern(dilations: Any, kernel: int = 3) -> list[int]:
+    pattern = dilation.gridding_pattern(list(dilations), kernel)  # (S, S)
+    row = pattern[pattern.shape[0] // 2]
+    return [i - row.shape[0] // 2 for i in row.nonzero().flatten().tolist()]
+
+
+def _sizes_from_resnet(input_size: int, output_stride: int) -> list[int]:
+    net = backbone.ResNet(depth=18, output_stride=output_stride, width=0.125)
+    x = torch.empty(1, 3, input_size, input_size)
+    sides = [net.stem(x).shape[-1]]  # never reached: ResNet is hidden, so the line above raises
+    return sides
+
+
+CHECKS: tuple[Entry, ...] = (
+    Entry(checks_receptive_field.check_receptive_field, checks_receptive_field.RECEPTIVE_FIELD_HIDDEN,
+          _stub("my_receptive_field"), (
+              _wrapper("my_receptive_field", receptive_field.receptive_field,
+                       lambda layers: [(f.size, f.stride, f.padding) for f in receptive_field.receptive_field(layers)]),
+              _wrapper("my_receptive_field", receptive_field.ReceptiveField, _fields_from_the_package_class),
+          )),
+    Entry(checks_receptive_field.check_residual_field, checks_receptive_field.RESIDUAL_FIELD_HIDDEN,
+          _stub("my_residual_field"), (
+              _wrapper("my_residual_field", checks_receptive_field.residual_field,
+                       lambda before, main, shortcut: checks_receptive_field.residual_field(before, main, shortcut)),
+          )),
+    Entry(checks_dilation.check_output_size, checks_dilation.OUTPUT_SIZE_HIDDEN, _stub("my_output_size"), (
+        _wrapper("my_output_size", dilation.conv_output_size,
+                 lambda *args, **kwargs: dilation.conv_output_size(*args, **kwargs)),
+    )),
+    Entry(checks_dilation.check_same_padding, checks_dilation.SAME_PADDING_HIDDEN, _stub("my_same_padding"), (
+        _wrapper("my_same_padding", dilation.same_padding,
+                 lambda kernel, rate: dilation.same_padding(kernel, rate)),
+    )),
+    Entry(checks_dilation.check_reachable_offsets, checks_dilation.REACHABLE_OFFSETS_HIDDEN,
+          _stub("my_reachable_offsets"), (
+              _wrapper("my_reachable_offsets", dilation.gridding_pattern, _offsets_from_gridding_pattern),
+              _wrapper("my_reachable_offsets", checks_dilation.reachable_offsets,
+                       lambda *args, **kwargs: checks_dilation.reachable_offsets(*args, **kwargs)),
+          )),
+    Entry(checks_backbone.check_feature_sizes, checks_backbone.FEATURE_SIZES_HIDDEN, _stub("my_feature_sizes"), (
+        _wrapper("my_feature_sizes", backbone.feature_size,
+                 lambda n, os: [backbone.feature_size(n, min(s, os)) for s in (2, 4, 8, 16, 32)]),
+        _wrapper("my_feature_sizes", backbone.ResNet, _sizes_from_resnet),
+        _wrapper("my_feature_sizes", checks_backbone.feature_sizes,
+                 lambda n, os: checks_backbone.feature_sizes(n, os)),
+    )),
+    Entry(checks_backbone.check_block_dilations, checks_backbone.BLOCK_DILATIONS_HIDDEN,
+          _stub("my_block_dilations"), (
+              _wrapper("my_block_dilations", backbone.dilation_plan,
+                       lambda *args: [[d for _, d in stage] for stage in backbone.dilation_plan(*args)]),
+              _wrapper("my_block_dilations", checks_backbone.block_dilations,
+                       lambda *args: checks_backbone.block_dilations(*args)),
+          )),
+    Entry(checks_ppm.check_adaptive_windows, checks_ppm.ADAPTIVE_WINDOWS_HIDDEN, _stub("my_adaptive_windows"), (
+        _wrapper("my_adaptive_windows", ppm.adaptive_pool_windows,
+                 lambda size, bins: ppm.adaptive_pool_windows(size, bins)),
+    )),
+    Entry(checks_ppm.check_pyramid_pooling, checks_ppm.PYRAMID_POOLING_HIDDEN, _pyramid_pooling_stub, (
+        Shortcut(ppm.PyramidPoolingModule, _pyramid_pooling_subclass),
+        Shortcut(ppm.PyramidPoolingModule, _pyramid_pooling_factory),
+        Shortcut(ppm.PyramidBranch, _pyramid_pooling_from_branches),
+    )),
+    Entry(checks_pspnet.check_head_parameters, checks_pspnet.HEAD_PARAMETERS_HIDDEN, _stub("my_head_parameters"), (
+        _wrapper("my_head_parameters", pspnet.SegmentationHead,
+                 lambda c, m, k: sum(p.numel() for p in pspnet.SegmentationHead(c, m, k, dropout=0.1).parameters())),
+        _wrapper("my_head_parameters", checks_pspnet.head_parameters,
+                 lambda c, m, k: checks_pspnet.head_parameters(c, m, k)),
+    )),
+    Entry(checks_pspnet.check_pspnet_loss, checks_pspnet.PSPNET_LOSS_HIDDEN, _stub("my_pspnet_loss"), (
+        _wrapper("my_pspnet_loss", loss.pspnet_loss,
+                 lambda outputs, target, alpha: loss.pspnet_loss(outputs, target, aux_weight=alpha)[0]),
+    )),
+    Entry(checks_data.check_label_ids_to_train_ids, checks_data.LABEL_IDS_TO_TRAIN_IDS_HIDDEN,
+          _stub("my_label_ids_to_train_ids"), (
+              _wrapper("my_label_ids_to_train_ids", labels.label_ids_to_train_ids,
+                       lambda ids: labels.label_ids_to_train_ids(ids)),
+              _wrapper("my_label_ids_to_train_ids", labels.LABEL_TO_TRAIN_TABLE,
+                       lambda ids: labels.LABEL_TO_TRAIN_TABLE[np.asarray(ids).astype(np.int64)]),
+          )),
+    Entry(checks_schedule.check_poly_lr, checks_schedule.POLY_LR_HIDDEN, _stub("my_poly_lr"), (
+        _wrapper("my_poly_lr", schedule.poly_lr, lambda *args, **kwargs: schedule.poly_lr(*args, **kwargs)),
+    )),
+    Entry(checks_metrics.check_confusion_matrix, checks_metrics.CONFUSION_MATRIX_HIDDEN,
+          _stub("my_confusion_matrix"), (
+              _wrapper("my_confusion_matrix", metrics.confusion_matrix,
+                       lambda *args, **kwargs: metrics.confusion_matrix(*args, **kwargs)),
+          )),
+    Entry(checks_metrics.check_iou_per_class, checks_metrics.IOU_PER_CLASS_HIDDEN, _stub("my_iou_per_class"), (
+        _wrapper("my_iou_per_class", metrics.iou_per_class, lambda cm: metrics.iou_per_class(cm)),
+    )),
+    Entry(checks_ablate.check_mean_and_spread, checks_ablate.MEAN_AND_SPREAD_HIDDEN, _stub("my_mean_and_spread"), (
+        _wrapper("my_mean_and_spread", stats.mean_and_spread, lambda values: stats.mean_and_spread(values)),
+    )),
+    Entry(checks_ablate.check_paired_t, checks_ablate.PAIRED_T_HIDDEN, _stub("my_paired_t"), (
+        _wrapper("my_paired_t", stats.paired_t, lambda a, b: stats.paired_t(a, b)),
+    )),
+    Entry(checks_scaling.check_strip_module_prefix, checks_scaling.STRIP_MODULE_PREFIX_HIDDEN,
+          _stub("my_strip_module_prefix"), (
+              _wrapper("my_strip_module_prefix", torch_module_utils.consume_prefix_in_state_dict_if_present,
+                       _strip_with_torch),
+              _wrapper("my_strip_module_prefix", checks_scaling.strip_module_prefix,
+                       lambda state_dict: checks_scaling.strip_module_prefix(state_dict)),
+          )),
+    Entry(checks_scaling.check_schedule_length, checks_scaling.schedule_length_hidden(),
+          _stub("my_schedule_length"), (
+              _wrapper("my_schedule_length", sampling.EndlessBatches,
+                       lambda epochs, size, batch: epochs * sampling.EndlessBatches(size, batch, seed=0).per_epoch),
+              _wrapper("my_schedule_length", checks_scaling.schedule_length,
+                       lambda *args: checks_scaling.schedule_length(*args)),
+          )),
+)
