@@ -23,11 +23,38 @@ versions:
   it away. All other cells, outputs and metadata are kept as they are, so the learner still
   reads the lesson's figures before running anything.
 
-Markers are recognised like nbgrader does (a line whose stripped text starts with the marker),
-so an instructor can also run nbgrader itself on the solution notebooks. Unlike nbgrader, a
-marker without its partner is an error here, naming the notebook and the cell.
+A marker is a line whose stripped text starts with it. nbgrader reads any line that merely
+*contains* ``BEGIN SOLUTION`` (etc.) as a marker, so :func:`tag_notebook` refuses a line that
+mentions a marker without being one: both tools then cut exactly the same regions. Unlike
+nbgrader, a marker without its partner is an error here, naming the notebook and the cell.
+:func:`build_student_notebooks` never replaces a notebook already in the output folder (it may
+hold a learner's work) unless ``force=True``.
 
-Not a course concept: the instructor's tooling, run by ``pspnet-edu assignments build``.
+nbgrader itself (``nbgrader generate_assignment``, ``nbgrader autograde``) also needs cell
+metadata. :func:`tag_notebook` derives it from the markers, so the markers stay the one
+source of truth and ``pspnet-edu assignments tag`` rewrites it whenever an exercise changes
+(``--check`` in CI says when someone forgot). The convention, nbgrader schema version 3:
+
+- a code cell with a solution region is an *autograded answer* (``solution``), id
+  ``07-my_poly_lr``;
+- the code cell right after it, which calls a ``check_...(...)`` and/or holds hidden tests, is
+  an *autograder tests* cell (``grade``, ``locked``, ``points`` = POINTS_PER_CHECK), id
+  ``07-check-my_poly_lr``;
+- a markdown cell with a solution region is a *manually graded answer* (nbgrader requires
+  ``solution`` and ``grade`` together on markdown; ``points`` = POINTS_PER_ANSWER), id
+  ``07-answer-1``;
+- every other cell gets no ``nbgrader`` key.
+
+The prefix is the notebook's number (``07`` for ``07_training.ipynb``; the whole stem for a
+name without one), the rest is the first name the exercise defines (the learner's function or
+class), so ids are readable in nbgrader's gradebook and stable while the exercise keeps its
+name. Answer cells are numbered in notebook order. Other cells get no metadata: nbgrader
+neither locks nor checks them, and the solution notebooks keep their usual look. (Locking
+them as "read-only" would only restore the lesson's own cells at autograding time, at the
+price of an id on every cell.)
+
+Not a course concept: the instructor's tooling, run by ``pspnet-edu assignments build`` and
+``pspnet-edu assignments tag``.
 """
 
 from __future__ import annotations
@@ -46,6 +73,14 @@ BEGIN_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
 END_HIDDEN_TESTS = "### END HIDDEN TESTS"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = ("YOUR ANSWER HERE",)
+
+NBGRADER_SCHEMA_VERSION = 3  # the cell-metadata schema of nbgrader 0.7-0.9 (nbgrader/nbgraderformat/v3.json)
+POINTS_PER_CHECK = 1  # every check cell is worth the same: a lesson's score counts the exercises it passes
+POINTS_PER_ANSWER = 1  # a written answer weighs like an exercise; the instructor grades it by hand
+# What nbgrader takes for a marker: any line that contains one of these (ClearSolutions, ClearHiddenTests).
+_NBGRADER_DELIMITERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+_CHECK_CALL = re.compile(r"\bcheck_\w*\s*\(")  # check_output_size(my_output_size), check_cases(...)
+_NOTEBOOK_NUMBER = re.compile(r"(\d+)(?:[_\-. ]|$)")  # "07" in "07_training"
 
 # A top-level definition: "def name" / "class name" (group 1) or "name = ..." / "name: T = ..." (group 2).
 _DEFINED_NAME = re.compile(r"(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)|([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
@@ -163,51 +198,215 @@ def student_notebook(notebook: nbformat.NotebookNode, name: str = "the notebook"
     return student
 
 
+def grade_id_prefix(name: str) -> str:
+    """The notebook's part of its grade ids: its number, else its stem, in nbgrader's id alphabet.
+
+    >>> grade_id_prefix("07_training.ipynb"), grade_id_prefix("fixture.ipynb"), grade_id_prefix("my lesson.ipynb")
+    ('07', 'fixture', 'my_lesson')
+    """
+    stem = Path(name).stem
+    match = _NOTEBOOK_NUMBER.match(stem)
+    return match.group(1) if match else _id_safe(stem)
+
+
+def _id_safe(text: str) -> str:
+    """``text`` in the alphabet nbgrader allows in a grade id (letters, digits, ``_``, ``-``)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "notebook"
+
+
+def _has_marker(source: str, marker: str) -> bool:
+    return any(line.strip().startswith(marker) for line in source.splitlines())
+
+
+def _refuse_stray_delimiters(source: str, where: str) -> None:
+    """Raise if a line mentions a marker without being one: nbgrader would cut the cell there."""
+    markers = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS)
+    for number, line in enumerate(source.splitlines(), start=1):
+        text = line.strip()
+        if any(d in line for d in _NBGRADER_DELIMITERS) and not text.startswith(markers):
+            raise ValueError(
+                f"{where}, line {number}: {text!r} mentions a marker without being one, and nbgrader would "
+                "read it as one; start the line with the marker or reword it"
+            )
+
+
+def _exercise_name(source: str) -> str | None:
+    """The first name (in source order) that the exercise's solution defines, e.g. ``my_poly_lr``."""
+    positions = {n: m.start() for n in solution_names(source) if (m := re.search(rf"\b{re.escape(n)}\b", source))}
+    return min(positions, key=positions.__getitem__) if positions else None
+
+
+def _nbgrader_cell(grade_id: str, *, solution: bool, grade: bool, points: int | None = None) -> dict[str, object]:
+    """One cell's ``metadata.nbgrader``, with the keys nbgrader 0.9's assignment editor writes."""
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": grade and not solution,  # nbgrader restores locked cells from the source when autograding
+        "schema_version": NBGRADER_SCHEMA_VERSION,
+        "solution": solution,
+        "task": False,
+    }
+    if grade:  # nbgrader: "points ... only present if grade is true"
+        meta["points"] = points
+    return meta
+
+
+def tag_notebook(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` with nbgrader's cell metadata derived from its markers.
+
+    ``name`` is the notebook's file name: it gives the grade ids their prefix and appears in
+    error messages. Only ``cell.metadata["nbgrader"]`` changes (see the module docstring for
+    the convention): it is set on the exercise, check and answer cells and removed from every
+    other cell, so tagging a tagged notebook changes nothing. An exercise whose next code cell
+    neither calls a ``check_...(...)`` nor holds hidden tests is a solution cell nbgrader does
+    not score. Raises ValueError on unbalanced markers, a line that mentions a marker without
+    being one, and hidden tests anywhere but in a check cell.
+
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> nb = new_notebook(cells=[new_code_cell("def my_f(x):\\n    ### BEGIN SOLUTION\\n    return x\\n    ### END SOLUTION"),
+    ...                          new_code_cell("check_f(my_f)"), new_code_cell("my_f(1)")])
+    >>> [c.metadata.get("nbgrader", {}).get("grade_id") for c in tag_notebook(nb, "02_lesson.ipynb").cells]
+    ['02-my_f', '02-check-my_f', None]
+    """
+    tagged = copy.deepcopy(notebook)
+    prefix = grade_id_prefix(name)
+    roles: dict[int, dict[str, object]] = {}  # cell index -> its metadata.nbgrader
+    keys: set[str] = set()  # exercise keys used so far: "my_f", "my_f-2", "exercise-1"
+    unnamed = answers = 0
+    waiting: str | None = None  # the key of the exercise whose check cell comes next
+    for index, cell in enumerate(tagged.cells):
+        where = f"{name}, cell {index}"
+        source = cell.source
+        strip_solutions(source, cell.cell_type, where)  # raises on unbalanced markers
+        _refuse_stray_delimiters(source, where)
+        has_solution, has_hidden = _has_marker(source, BEGIN_SOLUTION), _has_marker(source, BEGIN_HIDDEN_TESTS)
+        if cell.cell_type != "code":
+            if has_hidden:
+                raise ValueError(f"{where}: hidden tests in a {cell.cell_type} cell; move them into the check cell after the exercise")
+            if has_solution:
+                answers += 1
+                roles[index] = _nbgrader_cell(f"{prefix}-answer-{answers}", solution=True, grade=True, points=POINTS_PER_ANSWER)
+            continue
+        if waiting is not None and not has_solution and (has_hidden or _CHECK_CALL.search(source)):
+            roles[index] = _nbgrader_cell(f"{prefix}-check-{waiting}", solution=False, grade=True, points=POINTS_PER_CHECK)
+            waiting = None
+            continue
+        waiting = None  # the exercise before, if any, has no check cell
+        if has_hidden:
+            raise ValueError(
+                f"{where}: hidden tests outside a check cell; nbgrader grades them only in the code cell "
+                "right after an exercise, so move them there"
+            )
+        if has_solution:
+            exercise = _exercise_name(source)
+            if exercise is None:
+                unnamed += 1
+            key = base = _id_safe(exercise) if exercise else f"exercise-{unnamed}"
+            copies = 1
+            while key in keys:  # the same name defined by two exercises: my_f, my_f-2
+                copies += 1
+                key = f"{base}-{copies}"
+            keys.add(key)
+            roles[index] = _nbgrader_cell(f"{prefix}-{key}", solution=True, grade=False)
+            waiting = key
+    for index, cell in enumerate(tagged.cells):
+        if index in roles:
+            cell.metadata["nbgrader"] = roles[index]
+        else:
+            cell.metadata.pop("nbgrader", None)
+    nbformat.validate(tagged)
+    return tagged
+
+
 def _write_atomically(notebook: nbformat.NotebookNode, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp makes the file private (0o600); keep the mode of the file it replaces, else the usual 0o644.
+    mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             nbformat.write(notebook, f)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def build_student_notebook(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
-    """Read the solution notebook ``src``, write its student version to ``dst``; return ``dst``."""
+def _exists_message(paths: list[Path]) -> str:
+    more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
+    return f"{paths[0]}{more} already exists and may hold a learner's work; move it away, or pass --force to overwrite it"
+
+
+def build_student_notebook(src: str | os.PathLike[str], dst: str | os.PathLike[str], force: bool = False) -> Path:
+    """Read the solution notebook ``src``, write its student version to ``dst``; return ``dst``.
+
+    Raises FileExistsError if ``dst`` exists, unless ``force``.
+    """
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise FileNotFoundError(f"no notebook at {src}; pass the path of a solution notebook (.ipynb)")
     if dst.resolve() == src.resolve():
         raise ValueError(f"refusing to overwrite the solution notebook {src} with its student version; choose another output path")
-    notebook = nbformat.read(src, as_version=4)
-    _write_atomically(student_notebook(notebook, name=src.name), dst)
+    notebook = student_notebook(nbformat.read(src, as_version=4), name=src.name)
+    if dst.exists() and not force:
+        raise FileExistsError(_exists_message([dst]))
+    _write_atomically(notebook, dst)
     return dst
 
 
-def build_student_notebooks(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write the student version of every ``*.ipynb`` in ``src_dir`` into ``out_dir``.
-
-    Returns the written paths, sorted. ``out_dir`` must be neither ``src_dir`` (that would
-    replace the solutions) nor inside it (nbval, run on ``notebooks/``, would collect the
-    student notebooks, whose stubs fail by design). Existing student notebooks in ``out_dir``
-    are replaced; every notebook is first built in memory, so unbalanced markers in any of
-    them stop the build before anything is written.
-    """
-    src_dir, out_dir = Path(src_dir), Path(out_dir)
+def _solution_notebooks(src_dir: Path) -> list[Path]:
+    """The ``*.ipynb`` in ``src_dir``, sorted; FileNotFoundError if there are none."""
     if not src_dir.is_dir():
         raise FileNotFoundError(f"no folder {src_dir}; pass --src, the folder of the solution notebooks")
     sources = sorted(p for p in src_dir.glob("*.ipynb") if not p.name.startswith("."))
     if not sources:
         raise FileNotFoundError(f"no .ipynb notebooks in {src_dir}; pass --src, the folder of the solution notebooks")
+    return sources
+
+
+def build_student_notebooks(
+    src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], force: bool = False
+) -> list[Path]:
+    """Write the student version of every ``*.ipynb`` in ``src_dir`` into ``out_dir``.
+
+    Returns the written paths, sorted. ``out_dir`` must be neither ``src_dir`` (that would
+    replace the solutions) nor inside it (nbval, run on ``notebooks/``, would collect the
+    student notebooks, whose stubs fail by design). A notebook of the same name already in
+    ``out_dir`` may be a learner's work: FileExistsError, unless ``force``, which replaces
+    those notebooks only (other files in ``out_dir`` stay). Every notebook is first built in
+    memory and every target checked, so an error stops the build before anything is written.
+    """
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    sources = _solution_notebooks(src_dir)
     src_abs, out_abs = src_dir.resolve(), out_dir.resolve()
     if out_abs == src_abs:
         raise ValueError(f"refusing to write student notebooks into {src_dir}: that would replace the solutions; pass another --out, e.g. build/student")
     if src_abs in out_abs.parents:
         raise ValueError(f"refusing to write student notebooks inside {src_dir}: nbval would collect them there; pass an --out outside it, e.g. build/student")
     students = [(student_notebook(nbformat.read(p, as_version=4), name=p.name), out_dir / p.name) for p in sources]
+    existing = [path for _, path in students if path.exists()]
+    if existing and not force:
+        raise FileExistsError(_exists_message(existing))
     for notebook, path in students:
         _write_atomically(notebook, path)
     return [path for _, path in students]
+
+
+def tag_notebooks(src_dir: str | os.PathLike[str], check_only: bool = False) -> list[Path]:
+    """Rewrite in place the nbgrader metadata of every ``*.ipynb`` in ``src_dir`` (see :func:`tag_notebook`).
+
+    Returns the notebooks whose metadata was missing or stale, sorted; only those are written
+    (so a second run writes nothing), and with ``check_only`` none is. Every notebook is
+    tagged in memory first, so an error in any of them stops the run before anything is written.
+    """
+    stale = []
+    for path in _solution_notebooks(Path(src_dir)):
+        notebook = nbformat.read(path, as_version=4)
+        tagged = tag_notebook(notebook, path.name)
+        if tagged != notebook:
+            stale.append((tagged, path))
+    if not check_only:
+        for tagged, path in stale:
+            _write_atomically(tagged, path)
+    return [path for _, path in stale]

@@ -1,6 +1,6 @@
 """Segmentation metrics from a confusion matrix: IoU per class, mIoU, pixel and class accuracy.
 
-PSPNet reports mean IoU and pixel accuracy (Zhao et al. 2017, Sec. 4.1, "Evaluation
+PSPNet reports mean IoU and pixel accuracy (Zhao et al. 2017, Sec. 5.2, "Evaluation
 metrics"); the author's code reports mIoU, mAcc (mean class accuracy) and allAcc (pixel
 accuracy). Every one of them is a function of a single ``(C, C)`` confusion matrix, so the
 evaluation counts that matrix over the whole dataset and computes the scores once at the end

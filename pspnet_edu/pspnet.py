@@ -1,7 +1,8 @@
 """PSPNet: dilated ResNet, Pyramid Pooling Module, head and auxiliary head (Zhao et al. 2017).
 
 What: ``image -> backbone (1/8) -> PPM -> 3x3 conv, BN, ReLU, Dropout, 1x1 conv -> upsample``
-(paper Fig. 3), plus an auxiliary classifier on layer3 ("res4b22", paper Sec. 3.3, Fig. 4)
+(paper Sec. 3.3, Fig. 3), plus an auxiliary classifier on layer3 (the paper's "res4b22", ResNet-101's
+name for the last block of the fourth stage, res4f in ResNet-50; paper Sec. 4, Fig. 4)
 that only adds a loss during training. ``forward`` returns ``{"out": logits, "aux": logits}``
 at the input's size, in train and in eval, and computes no loss (see ``pspnet_edu.loss``).
 
@@ -76,17 +77,17 @@ class PSPNetConfig:
     """
 
     num_classes: int = NUM_CLASSES  # Cityscapes trainIds
-    depth: int = 50  # paper Sec. 4: ResNet-50 for the ablations
+    depth: int = 50  # paper Sec. 5.2: ResNet-50 for the ablations
     width: float = 1.0  # channel multiplier of the backbone (1.0 = the real ResNet)
     stem: str = "deep"  # hszhao/semseg "deep base": 3x3 convs 64-64-128
     dilation_schedule: str = "paper"  # every block of layer3 at 2, of layer4 at 4 (semseg)
-    output_stride: int = 8  # paper Sec. 3.2: feature map at 1/8 of the input
+    output_stride: int = 8  # paper Sec. 3.3: feature map at 1/8 of the input
     use_ppm: bool = True  # False: the dilated-FCN baseline of paper Table 1
     bins: tuple[int, ...] = (1, 2, 3, 6)  # paper Sec. 3.2, Table 1 "B1236"
     pooling: str = "avg"  # paper Table 1: "AVE" beats "MAX"
     ppm_channels: int | None = None  # per level; None: backbone channels / len(bins), Sec. 3.2
     head_channels: int = 512  # hszhao/semseg: 3x3 conv 4096 -> 512
-    aux: bool = True  # auxiliary head on layer3, paper Sec. 3.3
+    aux: bool = True  # auxiliary head on layer3, paper Sec. 4
     aux_channels: int = 256  # hszhao/semseg: 3x3 conv 1024 -> 256
     dropout: float = 0.1  # hszhao/semseg: Dropout2d(0.1) in both heads
     align_corners: bool = True  # hszhao/semseg upsamples with align_corners=True

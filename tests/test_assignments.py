@@ -1,11 +1,17 @@
-"""Tests for pspnet_edu/assignments.py and `pspnet-edu assignments build`.
+"""Tests for pspnet_edu/assignments.py and `pspnet-edu assignments build` / `tag`.
 
 On a small fixture notebook and on every real notebook in notebooks/ that has exercises:
 no solution line survives in the student version, the stub sits at the solution's
 indentation, hidden tests are gone, the outputs that would reveal a solution are cleared and
 everything else is intact. For the notebooks listed in EXECUTABLE, the exercise cells are
 run (first code cell + exercise cell + its check cell, not the whole notebook): the student
-version fails with "not implemented yet", the solution version passes.
+version fails with "not implemented yet", the solution version passes. A build never replaces
+a notebook already in --out without --force.
+
+nbgrader's cell metadata (`tag`): the roles and grade ids on the fixture, clear errors where
+nbgrader would misread a notebook, and on copies of the real notebooks: only the metadata
+changes, a second run changes no byte, `--check` names the first stale notebook. The round
+trip through nbgrader itself is in test_nbgrader.py.
 """
 
 from __future__ import annotations
@@ -21,10 +27,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from pspnet_edu.assignments import (
     BEGIN_SOLUTION,
     END_SOLUTION,
+    POINTS_PER_ANSWER,
+    POINTS_PER_CHECK,
     build_student_notebook,
     build_student_notebooks,
+    grade_id_prefix,
     strip_solutions,
     student_notebook,
+    tag_notebook,
+    tag_notebooks,
 )
 from pspnet_edu.cli import main
 
@@ -41,6 +52,7 @@ EXECUTABLE = {
     "06_cityscapes_data.ipynb",
     "07_training.ipynb",
     "08_evaluation.ipynb",
+    "10_scaling_up.ipynb",
 }
 
 
@@ -138,6 +150,22 @@ def exercise_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, int]]:
     ]
 
 
+def nbgrader_roles(notebook: nbformat.NotebookNode) -> dict[int, tuple[str, str] | None]:
+    """Each cell's nbgrader role ("solution", "tests", "manual") and grade id; None: no metadata."""
+    roles: dict[int, tuple[str, str] | None] = {}
+    for index, cell in enumerate(notebook.cells):
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            roles[index] = None
+            continue
+        assert meta["schema_version"] == 3 and meta["task"] is False, index
+        assert meta["locked"] is (meta["grade"] and not meta["solution"]), index  # only test cells are locked
+        assert ("points" in meta) is meta["grade"], index
+        role = {(True, False): "solution", (False, True): "tests", (True, True): "manual"}[(meta["solution"], meta["grade"])]
+        roles[index] = (role, meta["grade_id"])
+    return roles
+
+
 # ---------------------------------------------------------------- the fixture notebook
 
 
@@ -208,8 +236,43 @@ def test_build_writes_valid_notebooks_atomically_and_the_cli_reports_them(tmp_pa
     assert nbformat.read(out / "00_plain.ipynb", as_version=4).cells[0].source == "1 + 1"
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # the solutions are untouched
 
-    # A rebuild replaces the student notebooks.
-    assert build_student_notebooks(src, out) == [out / "00_plain.ipynb", out / "01_fixture.ipynb"]
+    # A rebuild replaces the student notebooks only when asked to (see the --force test).
+    assert build_student_notebooks(src, out, force=True) == [out / "00_plain.ipynb", out / "01_fixture.ipynb"]
+
+
+def test_build_never_replaces_a_learners_notebook_without_force(tmp_path, capsys):
+    src, out = tmp_path / "notebooks", tmp_path / "student"
+    src.mkdir()
+    nbformat.write(fixture_notebook(), src / "01_fixture.ipynb")
+    nbformat.write(new_notebook(cells=[code("1 + 1")]), src / "02_plain.ipynb")
+    out.mkdir()
+    learner = fixture_notebook()
+    learner.cells[2].source = "def my_double(x):\n    return x + x  # the learner's work\n"
+    nbformat.write(learner, out / "02_plain.ipynb")
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    nbformat.write(new_notebook(cells=[code("'my own notebook'")]), out / "99_mine.ipynb")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    # Refused before anything is written: not even 01_fixture.ipynb, which is not there yet.
+    with pytest.raises(FileExistsError, match=r"02_plain.ipynb already exists .* pass --force to overwrite it"):
+        build_student_notebooks(src, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["assignments", "build", "--src", str(src), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "02_plain.ipynb already exists" in error and "--force" in error
+    with pytest.raises(FileExistsError, match="--force"):
+        build_student_notebook(src / "02_plain.ipynb", out / "02_plain.ipynb")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+    # --force replaces the notebooks it writes, and only those.
+    assert main(["assignments", "build", "--src", str(src), "--out", str(out), "--force"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["01_fixture.ipynb", "02_plain.ipynb", "99_mine.ipynb", "notes.txt"]
+    assert nbformat.read(out / "02_plain.ipynb", as_version=4).cells[0].source == "1 + 1"
+    assert {n: (out / n).read_bytes() for n in ("99_mine.ipynb", "notes.txt")} == {
+        n: before[n] for n in ("99_mine.ipynb", "notes.txt")
+    }
+    assert (out / "01_fixture.ipynb").stat().st_mode & 0o777 == 0o644  # readable, not mkstemp's 0o600
+    assert build_student_notebook(src / "02_plain.ipynb", out / "02_plain.ipynb", force=True) == out / "02_plain.ipynb"
 
 
 def test_build_refuses_to_touch_the_solutions(tmp_path, capsys):
@@ -248,14 +311,134 @@ def test_build_needs_notebooks(tmp_path):
         build_student_notebooks(tmp_path, tmp_path / "out")
 
 
+# ---------------------------------------------------------------- nbgrader metadata (tag)
+
+
+def test_tag_fixture_notebook():
+    solution = fixture_notebook()
+    solution.cells[4].metadata["nbgrader"] = {"grade": False, "locked": True, "solution": False, "grade_id": "old", "schema_version": 3}
+    tagged = tag_notebook(solution, "01_fixture.ipynb")
+    assert nbgrader_roles(tagged) == {
+        0: None,
+        1: ("manual", "01-answer-1"),
+        2: ("solution", "01-my_double"),
+        3: ("tests", "01-check-my_double"),  # check_cases(...) with hidden tests
+        4: None,  # stale metadata removed
+        5: None,
+        6: ("solution", "01-MyBox"),  # the first name it defines; no check cell follows: not scored
+        7: None,
+    }
+    assert tagged.cells[1].metadata["nbgrader"]["points"] == POINTS_PER_ANSWER
+    assert tagged.cells[3].metadata["nbgrader"] == {
+        "grade": True, "grade_id": "01-check-my_double", "locked": True, "points": POINTS_PER_CHECK,
+        "schema_version": 3, "solution": False, "task": False,
+    }
+    assert "nbgrader" in solution.cells[4].metadata and "nbgrader" not in solution.cells[2].metadata  # input unchanged
+    # Only the nbgrader metadata changes, and tagging again changes nothing.
+    for before, after in zip(solution.cells, tagged.cells):
+        assert {k: v for k, v in after.items() if k != "metadata"} == {k: v for k, v in before.items() if k != "metadata"}
+        assert {k: v for k, v in after.metadata.items() if k != "nbgrader"} == {
+            k: v for k, v in before.metadata.items() if k != "nbgrader"
+        }
+    assert tag_notebook(tagged, "01_fixture.ipynb") == tagged
+    assert nbformat.writes(tag_notebook(tagged, "01_fixture.ipynb")) == nbformat.writes(tagged)
+
+
+def test_tag_grade_ids_are_readable_unique_and_ordered():
+    exercise = "def my_f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"
+    notebook = new_notebook(cells=[
+        code(exercise), code("check_f(my_f)"),
+        code(exercise), code("### BEGIN HIDDEN TESTS\nassert my_f(1) == 1\n### END HIDDEN TESTS"),  # hidden tests only
+        code("### BEGIN SOLUTION\nprint(2)\n### END SOLUTION"), code("check_printed()"),  # defines no name
+        new_markdown_cell("### BEGIN SOLUTION\nOne.\n### END SOLUTION"), new_markdown_cell("### BEGIN SOLUTION\nTwo.\n### END SOLUTION"),
+    ])
+    assert [r and r[1] for r in nbgrader_roles(tag_notebook(notebook, "10_scaling_up.ipynb")).values()] == [
+        "10-my_f", "10-check-my_f", "10-my_f-2", "10-check-my_f-2", "10-exercise-1", "10-check-exercise-1",
+        "10-answer-1", "10-answer-2",
+    ]
+    assert grade_id_prefix("07_training.ipynb") == "07" and grade_id_prefix("Lesson (draft).ipynb") == "Lesson_draft"
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        ([code("x = 1  # BEGIN SOLUTION")], r"lesson.ipynb, cell 0, line 1: 'x = 1  # BEGIN SOLUTION' mentions a marker without being one"),
+        ([new_markdown_cell("Put it between `### BEGIN SOLUTION` and ...")], "cell 0, line 1: .* mentions a marker"),
+        ([code("print(1)"), code("### BEGIN HIDDEN TESTS\nassert True\n### END HIDDEN TESTS")], "cell 1: hidden tests outside a check cell"),
+        ([new_markdown_cell("### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS")], "cell 0: hidden tests in a markdown cell"),
+        ([code("### BEGIN SOLUTION\nx = 1\n")], "cell 0, line 1: '### BEGIN SOLUTION' is never closed"),
+    ],
+)
+def test_tag_refuses_what_nbgrader_would_misread(cells, message):
+    with pytest.raises(ValueError, match=message):
+        tag_notebook(new_notebook(cells=cells), "lesson.ipynb")
+
+
+def test_tag_cli_writes_only_metadata_once_and_check_names_the_stale_notebook(tmp_path, capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    for path in NOTEBOOKS.glob("*.ipynb"):  # copies: the real notebooks are only read
+        (src / path.name).write_bytes(path.read_bytes())
+    (src / "05_pspnet.ipynb").chmod(0o664)
+    originals = {p.name: nbformat.read(p, as_version=4) for p in sorted(src.glob("*.ipynb"))}
+
+    assert main(["assignments", "tag", "--src", str(src), "--check"]) == 2  # untagged
+    error = capsys.readouterr().err
+    first_stale = next(p for p in REAL_WITH_EXERCISES).name
+    assert error.count("\n") == 1 and f"{src / first_stale}: nbgrader metadata missing or stale" in error
+    assert {p.name: nbformat.read(p, as_version=4) for p in sorted(src.glob("*.ipynb"))} == originals  # --check writes nothing
+
+    assert main(["assignments", "tag", "--src", str(src)]) == 0
+    assert f"{len(REAL_WITH_EXERCISES)} notebooks retagged" in capsys.readouterr().out
+    for name, original in originals.items():
+        tagged = nbformat.read(src / name, as_version=4)
+        assert tagged.metadata == original.metadata and len(tagged.cells) == len(original.cells), name
+        for index, (before, after) in enumerate(zip(original.cells, tagged.cells)):
+            assert (after.source, after.get("outputs")) == (before.source, before.get("outputs")), f"{name} cell {index}"
+            assert {k: v for k, v in after.metadata.items() if k != "nbgrader"} == before.metadata, f"{name} cell {index}"
+        assert tagged == tag_notebook(original, name)
+    assert (src / "05_pspnet.ipynb").stat().st_mode & 0o777 == 0o664  # the mode survives the in-place rewrite
+
+    # A second run changes no byte; --check passes.
+    tagged_bytes = {p.name: p.read_bytes() for p in src.iterdir()}
+    assert tag_notebooks(src) == []
+    assert main(["assignments", "tag", "--src", str(src), "--check"]) == 0
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == tagged_bytes
+
+    # An exercise renamed without retagging: --check names that notebook.
+    stale = REAL_WITH_EXERCISES[-1].name
+    notebook = nbformat.read(src / stale, as_version=4)
+    cell = next(c for c in notebook.cells if BEGIN_SOLUTION in c.source)
+    cell.source = cell.source.replace("def my_", "def my_renamed_", 1)
+    nbformat.write(notebook, src / stale)
+    capsys.readouterr()
+    assert main(["assignments", "tag", "--src", str(src), "--check"]) == 2
+    assert f"{src / stale}: nbgrader metadata missing or stale; run `pspnet-edu assignments tag --src {src}`" in capsys.readouterr().err
+    assert tag_notebooks(src) == [src / stale]
+
+
 # ---------------------------------------------------------------- the real notebooks
 
 
 @pytest.mark.parametrize("path", REAL_WITH_EXERCISES, ids=lambda p: p.name)
 def test_real_notebook_student_version(path):
     solution = nbformat.read(path, as_version=4)
-    assert_student_version(solution, student_notebook(solution, path.name))
+    student = student_notebook(solution, path.name)
+    assert_student_version(solution, student)
     assert exercise_cells(solution), f"{path.name}: an exercise cell needs a check cell after it"
+    # Tagged for nbgrader, the solution gives the same student version, metadata aside.
+    tagged = tag_notebook(solution, path.name)
+    student_of_tagged = student_notebook(tagged, path.name)
+    assert_student_version(tagged, student_of_tagged)
+    assert [(c.source, c.outputs if c.cell_type == "code" else None) for c in student_of_tagged.cells] == [
+        (c.source, c.outputs if c.cell_type == "code" else None) for c in student.cells
+    ]
+    # Every exercise is scored: its check cell is an autograded test cell.
+    roles = nbgrader_roles(tagged)
+    for exercise, check in exercise_cells(solution):
+        assert roles[exercise][0] == "solution" and roles[check] == ("tests", roles[exercise][1].replace("-", "-check-", 1)), (
+            f"{path.name}: cells {exercise} and {check}"
+        )
 
 
 @pytest.mark.parametrize("path", [p for p in REAL_WITH_EXERCISES if p.name in EXECUTABLE], ids=lambda p: p.name)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from pspnet_edu.checks.pspnet import check_head_parameters, check_pspnet_loss, head_parameters
-from pspnet_edu.pspnet import build_pspnet
+from pspnet_edu.checks.pspnet import (
+    _FORWARD_SPECS,
+    _reference_model,
+    check_head_parameters,
+    check_pspnet_forward,
+    head_parameters,
+)
+from pspnet_edu.pspnet import PSPNet, build_pspnet
 
 
 def count(module):
@@ -47,45 +54,150 @@ def test_head_parameters_mistakes_are_named(wrong, hint):
     assert hint in str(info.value)
 
 
-def test_loss_check_passes_and_leaves_the_inputs_alone(capsys):
-    def my_pspnet_loss(outputs, target, alpha=0.4):
-        main = F.cross_entropy(outputs["out"], target, ignore_index=255)
-        aux = F.cross_entropy(outputs["aux"], target, ignore_index=255)
-        return main + alpha * aux
-
-    check_pspnet_loss(my_pspnet_loss)
-    assert capsys.readouterr().out == "✓ my_pspnet_loss matches pspnet_edu.loss.pspnet_loss on 4 cases\n"
+# ------------------------------------------------------------------ the forward pass
 
 
-def ce(logits, target):
-    return F.cross_entropy(logits, target, ignore_index=255)
+class RightPSPNet(nn.Module):
+    def __init__(self, backbone, ppm, head, aux_head=None, align_corners=False):
+        super().__init__()
+        self.backbone, self.ppm, self.head, self.aux_head = backbone, ppm, head, aux_head
+        self.align_corners = align_corners
+
+    def upsample(self, logits, size):
+        return F.interpolate(logits, size, mode="bilinear", align_corners=self.align_corners)
+
+    def logits(self, features):
+        return self.head(self.ppm(features["out"]))
+
+    def forward(self, x):
+        features = self.backbone(x)
+        result = {"out": self.upsample(self.logits(features), x.shape[-2:])}
+        if self.aux_head is not None:
+            result["aux"] = self.upsample(self.aux_head(features["aux"]), x.shape[-2:])
+        return result
+
+
+class ScaleFactor(RightPSPNet):
+    def upsample(self, logits, size):
+        return F.interpolate(logits, scale_factor=8, mode="bilinear", align_corners=self.align_corners)
+
+
+class AlwaysAlignFalse(RightPSPNet):
+    def upsample(self, logits, size):
+        return F.interpolate(logits, size, mode="bilinear", align_corners=False)
+
+
+class Nearest(RightPSPNet):
+    def upsample(self, logits, size):
+        return F.interpolate(logits, size)
+
+
+class NotUpsampled(RightPSPNet):
+    def upsample(self, logits, size):
+        return logits
+
+
+class FeaturesUpsampled(RightPSPNet):
+    def forward(self, x):
+        features = self.backbone(x)
+        mapped = self.upsample(self.ppm(features["out"]), x.shape[-2:])
+        result = {"out": self.head(mapped)}
+        if self.aux_head is not None:
+            result["aux"] = self.upsample(self.aux_head(features["aux"]), x.shape[-2:])
+        return result
+
+
+class Swapped(RightPSPNet):
+    def forward(self, x):
+        result = super().forward(x)
+        return {"out": result["aux"], "aux": result["out"]} if "aux" in result else result
+
+
+class AuxOnLayer4(RightPSPNet):
+    def forward(self, x):
+        features = self.backbone(x)
+        return {"out": self.upsample(self.logits(features), x.shape[-2:]),
+                "aux": self.upsample(self.aux_head(features["out"]), x.shape[-2:])}
+
+
+class AlwaysAux(RightPSPNet):
+    def forward(self, x):
+        result = super().forward(x)
+        result.setdefault("aux", result["out"])
+        return result
+
+
+def test_forward_check_passes_a_right_module_and_leaves_the_global_rng_alone(capsys):
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    check_pspnet_forward(RightPSPNet)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert capsys.readouterr().out == "✓ RightPSPNet matches pspnet_edu.pspnet.PSPNet on 6 cases\n"
+
+
+def test_forward_cases_cover_what_the_brief_needs():
+    sizes = [shape[-2:] for _, shape, _, _ in _FORWARD_SPECS]
+    assert any(h % 8 and w % 8 for h, w in sizes)  # sides 8 does not divide
+    assert {spec.get("align_corners", False) for spec, *_ in _FORWARD_SPECS} == {True, False}
+    assert {spec.get("aux", True) for spec, *_ in _FORWARD_SPECS} == {True, False}
+    assert {mode for *_, mode, _ in _FORWARD_SPECS} == {"train", "eval"}
+    model = _reference_model({"aux": False}, seed=0)
+    assert model.aux_head is None and sorted(model.eval()(torch.zeros(1, 3, 41, 41))) == ["out"]
 
 
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
-        (lambda o, t, alpha: alpha * ce(o["out"], t) + ce(o["aux"], t), "alpha weighs the AUXILIARY loss"),
-        (lambda o, t, alpha: (1 - alpha) * ce(o["out"], t) + alpha * ce(o["aux"], t), "convex combination"),
-        (lambda o, t, alpha: (1 + alpha) * ce(o["out"], t), "'aux' for the auxiliary term"),
-        (lambda o, t, alpha: (ce(o["out"], t) + alpha * ce(o["aux"], t), 0), "not a tuple"),
+        (ScaleFactor, "scale_factor=8 gives 8 * ceil(H / 8)"),
+        (NotUpsampled, "is still at 1/8 of the input"),
+        (AlwaysAlignFalse, "use align_corners=self.align_corners (here True)"),
+        (Nearest, "not the default 'nearest'"),
+        (FeaturesUpsampled, "upsample the LOGITS after the head"),
+        (Swapped, "'out' and 'aux' are swapped"),
+        (AlwaysAux, "without an auxiliary head (aux_head is None) return only"),
     ],
 )
-def test_loss_mistakes_are_named(wrong, hint):
+def test_forward_plausible_mistakes_are_named(wrong, hint):
     with pytest.raises(AssertionError, match="gave a wrong result") as info:
-        check_pspnet_loss(wrong)
-    assert hint in str(info.value)
+        check_pspnet_forward(wrong)
+    message = str(info.value)
+    assert hint in message and "0x" not in message and "tensor([" not in message, message
 
 
-def test_loss_without_ignore_index_or_mean():
-    def no_ignore(outputs, target, alpha):
-        return F.cross_entropy(outputs["out"], target) + alpha * F.cross_entropy(outputs["aux"], target)
+def test_forward_an_error_in_the_learners_forward_gets_the_recipe():
+    with pytest.raises(AssertionError, match=r"raised RuntimeError: (.|\n)*hint: features = self.backbone\(x\)"):
+        check_pspnet_forward(AuxOnLayer4)
 
-    with pytest.raises(AssertionError, match=r"no_ignore\(.*\) raised"):
-        check_pspnet_loss(no_ignore)
 
-    def summed(outputs, target, alpha):  # sum instead of the mean over counted pixels
-        loss = lambda x: F.cross_entropy(x, target, ignore_index=255, reduction="sum")
-        return loss(outputs["out"]) + alpha * loss(outputs["aux"])
+def test_forward_refuses_the_package_model_in_every_form():
+    with pytest.raises(AssertionError, match="PSPNet is the package's own module"):
+        check_pspnet_forward(PSPNet)
 
-    with pytest.raises(AssertionError, match="averaged over the pixels that are not 255"):
-        check_pspnet_loss(summed)
+    class MyPSPNet(PSPNet):
+        pass
+
+    with pytest.raises(AssertionError, match="MyPSPNet subclasses pspnet_edu.pspnet.PSPNet"):
+        check_pspnet_forward(MyPSPNet)
+
+    prebuilt = build_pspnet("tiny")
+
+    def holds_one(backbone, ppm, head, aux_head=None, align_corners=False):
+        return nn.Sequential(prebuilt)
+
+    with pytest.raises(AssertionError, match="holds_one uses pspnet_edu.pspnet.PSPNet, the class"):
+        check_pspnet_forward(holds_one)
+
+    def builds_one(backbone, ppm, head, aux_head=None, align_corners=False):
+        return build_pspnet("tiny")
+
+    with pytest.raises(AssertionError, match="builds_one uses pspnet_edu.pspnet.PSPNet, the class"):
+        check_pspnet_forward(builds_one)
+    assert isinstance(build_pspnet("tiny", aux=False), PSPNet)  # back afterwards
+
+
+def test_forward_a_function_instead_of_a_module_is_explained():
+    def my_pspnet(backbone, ppm, head, aux_head=None, align_corners=False):
+        return lambda x: {"out": x}
+
+    with pytest.raises(AssertionError, match="not an nn.Module: define `class my_pspnet"):
+        check_pspnet_forward(my_pspnet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import pytest
@@ -11,11 +12,13 @@ from torch import nn
 from pspnet_edu.checks.receptive_field import (
     VGG16_FEATURES,
     _BLOCKS,
+    _erf_cases,
+    check_erf_gradient,
     check_receptive_field,
     check_residual_field,
     residual_field,
 )
-from pspnet_edu.receptive_field import receptive_field, receptive_field_of
+from pspnet_edu.receptive_field import effective_receptive_field, receptive_field, receptive_field_of
 
 
 def right_stack(layers):
@@ -145,3 +148,68 @@ def test_residual_check_names_the_sequential_mistake():
 
     with pytest.raises(AssertionError, match="you chained the shortcut after the main path"):
         check_residual_field(my_residual_field)
+
+
+# ------------------------------------------------------------------ the gradient map of the effective field
+
+
+def gradient_map(features, x, unit=None, channel=None, reduce="abs-then-sum"):
+    x = x.clone().requires_grad_(True)
+    y = features(x)
+    row, col = unit or ((y.shape[-2] - 1) // 2, (y.shape[-1] - 1) // 2)
+    (y[:, :, row, col] if channel is None else y[:, channel, row, col]).sum().backward()
+    if reduce == "signed":
+        return x.grad.sum(dim=(0, 1))
+    if reduce == "sum-then-abs":
+        return x.grad.sum(dim=(0, 1)).abs()
+    if reduce == "none":
+        return x.grad
+    return x.grad.abs().sum(dim=(0, 1))
+
+
+def test_erf_check_passes_a_right_answer_and_leaves_the_global_rng_alone(capsys):
+    def my_erf_gradient(features, x):
+        return gradient_map(features, x)
+
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    check_erf_gradient(my_erf_gradient)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert capsys.readouterr().out == (
+        "✓ my_erf_gradient matches pspnet_edu.receptive_field.effective_receptive_field on 7 cases\n")
+
+
+def test_erf_cases_agree_with_an_independent_float64_gradient():
+    for case in _erf_cases():
+        features, x = case.args
+        expected = effective_receptive_field(features, tuple(x.shape[1:]), list(features.named_children())[-1][0],
+                                             inputs=x).gradient
+        twin = copy.deepcopy(features).double()
+        torch.testing.assert_close(gradient_map(twin, x.double()), expected)
+        assert expected.shape == x.shape[-2:]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda f, x: gradient_map(f, x, reduce="signed"), "take the absolute value of the gradient"),
+        (lambda f, x: gradient_map(f, x, reduce="sum-then-abs"), "BEFORE summing"),
+        (lambda f, x: gradient_map(f, x, reduce="none"), "that is x.grad itself"),
+        (lambda f, x: gradient_map(f, x, channel=0), "not only the first"),
+        (lambda f, x: gradient_map(f, x, unit=tuple(n // 2 for n in f(x).shape[-2:])), "(n - 1) // 2, not n // 2"),
+        (lambda f, x: gradient_map(f, x) / x.shape[0], "do not average"),
+    ],
+)
+def test_erf_plausible_mistakes_are_named(wrong, hint):
+    with pytest.raises(AssertionError, match="gave a wrong result") as info:
+        check_erf_gradient(wrong)
+    assert hint in str(info.value) and "0x" not in str(info.value)
+
+
+def test_erf_check_refuses_the_package_function():
+    def my_erf_gradient(features, x):
+        return effective_receptive_field(features, tuple(x.shape[1:]), "0", inputs=x).gradient
+
+    name = "pspnet_edu.receptive_field.effective.effective_receptive_field"
+    with pytest.raises(AssertionError, match=f"my_erf_gradient calls {name}, the function"):
+        check_erf_gradient(my_erf_gradient)

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from pspnet_edu.checks.scaling import (
-    _SCHEDULE_CASES,
+    _PLAN_CASES,
+    _PLAN_REFUSED,
     _state_dict_cases,
-    check_schedule_length,
     check_strip_module_prefix,
-    schedule_length,
+    check_torchrun_plan,
     strip_module_prefix,
+    torchrun_plan,
 )
 from pspnet_edu.convert import semseg_to_pspnet_edu
 
@@ -71,31 +72,74 @@ def test_strip_in_place_edit_is_caught():
         check_strip_module_prefix(in_place)
 
 
-def test_schedule_reference_equals_the_formula():
-    for case in _SCHEDULE_CASES:
-        epochs, size, batch = case.args
-        assert schedule_length(epochs, size, batch) == epochs * (size // batch)
-    assert schedule_length(200, 2975, 16) == 37_000  # semseg's 200 epochs: far fewer than the paper's 90K
+def right_plan(world_size, epochs, dataset_size, global_batch=16, base_lr=0.01):
+    if global_batch % world_size:
+        raise ValueError("the global batch must split evenly over the processes")
+    return {"per_process_batch": global_batch // world_size, "lr": base_lr,
+            "iters": epochs * (dataset_size // global_batch)}
 
 
-def test_schedule_right_answer_passes(capsys):
-    def my_schedule_length(epochs, dataset_size, batch_size):
-        return epochs * (dataset_size // batch_size)
+def test_plan_reference_is_the_trainers_sampler_and_equals_the_formula():
+    for args, kwargs, _ in _PLAN_CASES:
+        assert torchrun_plan(*args, **kwargs) == right_plan(*args, **kwargs)
+    assert torchrun_plan(4, 200, 2975)["iters"] == 37_000  # semseg's 200 epochs: far fewer than the paper's 90K
+    for args, kwargs, _ in _PLAN_REFUSED:
+        with pytest.raises(ValueError):
+            torchrun_plan(*args, **kwargs)
 
-    check_schedule_length(my_schedule_length)
-    assert capsys.readouterr().out == "✓ my_schedule_length matches pspnet_edu.training.sampling.EndlessBatches on 6 cases\n"
+
+def test_plan_reference_agrees_with_the_trainers_refusal():
+    from pspnet_edu.training import TrainConfig
+    from pspnet_edu.training.distributed import Distributed
+    from pspnet_edu.training.loop import _check_machine
+
+    for args, kwargs, _ in _PLAN_REFUSED:
+        with pytest.raises(ValueError, match="not divisible"):
+            _check_machine(TrainConfig(batch_size=16), torch.device("cpu"), Distributed(world_size=args[0]))
+
+
+def test_plan_right_answer_passes(capsys):
+    def my_torchrun_plan(world_size, epochs, dataset_size, global_batch=16, base_lr=0.01):
+        return right_plan(world_size, epochs, dataset_size, global_batch, base_lr)
+
+    check_torchrun_plan(my_torchrun_plan)
+    assert capsys.readouterr().out == "✓ my_torchrun_plan matches pspnet_edu.training.sampling.EndlessBatches on 8 cases\n"
+
+
+def plan_with(per_process=None, lr=None, iters=None, refuse=True):
+    def plan(world_size, epochs, dataset_size, global_batch=16, base_lr=0.01):
+        if refuse and global_batch % world_size:
+            raise ValueError("uneven")
+        right = right_plan(world_size, epochs, dataset_size, global_batch, base_lr) if not global_batch % world_size \
+            else {"per_process_batch": global_batch // world_size, "lr": base_lr, "iters": 0}
+        args = (world_size, epochs, dataset_size, global_batch, base_lr)
+        for key, slip in (("per_process_batch", per_process), ("lr", lr), ("iters", iters)):
+            if slip is not None:
+                right[key] = slip(*args)
+        return right
+
+    return plan
 
 
 @pytest.mark.parametrize(
     ("wrong", "hint"),
     [
-        (lambda e, n, b: e * math.ceil(n / b), "incomplete last batch"),
-        (lambda e, n, b: e * n // b, "one incomplete batch in total"),
-        (lambda e, n, b: n // b, "that is one epoch"),
-        (lambda e, n, b: e * n / b, "float"),
+        (plan_with(lr=lambda n, e, size, b, lr: lr * n), "do not multiply the rate by N"),
+        (plan_with(lr=lambda n, e, size, b, lr: lr / n), "do not divide the rate by N"),
+        (plan_with(per_process=lambda n, e, size, b, lr: b), "N times larger"),
+        (plan_with(iters=lambda n, e, size, b, lr: e * (size // (b // n))), "each process sees only its shard"),
+        (plan_with(iters=lambda n, e, size, b, lr: e * math.ceil(size / b)), "incomplete last batch"),
+        (plan_with(iters=lambda n, e, size, b, lr: e * size // b), "round down per epoch"),
+        (plan_with(iters=lambda n, e, size, b, lr: e * size / b), "is an int"),
+        (lambda n, e, size, b=16, lr=0.01: (b // n, lr, e * (size // b)), "return a dict"),
     ],
 )
-def test_schedule_plausible_mistakes_are_named(wrong, hint):
+def test_plan_plausible_mistakes_are_named(wrong, hint):
     with pytest.raises(AssertionError) as info:
-        check_schedule_length(wrong)
-    assert "gave a wrong result" in str(info.value) and hint in str(info.value)
+        check_torchrun_plan(wrong)
+    assert "gave a wrong result" in str(info.value) and hint in str(info.value), str(info.value)
+
+
+def test_plan_that_splits_an_uneven_batch_is_refused():
+    with pytest.raises(AssertionError, match=r"plan\(3, 200, 2975\) returned .*expected a ValueError"):
+        check_torchrun_plan(plan_with(refuse=False))

@@ -39,7 +39,8 @@ def test_the_options_reach_the_config(data, tmp_path) -> None:
     (["--device", "gpu"], "unknown device 'gpu'; use cpu, cuda, cuda:N or mps"),
     (["--crop", "0", "0"], "--crop '0x0' is not a size"),
     (["--crop", "-48", "96"], "is not a size"),
-    (["--val-split", "test"], "no split 'test'"),
+    (["--val-split", "test"], "no validation split 'test' (splits found: train, val); pass --val-split SPLIT, or "
+                              "--val-split none"),
 ])
 def test_bad_input_gives_one_line_and_status_2(data, arguments, message, tmp_path, capsys) -> None:
     arguments = ["train", "--data", data, "--out", str(tmp_path / "run"), *SMALL, *arguments]

@@ -1,11 +1,11 @@
 """Self-checks for the exercises in the notebooks: one module per concept.
 
 An exercise cell defines the learner's own version of a piece of the package under its own
-name (``my_output_size``, ``my_ppm``, ...); the next cell passes it to a check::
+name (``my_atrous_conv``, ``my_ppm``, ...); the next cell passes it to a check::
 
-    from pspnet_edu.checks.dilation import check_output_size
-    check_output_size(my_output_size)
-    # ✓ my_output_size matches pspnet_edu.dilation.output_size on 12 cases
+    from pspnet_edu.checks.dilation import check_atrous_conv
+    check_atrous_conv(my_atrous_conv)
+    # ✓ my_atrous_conv matches F.conv2d(x, weight, padding=p, dilation=d) on 8 cases
 
 The contract every check follows:
 
@@ -39,7 +39,7 @@ wrong answer fails with a helpful message.
 Modules, by lesson:
 
 - ``receptive_field``: 01_receptive_fields (RF size / jump / start recurrences)
-- ``dilation``: 02_dilated_convolutions (effective kernel, output size, same padding)
+- ``dilation``: 02_dilated_convolutions (the à trous identity, the gridding pattern)
 - ``backbone``: 03_dilated_resnet
 - ``ppm``: 04_pyramid_pooling_module
 - ``pspnet``: 05_pspnet

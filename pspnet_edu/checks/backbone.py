@@ -1,4 +1,4 @@
-"""Self-checks for notebooks/03_dilated_resnet.ipynb.
+"""Self-checks for notebooks/03_dilated_resnet.ipynb (the dilated ResNet of Zhao et al. 2017, Sec. 3.3).
 
 - :func:`check_feature_sizes`: ``my_feature_sizes(input_size, output_stride)``, the sides of
   the feature maps after ``conv1``, ``layer1``, ``layer2``, ``layer3`` and ``layer4`` of a
@@ -64,8 +64,8 @@ FEATURE_SIZES_HIDDEN = (feature_sizes, ResNet, feature_size)  # hidden while the
 
 _FEATURE_SIZE_CASES = (
     Case((224, 32), hint="ImageNet classification: 224 -> 7."),
-    Case((473, 8), hint="PSPNet's crop for ADE20K and VOC (paper Sec. 4.1)."),
-    Case((713, 8), hint="PSPNet's crop for Cityscapes."),
+    Case((473, 8), hint="the crop of the author's code for ADE20K and VOC (hszhao/semseg)."),
+    Case((713, 8), hint="the crop of the author's code for Cityscapes."),
     Case((473, 16)),
     Case((473, 32)),
     Case((512, 8), hint="a power of two: every division is exact."),

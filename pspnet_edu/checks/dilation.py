@@ -1,104 +1,213 @@
-"""Self-checks for notebooks/02_dilated_convolutions.ipynb.
+"""Self-checks for notebooks/02_dilated_convolutions.ipynb (the dilated network of Zhao et al. 2017, Sec. 3.3).
 
-- :func:`check_output_size`: ``my_output_size(size, kernel, stride=1, padding=0, dilation=1)``
-  against :func:`pspnet_edu.dilation.conv_output_size` (torch's formula);
-- :func:`check_same_padding`: ``my_same_padding(kernel, dilation)`` against
-  :func:`pspnet_edu.dilation.same_padding`;
+- :func:`check_atrous_conv`: ``my_atrous_conv(x, weight, dilation, padding=0)``, a dilated
+  convolution computed with *undilated* convolutions on the d x d interleaved sub-images of
+  the padded input (the à trous identity), against ``F.conv2d(x, weight, padding=padding,
+  dilation=dilation)`` itself;
 - :func:`check_reachable_offsets`: ``my_reachable_offsets(dilations, kernel=3)``, the sorted
   offsets (along one axis, relative to the output pixel) that a stack of stride-1 dilated
   convolutions can see, against the non-zero entries of
   :func:`pspnet_edu.dilation.gridding_pattern` (gridding leaves holes among them).
 
 While the learner's function runs, each check hides the package's function it re-derives
-(``*_HIDDEN`` below; :func:`pspnet_edu.checks._core.hidden`). ``effective_kernel_size`` is not
-hidden: it is a piece of the formula, taught in the same lesson.
+(``*_HIDDEN`` below; :func:`pspnet_edu.checks._core.hidden`): ``atrous_by_subsampling`` for the
+identity, ``gridding_pattern`` for the offsets. The à trous check also refuses a *dilated*
+convolution: while the learner's code runs, ``torch.conv2d`` (which is ``F.conv2d``, also
+behind ``nn.Conv2d``) and ``F.unfold`` only accept ``dilation=1``; any other dilation is
+recorded and fails the check with "write it yourself", also when the learner's code caught
+the error. Undilated convolutions, ``F.pad``, slicing and reshaping are the bricks of the
+exercise and stay available.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import copy
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pspnet_edu.checks._core import Case, check_cases
-from pspnet_edu.dilation import conv_output_size, gridding_pattern, same_padding
+from pspnet_edu.checks._core import (
+    Case,
+    _places,
+    check_cases,
+    differences,
+    fail,
+    hidden,
+    learner_code,
+    learner_name,
+    passed,
+    refuse_reference,
+    require_callable,
+)
+from pspnet_edu.dilation import atrous_by_subsampling, gridding_pattern
 
-# What each check hides while the learner's code runs.
-OUTPUT_SIZE_HIDDEN = (conv_output_size,)
-SAME_PADDING_HIDDEN = (same_padding,)
+# ------------------------------------------------------------------ the à trous identity
 
-OUTPUT_SIZE_FORMULA = "output = (size + 2*padding - dilation*(kernel - 1) - 1) // stride + 1"
+ATROUS_CONV_HIDDEN = (atrous_by_subsampling,)  # hidden while the learner's code runs
 
-_OUTPUT_SIZE_CASES = (
-    Case((7, 3)),
-    Case((7, 3), {"padding": 1}),
-    Case((224, 7), {"stride": 2, "padding": 3}, "ResNet's stem: 224 -> 112."),
-    Case((112, 3), {"stride": 2, "padding": 1}, "ResNet's max-pool: 112 -> 56."),
-    Case((113, 3), {"stride": 2, "padding": 1}, "an odd size with stride 2: the division rounds down."),
-    Case((60, 3), {"padding": 2, "dilation": 2}, "a dilated 3x3 with padding 2 keeps 60 (PSPNet's layer3 at 473 px)."),
-    Case((60, 3), {"padding": 1, "dilation": 2}, "dilation 2 with padding 1 shrinks the map."),
-    Case((60, 3), {"padding": 4, "dilation": 4}, "PSPNet's layer4: dilation 4, padding 4."),
-    Case((9, 3), {"dilation": 4}, "the dilated kernel spans the whole input: one output pixel."),
-    Case((20, 1), {"stride": 2}, "a 1x1 shortcut with stride 2."),
-    Case((33, 5), {"stride": 3, "padding": 2, "dilation": 2}),
-    Case((17, 2), {"stride": 2}, "2x2 pooling, stride 2."),
+ATROUS_RECIPE = (
+    "pad x once with `padding` zeros on every side (F.pad), then for every residue (r, c) in "
+    "range(d) x range(d) take the sub-image xp[..., r::d, c::d], convolve it with F.conv2d(sub, "
+    "weight) (no dilation, no padding) and write the result to out[..., r::d, c::d]; the output "
+    "has H + 2*padding - d*(k - 1) rows."
+)
+
+# (input shape, weight shape, dilation, padding, hint); inputs and weights are drawn with a fixed seed.
+_ATROUS_SPECS: tuple[tuple[tuple[int, ...], tuple[int, ...], int, int, str | None], ...] = (
+    ((1, 1, 8, 8), (1, 1, 3, 3), 2, 2, "one channel, a side the dilation divides."),
+    ((2, 3, 23, 17), (4, 3, 3, 3), 2, 2, "odd sides: the sub-images differ in size."),
+    ((2, 3, 23, 17), (4, 3, 3, 3), 3, 3, "dilation 3: nine sub-images."),
+    ((1, 4, 20, 20), (2, 4, 3, 3), 4, 4, "PSPNet's layer4: dilation 4, padding 4."),
+    ((1, 2, 15, 12), (3, 2, 3, 3), 2, 0, "no padding: the output shrinks by d*(k-1) = 4."),
+    ((1, 2, 11, 13), (2, 2, 3, 3), 2, 1, "padding 1 with dilation 2: not 'same', the output shrinks by 2."),
+    ((1, 1, 31, 29), (1, 1, 5, 5), 3, 6, "a 5x5 kernel with dilation 3 spans 13 pixels."),
+    ((2, 2, 9, 10), (2, 2, 3, 3), 1, 1, "dilation 1: a single sub-image, the input itself."),
 )
 
 
-def _output_size_diagnose(case: Case, expected: Any, got: Any) -> str:
-    size, kernel = case.args
-    s, p, d = (case.kwargs.get(name, default) for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)))
-    slips = {
-        "the kernel of a dilation-d convolution spans d*(kernel-1)+1 pixels, not kernel": (size + 2 * p - kernel) // s + 1,
-        "the padding is added on BOTH sides: + 2*padding": (size + p - d * (kernel - 1) - 1) // s + 1,
-        "count the window positions: (span of the positions) // stride, plus 1 for the first window": (size + 2 * p - d * (kernel - 1) - 1) // s,
-    }
-    for hint, answer in slips.items():
-        if got == answer != expected:
-            return hint + ". " + OUTPUT_SIZE_FORMULA
-    return OUTPUT_SIZE_FORMULA
+def _atrous_cases() -> list[Case]:
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for x_shape, w_shape, dilation, padding, hint in _ATROUS_SPECS:
+        x = torch.randn(x_shape, generator=generator)
+        weight = torch.randn(w_shape, generator=generator)
+        cases.append(Case((x, weight, dilation), {"padding": padding}, hint))
+    return cases
 
 
-def check_output_size(my_output_size: Callable[..., int]) -> None:
-    """Check ``my_output_size(size, kernel, stride=1, padding=0, dilation=1)`` on 12 layers.
+def _dilated_reference(x: Any, weight: Any, dilation: int, padding: int = 0) -> Any:
+    """What the learner's function must equal: PyTorch's own dilated convolution."""
+    import torch.nn.functional as F
 
-    >>> def my_output_size(size, kernel, stride=1, padding=0, dilation=1):
-    ...     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-    >>> check_output_size(my_output_size)
-    ✓ my_output_size matches pspnet_edu.dilation.conv_output_size on 12 cases
+    return F.conv2d(x, weight, padding=padding, dilation=dilation)
+
+
+class _DilationRefused(AssertionError):
+    """Raised by the guarded convolution when the learner's code asks for a dilation other than 1."""
+
+
+@contextlib.contextmanager
+def _undilated_only(name: str) -> Iterator[list[str]]:
+    """While the block runs, ``torch.conv2d`` (= ``F.conv2d``) and ``F.unfold`` refuse ``dilation != 1``.
+
+    Yields the list of refused calls (text such as "F.conv2d with dilation=2"); every module
+    attribute that held the originals holds them again afterwards.
     """
-    check_cases(my_output_size, conv_output_size, _OUTPUT_SIZE_CASES, hide=OUTPUT_SIZE_HIDDEN,
-                hint=_output_size_diagnose)
+    import torch
+    import torch.nn.functional as F
+
+    refused: list[str] = []
+    conv2d, unfold = torch.conv2d, F.unfold
+
+    def dilated(value: Any) -> bool:
+        return any(v != 1 for v in (value if isinstance(value, (tuple, list)) else (value,)))
+
+    def refuse(what: str, dilation: Any) -> _DilationRefused:
+        if isinstance(dilation, (tuple, list)) and len(set(dilation)) == 1:
+            dilation = dilation[0]  # nn.Conv2d passes (2, 2)
+        refused.append(f"{what} with dilation={dilation}")
+        return _DilationRefused(f"{name} calls {what} with dilation={dilation}")
+
+    def guarded_conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                       dilation: Any = 1, groups: int = 1) -> Any:
+        if dilated(dilation):
+            raise refuse("F.conv2d", dilation)
+        return conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+    def guarded_unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Any:
+        if dilated(dilation):
+            raise refuse("F.unfold", dilation)
+        return unfold(input, kernel_size, dilation, padding, stride)
+
+    guards = {id(conv2d): guarded_conv2d, id(unfold): guarded_unfold}
+    places = _places([conv2d, unfold])
+    try:
+        for _, namespace, key, value in places:
+            namespace[key] = guards[id(value)]
+        yield refused
+    finally:
+        for _, namespace, key, value in places:
+            namespace[key] = value
 
 
-_SAME_PADDING_CASES = (
-    Case((3, 1)),
-    Case((3, 2), hint="PSPNet's layer3."),
-    Case((3, 4), hint="PSPNet's layer4."),
-    Case((1, 1), hint="a 1x1 convolution needs no padding."),
-    Case((5, 1)),
-    Case((5, 3)),
-    Case((7, 2)),
-    Case((3, 16)),
-)
+def _dilation_message(name: str, use: str) -> str:
+    return (f"{name} calls {use}, the dilated convolution it is meant to replace: write it yourself "
+            "(convolve the d x d sub-images xp[..., r::d, c::d] with dilation 1; the check refuses any "
+            "other dilation while it runs your code)")
 
 
-def _same_padding_diagnose(case: Case, expected: Any, got: Any) -> str:
-    kernel, dilation = case.args
-    if got == dilation * (kernel - 1) != expected:
-        return "that is the total padding; split it between the two sides: d*(k-1)//2 on each."
-    if got == (kernel - 1) // 2 != expected:
-        return "the dilated kernel spans d*(k-1)+1 pixels; pad half of what it adds on each side."
-    return "padding each side by (span - 1)/2, with span = d*(k-1)+1, keeps the size at stride 1."
+def _atrous_diagnose(case: Case, expected: Any, got: Any) -> str:
+    x, weight, dilation = case.args
+    padding = case.kwargs["padding"]
+    shape = getattr(got, "shape", None)
+    if shape is None:
+        return "return a tensor of shape (B, C_out, H_out, W_out). " + ATROUS_RECIPE
+    if tuple(shape) != tuple(expected.shape):
+        k = weight.shape[-1]
+        unpadded = (x.shape[-2] - dilation * (k - 1), x.shape[-1] - dilation * (k - 1))
+        if padding and tuple(shape[-2:]) == unpadded:
+            return "the output is too small: pad the input first, F.pad(x, (p, p, p, p)). " + ATROUS_RECIPE
+        if tuple(shape[-2:]) == tuple(x.shape[-2:]) != tuple(expected.shape[-2:]):
+            return ("the output keeps the input's size only with 'same' padding d*(k-1)/2; here "
+                    f"padding={padding}. " + ATROUS_RECIPE)
+        return ATROUS_RECIPE
+    return ("the shape is right, the values are not: pad the whole input ONCE before splitting (padding "
+            "each sub-image would put the zeros d times too far out), and write sub-image (r, c)'s result "
+            "back to out[..., r::d, c::d]. " + ATROUS_RECIPE)
 
 
-def check_same_padding(my_same_padding: Callable[[int, int], int]) -> None:
-    """Check ``my_same_padding(kernel, dilation)``: the padding per side that keeps the size.
+def check_atrous_conv(my_atrous_conv: Callable[..., Any]) -> None:
+    """Check ``my_atrous_conv(x, weight, dilation, padding=0)`` against ``F.conv2d(..., dilation=d)`` on 8 cases.
 
-    >>> check_same_padding(lambda kernel, dilation: dilation * (kernel - 1) // 2)
-    ✓ <lambda> matches pspnet_edu.dilation.same_padding on 8 cases
+    >>> import torch, torch.nn.functional as F
+    >>> def my_atrous_conv(x, weight, dilation, padding=0):
+    ...     xp = F.pad(x, (padding,) * 4)
+    ...     k, d = weight.shape[-1], dilation
+    ...     out = x.new_zeros(x.shape[0], weight.shape[0], xp.shape[-2] - d * (k - 1), xp.shape[-1] - d * (k - 1))
+    ...     for r in range(d):
+    ...         for c in range(d):
+    ...             out[..., r::d, c::d] = F.conv2d(xp[..., r::d, c::d], weight)
+    ...     return out
+    >>> check_atrous_conv(my_atrous_conv)
+    ✓ my_atrous_conv matches F.conv2d(x, weight, padding=p, dilation=d) on 8 cases
+    >>> check_atrous_conv(lambda x, weight, dilation, padding=0: F.conv2d(x, weight, padding=padding, dilation=dilation))
+    Traceback (most recent call last):
+    AssertionError: <lambda> calls F.conv2d with dilation=2, the dilated convolution it is meant to replace: write it yourself (convolve the d x d sub-images xp[..., r::d, c::d] with dilation 1; the check refuses any other dilation while it runs your code)
     """
-    check_cases(my_same_padding, same_padding, _SAME_PADDING_CASES, hide=SAME_PADDING_HIDDEN,
-                hint=_same_padding_diagnose)
+    name = learner_name(my_atrous_conv)
+    require_callable(my_atrous_conv)
+    refuse_reference(my_atrous_conv, ATROUS_CONV_HIDDEN, name)
+    cases = _atrous_cases()
+    expected_values = [_dilated_reference(*case.args, **case.kwargs) for case in cases]
+    failure = None
+    with hidden(*ATROUS_CONV_HIDDEN) as hiding:
+        for case, expected in zip(cases, expected_values):
+            with _undilated_only(name) as refused:
+                try:
+                    args, kwargs = copy.deepcopy((case.args, dict(case.kwargs)))  # the cases stay intact
+                    with learner_code(name, case.call_text(name), hiding):
+                        got = my_atrous_conv(*args, **kwargs)
+                except AssertionError:
+                    if refused:
+                        raise AssertionError(_dilation_message(name, refused[0])) from None
+                    raise
+            if refused:  # the learner's code caught the refusal and went on
+                raise AssertionError(_dilation_message(name, refused[0]))
+            detail = differences(expected, got, rtol=1e-4, atol=1e-4)
+            if detail is not None:
+                failure = case, expected, got, detail
+                break
+    if failure is None:
+        passed(name, "F.conv2d(x, weight, padding=p, dilation=d)", len(cases))
+        return
+    case, expected, got, detail = failure
+    hints = [case.hint] if case.hint else []
+    hints.append(_atrous_diagnose(case, expected, got))
+    raise fail(case.call_text(name), expected, got, detail, " ".join(hints))
+
+# ------------------------------------------------------------------ gridding: reachable offsets
 
 
 def reachable_offsets(dilations: Sequence[int], kernel: int = 3) -> list[int]:

@@ -1,4 +1,8 @@
-"""Self-checks for notebooks/08_evaluation.ipynb.
+"""Self-checks for notebooks/08_evaluation.ipynb: the confusion matrix and IoU behind the paper's scores.
+
+The paper reports mean IoU and pixel accuracy (Zhao et al. 2017, Sec. 5.2, Tables 1-3 on ADE20K;
+Sec. 5.3 and 5.4 give mIoU on PASCAL VOC and Cityscapes); both come from one confusion matrix
+summed over the dataset.
 
 - :func:`check_confusion_matrix`: ``my_confusion_matrix(pred, target, num_classes,
   ignore_index=255)`` -> a (C, C) matrix with ``cm[t, p]`` = pixels of true class ``t``

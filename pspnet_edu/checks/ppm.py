@@ -1,4 +1,4 @@
-"""Self-checks for notebooks/04_pyramid_pooling_module.ipynb.
+"""Self-checks for notebooks/04_pyramid_pooling_module.ipynb (the PPM of Zhao et al. 2017, Sec. 3.2, Fig. 3(c)).
 
 - :func:`check_adaptive_windows`: ``my_adaptive_windows(size, bins)``, the [start, end) pixel
   range of each window of adaptive pooling, against

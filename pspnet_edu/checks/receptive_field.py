@@ -1,18 +1,25 @@
-"""Self-checks for notebooks/01_receptive_fields.ipynb (Araujo et al. 2019 recurrences).
+"""Self-checks for notebooks/01_receptive_fields.ipynb (Araujo et al. 2019; Luo et al. 2016).
+
+The lesson leads to the remark of Zhao et al. 2017, Sec. 3.2: the empirical receptive field
+of a deep network is much smaller than its theoretical one.
 
 - :func:`check_receptive_field`: the learner's ``my_receptive_field(layers)`` for a
   single-path stack, against :func:`pspnet_edu.receptive_field.receptive_field`;
 - :func:`check_residual_field`: the learner's ``my_residual_field(before, main, shortcut)``,
   the field after a residual addition, against the largest field over the two aligned paths
-  (the rule :func:`pspnet_edu.receptive_field.receptive_field_of` applies to a real graph).
+  (the rule :func:`pspnet_edu.receptive_field.receptive_field_of` applies to a real graph);
+- :func:`check_erf_gradient`: the learner's ``my_erf_gradient(features, x)``, the map of
+  |d centre unit / d input| that the effective receptive field is measured from, against
+  ``effective_receptive_field(...).gradient``.
 
-Both take layers as ``(kernel, stride, padding, dilation)`` tuples and fields as
+The first two take layers as ``(kernel, stride, padding, dilation)`` tuples and fields as
 ``(size, jump, padding)`` tuples, so that a learner needs nothing but integers. While the
 learner's function runs, the package's code it re-derives is hidden (``*_HIDDEN`` below;
 :func:`pspnet_edu.checks._core.hidden`): for the stack, ``receptive_field``, the graph analysis
 ``receptive_field_of`` and the ``ReceptiveField`` class (its ``.then`` *is* the recurrence); for
 the residual block, the reference and ``receptive_field_of`` (which applies that very rule),
-while ``ReceptiveField`` stays available: the exercise is how the two paths combine.
+while ``ReceptiveField`` stays available: the exercise is how the two paths combine; for the
+gradient map, ``effective_receptive_field``; autograd is the brick of that exercise.
 """
 
 from __future__ import annotations
@@ -21,7 +28,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases, learner_name, refuse_reference, require_callable
-from pspnet_edu.receptive_field import Layer, ReceptiveField, receptive_field, receptive_field_of
+from pspnet_edu.receptive_field import (
+    Layer,
+    ReceptiveField,
+    effective_receptive_field,
+    receptive_field,
+    receptive_field_of,
+)
 
 LayerTuple = tuple[int, int, int, int]
 FieldTuple = tuple[int, int, int]
@@ -196,3 +209,123 @@ def check_residual_field(
     cases = [Case((before, list(main), list(shortcut)), hint=hint) for before, main, shortcut, hint in _BLOCKS]
     check_cases(my_residual_field, residual_field, cases, hide=RESIDUAL_FIELD_HIDDEN, hint=_residual_diagnose,
                 against="the larger field of the two aligned paths")
+
+
+# ------------------------------------------------------------------ the gradient map of the effective field
+
+
+ERF_GRADIENT_HIDDEN = (effective_receptive_field,)  # hidden while the learner's code runs
+
+ERF_RECIPE = (
+    "run y = features(x) with x.requires_grad_(True), pick the centre unit (row, col) = ((h - 1) // 2, "
+    "(w - 1) // 2) of the (B, C', h, w) output, back-propagate y[:, :, row, col].sum() (every image, every "
+    "channel), and return x.grad.abs().sum(dim=(0, 1)): an (H, W) map, the absolute value taken before the sum."
+)
+
+
+def _erf_models() -> list[tuple[Any, tuple[int, ...], str]]:
+    """(features in eval mode, input shape, hint): built with a fixed seed, the global RNG untouched."""
+    import torch
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        norm = nn.BatchNorm2d(4)
+        norm.running_mean.normal_(0, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        models = [
+            (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)), (1, 1, 9, 9),
+             "one 3x3 convolution: the map is |w| around the centre pixel."),
+            (nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                           nn.Conv2d(4, 1, 3, padding=1)), (1, 1, 15, 15), "three 3x3 convolutions with ReLUs."),
+            (nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)),
+             (1, 1, 16, 16), "a stride-2 layer: the output is 8x8, its centre unit is (3, 3)."),
+            (nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)),
+             (2, 3, 12, 10), "a batch of 2 images, 3 input and 4 output channels."),
+            (nn.Sequential(nn.Conv2d(2, 3, 3, padding=2, dilation=2), nn.ReLU(), nn.Conv2d(3, 2, 3, padding=1)),
+             (1, 2, 13, 13), "a dilated convolution: its taps are 2 pixels apart."),
+            (nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), norm, nn.ReLU(), nn.MaxPool2d(2),
+                           nn.Conv2d(4, 4, 3, padding=1)), (2, 3, 17, 17), "BatchNorm (eval mode) and max-pooling."),
+            (nn.Sequential(nn.Conv2d(1, 2, 5, padding=2), nn.ReLU(), nn.Conv2d(2, 2, 3)), (1, 1, 10, 15),
+             "a rectangular map: the centre unit is ((h - 1) // 2, (w - 1) // 2) = (3, 6)."),
+        ]
+    return [(model.eval(), shape, hint) for model, shape, hint in models]
+
+
+def _erf_cases() -> list[Case]:
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    return [Case((model, torch.randn(shape, generator=generator)), hint=hint)
+            for model, shape, hint in _erf_models()]
+
+
+def _reference_erf(features: Any, x: Any) -> Any:
+    """The package's gradient map for the centre unit of the features' last layer (computed in float64)."""
+    last = list(features.named_children())[-1][0]
+    return effective_receptive_field(features, tuple(x.shape[1:]), last, inputs=x).gradient
+
+
+def _input_gradient(features: Any, x: Any, unit: tuple[int, int] | None = None, channel: int | None = None) -> Any:
+    """x.grad (B, C, H, W) for one unit of the output (default the centre), all channels or one."""
+    import copy as copy_module
+
+    features = copy_module.deepcopy(features)
+    x = x.detach().clone().requires_grad_(True)
+    y = features(x)  # (B, C', h, w)
+    row, col = unit if unit is not None else ((y.shape[-2] - 1) // 2, (y.shape[-1] - 1) // 2)
+    picked = y[:, :, row, col] if channel is None else y[:, channel, row, col]
+    picked.sum().backward()
+    return x.grad
+
+
+def _erf_diagnose(case: Case, expected: Any, got: Any) -> str:
+    import torch
+
+    features, x = case.args
+    shape = getattr(got, "shape", None)
+    if shape is None:
+        return "return a tensor. " + ERF_RECIPE
+    if tuple(shape) != tuple(expected.shape):
+        if tuple(shape) == tuple(x.shape):
+            return "that is x.grad itself: sum its absolute value over the batch and the channels. " + ERF_RECIPE
+        return f"return an (H, W) = {tuple(expected.shape)} map. " + ERF_RECIPE
+    grad = _input_gradient(features, x)
+    with torch.no_grad():
+        y = features(x)
+    h, w = y.shape[-2:]
+    slips = {
+        "take the absolute value of the gradient: signed contributions of opposite sign cancel. ": grad.sum(dim=(0, 1)),
+        "take the absolute value of each image's and each channel's gradient BEFORE summing them. ":
+            grad.sum(dim=(0, 1)).abs(),
+        "sum over the images of the batch, do not average. ": grad.abs().mean(dim=0).sum(dim=0),
+        "the centre of a side with an even number of units is (n - 1) // 2, not n // 2. ":
+            _input_gradient(features, x, (h // 2, w // 2)).abs().sum(dim=(0, 1)),
+        "back-propagate from every channel of the centre unit, not only the first. ":
+            _input_gradient(features, x, channel=0).abs().sum(dim=(0, 1)),
+    }
+    for text, value in slips.items():
+        value = value.to(torch.float64)
+        if not torch.allclose(value, expected, rtol=1e-4, atol=1e-6) and torch.allclose(
+                torch.as_tensor(got).detach().to(torch.float64), value, rtol=1e-4, atol=1e-6):
+            return text + ERF_RECIPE
+    return ERF_RECIPE
+
+
+def check_erf_gradient(my_erf_gradient: Callable[[Any, Any], Any]) -> None:
+    """Check ``my_erf_gradient(features, x)`` -> the (H, W) map |d centre unit / d x| on 7 small networks.
+
+    ``features`` is an ``nn.Module`` in eval mode that maps ``x`` (B, C, H, W) to a (B, C', h, w)
+    map; the expected answer is ``effective_receptive_field(features, ..., inputs=x).gradient``
+    (float64; a float32 answer is compared within float32's precision).
+
+    >>> def my_erf_gradient(features, x):
+    ...     x = x.clone().requires_grad_(True)
+    ...     y = features(x)
+    ...     y[:, :, (y.shape[-2] - 1) // 2, (y.shape[-1] - 1) // 2].sum().backward()
+    ...     return x.grad.abs().sum(dim=(0, 1))
+    >>> check_erf_gradient(my_erf_gradient)
+    ✓ my_erf_gradient matches pspnet_edu.receptive_field.effective_receptive_field on 7 cases
+    """
+    check_cases(my_erf_gradient, _reference_erf, _erf_cases(), hide=ERF_GRADIENT_HIDDEN, hint=_erf_diagnose,
+                against="pspnet_edu.receptive_field.effective_receptive_field", rtol=1e-4, atol=1e-6)

@@ -34,21 +34,25 @@ import pspnet_edu.checks.ablate as checks_ablate
 import pspnet_edu.checks.backbone as checks_backbone
 import pspnet_edu.checks.data as checks_data
 import pspnet_edu.checks.dilation as checks_dilation
+import pspnet_edu.checks.inference as checks_inference
 import pspnet_edu.checks.metrics as checks_metrics
 import pspnet_edu.checks.ppm as checks_ppm
 import pspnet_edu.checks.pspnet as checks_pspnet
 import pspnet_edu.checks.receptive_field as checks_receptive_field
 import pspnet_edu.checks.scaling as checks_scaling
 import pspnet_edu.checks.schedule as checks_schedule
+import pspnet_edu.checks.training as checks_training
 import pspnet_edu.data.labels as labels
 import pspnet_edu.dilation as dilation
 import pspnet_edu.experiments.stats as stats
+import pspnet_edu.inference as inference
 import pspnet_edu.loss as loss
 import pspnet_edu.metrics as metrics
 import pspnet_edu.ppm as ppm
 import pspnet_edu.pspnet as pspnet
 import pspnet_edu.receptive_field as receptive_field
 import pspnet_edu.schedule as schedule
+import pspnet_edu.training.optim as training_optim
 import pspnet_edu.training.sampling as sampling
 
 
@@ -138,6 +142,46 @@ def _pyramid_pooling_from_branches() -> type[nn.Module]:
     return MyPyramidPooling
 
 
+def _pspnet_stub() -> type[nn.Module]:
+    class MyPSPNet(nn.Module):
+        def __init__(self, backbone: nn.Module, ppm: nn.Module, head: nn.Module, aux_head: nn.Module | None = None,
+                     align_corners: bool = False) -> None:
+            super().__init__()
+            raise NotImplementedError()
+
+    return MyPSPNet
+
+
+def _pspnet_subclass() -> type[nn.Module]:
+    class MyPSPNet(pspnet.PSPNet):
+        """The package's model under another name."""
+
+    return MyPSPNet
+
+
+def _pspnet_factory() -> Callable[..., nn.Module]:
+    def my_pspnet(backbone: nn.Module, ppm: nn.Module, head: nn.Module, aux_head: nn.Module | None = None,
+                  align_corners: bool = False) -> nn.Module:
+        return pspnet.build_pspnet("tiny", align_corners=align_corners)
+
+    return my_pspnet
+
+
+def _pspnet_borrowed_forward() -> type[nn.Module]:
+    class MyPSPNet(nn.Module):
+        """Its own parts, the package's forward."""
+
+        def __init__(self, backbone: nn.Module, ppm: nn.Module, head: nn.Module, aux_head: nn.Module | None = None,
+                     align_corners: bool = False) -> None:
+            super().__init__()
+            self.backbone, self.ppm, self.head, self.aux_head = backbone, ppm, head, aux_head
+
+        def forward(self, x: Any) -> Any:
+            return pspnet.PSPNet.forward(self, x)
+
+    return MyPSPNet
+
+
 # ------------------------------------------------------------------ wrappers that need a few lines
 
 
@@ -161,6 +205,11 @@ def _offsets_from_gridding_pattern(dilations: Any, kernel: int = 3) -> list[int]
     return [i - row.shape[0] // 2 for i in row.nonzero().flatten().tolist()]
 
 
+def _erf_from_the_package(features: Any, x: Any) -> Any:
+    last = list(features.named_children())[-1][0]
+    return receptive_field.effective_receptive_field(features, tuple(x.shape[1:]), last, inputs=x).gradient
+
+
 def _sizes_from_resnet(input_size: int, output_stride: int) -> list[int]:
     net = backbone.ResNet(depth=18, output_stride=output_stride, width=0.125)
     x = torch.empty(1, 3, input_size, input_size)
@@ -168,7 +217,58 @@ def _sizes_from_resnet(input_size: int, output_stride: int) -> list[int]:
     return sides
 
 
+# ------------------------------------------------------------------ lessons 07, 08, 10: optimiser, step, windows, torchrun
+
+
+def _optimizer_from_param_groups(model: Any, config: Any) -> tuple[Any, Any]:
+    groups = [{k: v for k, v in g.items() if k != "names"}
+              for g in training_optim.param_groups(model, config.lr, config.head_lr_mult)]
+    optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=config.iters, power=config.power)
+
+
+def _step_with_pspnet_loss(model: Any, images: Any, masks: Any, optimizer: Any, scheduler: Any, alpha: float) -> float:
+    total, _ = loss.pspnet_loss(model(images), masks, aux_weight=alpha)
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+    scheduler.step()
+    return total.item()
+
+
+def _plan_from_sampler(world_size: int, epochs: int, dataset_size: int, global_batch: int = 16,
+                       base_lr: float = 0.01) -> dict[str, Any]:
+    per_process = global_batch // world_size
+    batches = sampling.EndlessBatches(dataset_size, per_process, seed=0, world_size=world_size)
+    return {"per_process_batch": per_process, "lr": base_lr, "iters": epochs * batches.per_epoch}
+
+
+_LESSONS_07_08_10 = (
+    Entry(checks_training.check_optimizer, checks_training.OPTIMIZER_HIDDEN, _stub("my_optimizer"), (
+        _wrapper("my_optimizer", training_optim.build_optimizer,
+                 lambda model, config: training_optim.build_optimizer(model, config)),
+        _wrapper("my_optimizer", training_optim.param_groups, _optimizer_from_param_groups),
+    )),
+    Entry(checks_training.check_training_step, checks_training.TRAINING_STEP_HIDDEN, _stub("my_training_step"), (
+        _wrapper("my_training_step", loss.pspnet_loss, _step_with_pspnet_loss),
+    )),
+    Entry(checks_inference.check_sliding_window, checks_inference.SLIDING_WINDOW_HIDDEN, _stub("my_sliding_window"), (
+        _wrapper("my_sliding_window", inference.predict_probs,
+                 lambda model, images, crop, stride: inference.predict_probs(
+                     model, images, mode="sliding", crop=crop, stride_rate=stride[0] / crop[0])),
+        _wrapper("my_sliding_window", inference._sliding_probs,
+                 lambda model, images, crop, stride: inference._sliding_probs(model, images, crop, stride, False)),
+    )),
+    Entry(checks_scaling.check_torchrun_plan, checks_scaling.torchrun_plan_hidden(), _stub("my_torchrun_plan"), (
+        _wrapper("my_torchrun_plan", sampling.EndlessBatches, _plan_from_sampler),
+        _wrapper("my_torchrun_plan", checks_scaling.torchrun_plan,
+                 lambda *args, **kwargs: checks_scaling.torchrun_plan(*args, **kwargs)),
+    )),
+)
+
+
 CHECKS: tuple[Entry, ...] = (
+    # ---- lessons 01-05: receptive fields, dilation, the dilated ResNet, the PPM, PSPNet
     Entry(checks_receptive_field.check_receptive_field, checks_receptive_field.RECEPTIVE_FIELD_HIDDEN,
           _stub("my_receptive_field"), (
               _wrapper("my_receptive_field", receptive_field.receptive_field,
@@ -180,13 +280,13 @@ CHECKS: tuple[Entry, ...] = (
               _wrapper("my_residual_field", checks_receptive_field.residual_field,
                        lambda before, main, shortcut: checks_receptive_field.residual_field(before, main, shortcut)),
           )),
-    Entry(checks_dilation.check_output_size, checks_dilation.OUTPUT_SIZE_HIDDEN, _stub("my_output_size"), (
-        _wrapper("my_output_size", dilation.conv_output_size,
-                 lambda *args, **kwargs: dilation.conv_output_size(*args, **kwargs)),
-    )),
-    Entry(checks_dilation.check_same_padding, checks_dilation.SAME_PADDING_HIDDEN, _stub("my_same_padding"), (
-        _wrapper("my_same_padding", dilation.same_padding,
-                 lambda kernel, rate: dilation.same_padding(kernel, rate)),
+    Entry(checks_receptive_field.check_erf_gradient, checks_receptive_field.ERF_GRADIENT_HIDDEN,
+          _stub("my_erf_gradient"), (
+              _wrapper("my_erf_gradient", receptive_field.effective_receptive_field, _erf_from_the_package),
+          )),
+    Entry(checks_dilation.check_atrous_conv, checks_dilation.ATROUS_CONV_HIDDEN, _stub("my_atrous_conv"), (
+        _wrapper("my_atrous_conv", dilation.atrous_by_subsampling,
+                 lambda *args, **kwargs: dilation.atrous_by_subsampling(*args, **kwargs)),
     )),
     Entry(checks_dilation.check_reachable_offsets, checks_dilation.REACHABLE_OFFSETS_HIDDEN,
           _stub("my_reachable_offsets"), (
@@ -217,16 +317,18 @@ CHECKS: tuple[Entry, ...] = (
         Shortcut(ppm.PyramidPoolingModule, _pyramid_pooling_factory),
         Shortcut(ppm.PyramidBranch, _pyramid_pooling_from_branches),
     )),
+    Entry(checks_pspnet.check_pspnet_forward, checks_pspnet.PSPNET_FORWARD_HIDDEN, _pspnet_stub, (
+        Shortcut(pspnet.PSPNet, _pspnet_subclass),
+        Shortcut(pspnet.PSPNet, _pspnet_factory),
+        Shortcut(pspnet.PSPNet, _pspnet_borrowed_forward),
+    )),
     Entry(checks_pspnet.check_head_parameters, checks_pspnet.HEAD_PARAMETERS_HIDDEN, _stub("my_head_parameters"), (
         _wrapper("my_head_parameters", pspnet.SegmentationHead,
                  lambda c, m, k: sum(p.numel() for p in pspnet.SegmentationHead(c, m, k, dropout=0.1).parameters())),
         _wrapper("my_head_parameters", checks_pspnet.head_parameters,
                  lambda c, m, k: checks_pspnet.head_parameters(c, m, k)),
     )),
-    Entry(checks_pspnet.check_pspnet_loss, checks_pspnet.PSPNET_LOSS_HIDDEN, _stub("my_pspnet_loss"), (
-        _wrapper("my_pspnet_loss", loss.pspnet_loss,
-                 lambda outputs, target, alpha: loss.pspnet_loss(outputs, target, aux_weight=alpha)[0]),
-    )),
+    # ---- end of lessons 01-05
     Entry(checks_data.check_label_ids_to_train_ids, checks_data.LABEL_IDS_TO_TRAIN_IDS_HIDDEN,
           _stub("my_label_ids_to_train_ids"), (
               _wrapper("my_label_ids_to_train_ids", labels.label_ids_to_train_ids,
@@ -258,11 +360,5 @@ CHECKS: tuple[Entry, ...] = (
               _wrapper("my_strip_module_prefix", checks_scaling.strip_module_prefix,
                        lambda state_dict: checks_scaling.strip_module_prefix(state_dict)),
           )),
-    Entry(checks_scaling.check_schedule_length, checks_scaling.schedule_length_hidden(),
-          _stub("my_schedule_length"), (
-              _wrapper("my_schedule_length", sampling.EndlessBatches,
-                       lambda epochs, size, batch: epochs * sampling.EndlessBatches(size, batch, seed=0).per_epoch),
-              _wrapper("my_schedule_length", checks_scaling.schedule_length,
-                       lambda *args: checks_scaling.schedule_length(*args)),
-          )),
+    *_LESSONS_07_08_10,
 )

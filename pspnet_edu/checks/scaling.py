@@ -1,18 +1,22 @@
-"""Self-checks for notebooks/10_scaling_up.ipynb: released checkpoints and the paper's schedule.
+"""Self-checks for notebooks/10_scaling_up.ipynb: released checkpoints and the paper's recipe under torchrun.
 
 - :func:`check_strip_module_prefix`: ``my_strip_module_prefix(state_dict)``, the state dict
   of a model saved under ``DataParallel``/``DistributedDataParallel`` (every key starts with
   ``module.``) with that prefix removed, against PyTorch's own
   :func:`torch.nn.modules.utils.consume_prefix_in_state_dict_if_present` applied to a copy
   (``pspnet_edu.convert.semseg_to_pspnet_edu`` does the same first step);
-- :func:`check_schedule_length`: ``my_schedule_length(epochs, dataset_size, batch_size)``,
-  the number of optimizer steps of a run of ``epochs`` epochs when incomplete batches are
-  dropped, against the trainer's sampler :class:`pspnet_edu.training.sampling.EndlessBatches`.
+- :func:`check_torchrun_plan`: ``my_torchrun_plan(world_size, epochs, dataset_size,
+  global_batch=16, base_lr=0.01)``, what a run of the paper's recipe becomes under ``torchrun``
+  with N processes: the images per process, the learning rate and the number of optimizer
+  steps of ``epochs`` epochs, against :func:`torchrun_plan`, which reads them from the trainer
+  itself (its split of the global batch, its per-process sampler
+  :class:`pspnet_edu.training.sampling.EndlessBatches`). The paper trains with a batch of 16
+  (Zhao et al. 2017, Sec. 5.1 "Implementation Details"); hszhao/semseg counts epochs.
 
 While the learner's function runs, what it re-derives is hidden (:func:`pspnet_edu.checks._core.hidden`):
 for the prefix, the reference and torch's ``consume_prefix_in_state_dict_if_present`` (the
-exercise is to write that one step yourself); for the schedule, the reference and the
-trainer's ``EndlessBatches`` (see :func:`schedule_length_hidden`).
+exercise is to write that one step yourself); for the plan, the reference and the trainer's
+``EndlessBatches`` (see :func:`torchrun_plan_hidden`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from pspnet_edu.checks._core import (
     Case,
-    check_cases,
     differences,
     fail,
     hidden,
@@ -36,6 +39,7 @@ from pspnet_edu.checks._core import (
     passed,
     refuse_reference,
     require_callable,
+    short_repr,
 )
 
 PREFIX = "module."  # what torch.nn.DataParallel / DistributedDataParallel put before every name
@@ -118,60 +122,129 @@ def check_strip_module_prefix(my_strip_module_prefix: Callable[[Mapping[str, Any
     passed(name, "torch.nn.modules.utils.consume_prefix_in_state_dict_if_present", len(cases))
 
 
-# ------------------------------------------------------------------ schedule length
+# ------------------------------------------------------------------ a run under torchrun
+
+PLAN_KEYS = ("per_process_batch", "lr", "iters")
 
 
-def schedule_length(epochs: int, dataset_size: int, batch_size: int) -> int:
-    """The reference: optimizer steps in ``epochs`` epochs, incomplete batches dropped, one process.
+def torchrun_plan(world_size: int, epochs: int, dataset_size: int, global_batch: int = 16,
+                  base_lr: float = 0.01) -> dict[str, Any]:
+    """The reference: what the trainer does with ``--batch-size global_batch`` under ``torchrun`` with N processes.
 
-    Read from the trainer's sampler (``EndlessBatches.per_epoch``: batches per epoch).
+    - ``per_process_batch``: the global batch split evenly (the trainer refuses a batch that N
+      does not divide, ``pspnet_edu.training.loop``);
+    - ``lr``: unchanged, since DDP averages the gradients of the N processes, so one step on the
+      global batch split over N processes is the step one process would take on all of it;
+    - ``iters``: ``epochs`` epochs of the trainer's own sampler for this process
+      (``EndlessBatches``: a ``DistributedSampler`` shard per process, incomplete batches dropped).
 
-    >>> schedule_length(200, 2975, 16)  # hszhao/semseg's Cityscapes recipe: 200 epochs
-    37000
+    >>> torchrun_plan(4, 200, 2975)  # hszhao/semseg's Cityscapes recipe on 4 GPUs
+    {'per_process_batch': 4, 'lr': 0.01, 'iters': 37000}
     """
     from pspnet_edu.training.sampling import EndlessBatches
 
-    return epochs * EndlessBatches(dataset_size, batch_size, seed=0).per_epoch
+    if global_batch % world_size:
+        raise ValueError(f"a global batch of {global_batch} cannot be split evenly over {world_size} processes")
+    per_process = global_batch // world_size
+    per_epoch = EndlessBatches(dataset_size, per_process, seed=0, rank=0, world_size=world_size).per_epoch
+    return {"per_process_batch": per_process, "lr": base_lr, "iters": epochs * per_epoch}
 
 
-def schedule_length_hidden() -> tuple[Any, ...]:
-    """What :func:`check_schedule_length` hides while the learner's code runs.
+def torchrun_plan_hidden() -> tuple[Any, ...]:
+    """What :func:`check_torchrun_plan` hides while the learner's code runs.
 
-    A function, not a constant: importing the trainer takes a second, which the other checks
-    of the lesson need not pay.
+    A function, not a constant: importing the trainer takes a second, which the other check of
+    the lesson need not pay.
     """
     from pspnet_edu.training.sampling import EndlessBatches
 
-    return (schedule_length, EndlessBatches)
+    return (torchrun_plan, EndlessBatches)
 
 
-_SCHEDULE_CASES = (
-    Case((200, 2975, 16), hint="hszhao/semseg on Cityscapes: 200 epochs of 2975 images at batch 16."),
-    Case((1, 2975, 16), hint="one epoch: 2975 / 16 = 185.9 batches; the incomplete last one is dropped."),
-    Case((10, 300, 8), hint="the course: 300 Synthcity images at batch 8."),
-    Case((3, 64, 8), hint="the batch divides the dataset: nothing is dropped."),
-    Case((5, 100, 7)),
-    Case((100, 20210, 16), hint="ADE20K's 20,210 training images."),
+# (args, kwargs, hint): the paper's and semseg's Cityscapes recipes, the course's, and odd splits
+_PLAN_CASES: tuple[tuple[tuple[int, ...], dict[str, Any], str], ...] = (
+    ((4, 200, 2975), {}, "hszhao/semseg on Cityscapes: 200 epochs of 2,975 images, batch 16 over 4 GPUs."),
+    ((1, 200, 2975), {}, "the same recipe in one process: the same steps at the same rate."),
+    ((8, 200, 2975), {}, "8 GPUs: 2 images each (SyncBatchNorm matters most here)."),
+    ((2, 10, 300), {"global_batch": 8, "base_lr": 0.02}, "the course's demo recipe on 2 CPU processes (gloo)."),
+    ((3, 5, 100), {"global_batch": 12, "base_lr": 0.005}, "3 processes of 4 images."),
+    ((16, 1, 2975), {}, "16 GPUs: one image each."),
+)
+_PLAN_REFUSED = (
+    ((3, 200, 2975), {}, "16 images cannot be split evenly over 3 processes."),
+    ((32, 200, 2975), {}, "32 processes for 16 images: half an image each."),
 )
 
-
-def _schedule_diagnose(case: Case, expected: Any, got: Any) -> str:
-    epochs, size, batch = case.args
-    base = "steps = epochs * (dataset_size // batch_size): the last, incomplete batch of every epoch is dropped."
-    if got == epochs * math.ceil(size / batch) != expected:
-        return "you counted the incomplete last batch (ceil); the trainer drops it (drop_last=True, as semseg). " + base
-    if got == epochs * size // batch != expected:
-        return "you dropped one incomplete batch in total, not one per epoch: round down per epoch. " + base
-    if got == size // batch != expected:
-        return "that is one epoch; multiply by the number of epochs. " + base
-    return base
+PLAN_HINT = ("the batch size is GLOBAL: each of the N processes takes global_batch // N images (raise ValueError when "
+             "N does not divide it); DDP averages the N gradients, so one step is the step of the whole global batch "
+             "and the rate stays base_lr; an epoch is dataset_size // global_batch steps (the incomplete last batch "
+             "is dropped), so iters = epochs * (dataset_size // global_batch).")
 
 
-def check_schedule_length(my_schedule_length: Callable[[int, int, int], int]) -> None:
-    """Check ``my_schedule_length(epochs, dataset_size, batch_size)`` -> optimizer steps, on 6 cases.
+def _plan_diagnose(args: tuple[int, ...], kwargs: dict[str, Any], expected: dict[str, Any], got: Any) -> str:
+    world, epochs, size = args
+    batch, lr = kwargs.get("global_batch", 16), kwargs.get("base_lr", 0.01)
+    if not isinstance(got, dict) or set(got) != set(PLAN_KEYS):
+        return f"return a dict with the keys {list(PLAN_KEYS)}. " + PLAN_HINT
+    slips = []
+    if got["per_process_batch"] == batch and world > 1:
+        slips.append("every process taking the whole global batch would make the run's batch N times larger")
+    if isinstance(got["lr"], (int, float)) and world > 1 and math.isclose(got["lr"], lr * world):
+        slips.append("do not multiply the rate by N: the gradients are AVERAGED over the processes, and the global "
+                     "batch did not change")
+    if isinstance(got["lr"], (int, float)) and world > 1 and math.isclose(got["lr"], lr / world):
+        slips.append("do not divide the rate by N: each process computes the mean loss of its own images, and DDP "
+                     "averages them, which is the mean over the global batch")
+    iters = got["iters"]
+    if iters == epochs * (size // (batch // world)) != expected["iters"]:
+        slips.append("that counts the batches of one process over the WHOLE dataset; each process sees only its "
+                     "shard (1/N of the images), so the steps are those of the global batch")
+    elif iters == epochs * math.ceil(size / batch) != expected["iters"]:
+        slips.append("the incomplete last batch of every epoch is dropped (drop_last, as semseg): round down")
+    elif iters == epochs * size // batch != expected["iters"]:
+        slips.append("round down per epoch (each epoch drops its own incomplete batch), then multiply by the epochs")
+    elif isinstance(iters, float):
+        slips.append("the number of steps is an int: use //")
+    return " ".join(s + "." for s in slips) + (" " if slips else "") + PLAN_HINT
 
-    >>> check_schedule_length(lambda epochs, size, batch: epochs * (size // batch))
-    ✓ <lambda> matches pspnet_edu.training.sampling.EndlessBatches on 6 cases
+
+def check_torchrun_plan(my_torchrun_plan: Callable[..., dict[str, Any]]) -> None:
+    """Check ``my_torchrun_plan(world_size, epochs, dataset_size, global_batch=16, base_lr=0.01)`` on 8 cases.
+
+    It must return ``{"per_process_batch": ..., "lr": ..., "iters": ...}`` as the trainer runs
+    them under ``torchrun --nproc_per_node=world_size``, and raise ``ValueError`` when the global
+    batch cannot be split evenly.
+
+    >>> def my_torchrun_plan(world_size, epochs, dataset_size, global_batch=16, base_lr=0.01):
+    ...     if global_batch % world_size:
+    ...         raise ValueError("the global batch must split evenly")
+    ...     return {"per_process_batch": global_batch // world_size, "lr": base_lr,
+    ...             "iters": epochs * (dataset_size // global_batch)}
+    >>> check_torchrun_plan(my_torchrun_plan)
+    ✓ my_torchrun_plan matches pspnet_edu.training.sampling.EndlessBatches on 8 cases
     """
-    check_cases(my_schedule_length, schedule_length, _SCHEDULE_CASES, hide=schedule_length_hidden(),
-                hint=_schedule_diagnose, against="pspnet_edu.training.sampling.EndlessBatches")
+    name = learner_name(my_torchrun_plan)
+    require_callable(my_torchrun_plan)
+    hide = torchrun_plan_hidden()
+    refuse_reference(my_torchrun_plan, hide, name)
+    expected_values = [torchrun_plan(*args, **kwargs) for args, kwargs, _ in _PLAN_CASES]  # before hiding
+    with hidden(*hide) as hiding:
+        for (args, kwargs, hint), expected in zip(_PLAN_CASES, expected_values):
+            call = Case(args, kwargs).call_text(name)
+            with learner_code(name, call, hiding):
+                got = my_torchrun_plan(*args, **kwargs)
+            detail = differences(expected, got, rtol=1e-12, atol=0.0)
+            if detail is not None:
+                raise fail(call, expected, got, detail, f"{hint} {_plan_diagnose(args, kwargs, expected, got)}")
+        for args, kwargs, hint in _PLAN_REFUSED:
+            call = Case(args, kwargs).call_text(name)
+            with learner_code(name, call, hiding):
+                try:
+                    got = my_torchrun_plan(*args, **kwargs)
+                except ValueError:
+                    continue
+            raise AssertionError(
+                f"{call} returned {short_repr(got)}; expected a ValueError.\n  hint: {hint} The trainer refuses such a "
+                f"run (pspnet-edu train says so before it starts): raise ValueError when global_batch % world_size "
+                f"!= 0. {PLAN_HINT}")
+    passed(name, "pspnet_edu.training.sampling.EndlessBatches", len(_PLAN_CASES) + len(_PLAN_REFUSED))

@@ -1,7 +1,13 @@
-"""Self-checks for notebooks/07_training.ipynb.
+"""Self-check of the poly learning-rate formula (Zhao et al. 2017, Sec. 5.1 "Implementation Details").
 
 - :func:`check_poly_lr`: ``my_poly_lr(base_lr, iteration, max_iterations, power=0.9)``, the
   poly learning-rate policy, against :func:`pspnet_edu.schedule.poly_lr`.
+
+notebooks/07_training.ipynb shows the formula and plots it; its exercise on the schedule is
+the optimiser (:func:`pspnet_edu.checks.training.check_optimizer`: two parameter groups and
+``PolynomialLR``), since writing the formula shown just above is no exercise. This check stays
+as the smallest complete example of a check (``tests/test_checks.py`` tests the machinery on it)
+and for a learner who wants to try the formula anyway.
 
 While ``my_poly_lr`` runs, ``poly_lr`` is hidden (:func:`pspnet_edu.checks._core.hidden`).
 ``torch.optim.lr_scheduler.PolynomialLR`` is not: the lesson shows that it agrees, and reading a

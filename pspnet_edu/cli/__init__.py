@@ -11,9 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pspnet_edu.cli import ablate, assignments, data, demo, evaluate, predict, rf, train
+from pspnet_edu.cli import ablate, assignments, data, demo, evaluate, export, predict, rf, train
 
-COMMANDS = (rf, data, train, evaluate, predict, ablate, demo, assignments)
+COMMANDS = (rf, data, train, evaluate, predict, export, ablate, demo, assignments)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ DEFAULT_SEEDS = 2
 def _alpha(args: argparse.Namespace) -> int:
     set_threads(args)
     ablate_alpha(config_from_args(args, BASE), alphas=args.alphas, seeds=args.seeds, out=args.out,
-                 with_ppm=args.with_ppm)
+                 with_ppm=args.with_ppm, processes=args.processes)
     return 0
 
 
@@ -27,8 +27,14 @@ def _ppm(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.variants) - set(PPM_VARIANTS))
     if unknown:  # before the data is generated
         raise ValueError(f"unknown variant(s) {unknown}; choose from {list(PPM_VARIANTS)}")
-    ablate_ppm(config_from_args(args, BASE), variants=args.variants, seeds=args.seeds, out=args.out)
+    ablate_ppm(config_from_args(args, BASE), variants=args.variants, seeds=args.seeds, out=args.out,
+               processes=args.processes)
     return 0
+
+
+def _add_processes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--processes", type=positive_int, default=1,
+                        help="runs trained at a time, each in its own process with a share of the threads (default 1)")
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +52,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--with-ppm", action="store_true",
                         help="sweep PSPNet itself (default: the dilated FCN without PPM, as in the paper's Table 2)")
     parser.add_argument("--out", default="runs/ablate_alpha")
+    _add_processes(parser)
     parser.set_defaults(func=_alpha)
     parser = commands.add_parser("ppm", help="no PPM vs B1 vs B1236, average vs max pooling, a capacity control")
     add_training_options(parser, BASE)
@@ -54,4 +61,5 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
                         help=f"seeds 0..N-1 per setting (default {DEFAULT_SEEDS})")
     parser.add_argument("--out", default="runs/ablate_ppm")
+    _add_processes(parser)
     parser.set_defaults(func=_ppm)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from pspnet_edu.cli.options import add_training_options, config_from_args, set_threads
+from pspnet_edu.cli.options import add_training_options, config_from_args, positive_int, set_threads
 from pspnet_edu.experiments import DEMO_RECIPE, run_demo
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
-    run_demo(config_from_args(args, DEMO_RECIPE), out=args.out)
+    run_demo(config_from_args(args, DEMO_RECIPE), out=args.out, processes=args.processes)
     return 0
 
 
@@ -27,4 +27,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                     "call reads the finished runs back.")
     add_training_options(parser, DEMO_RECIPE, alpha=True)
     parser.add_argument("--out", default="runs/demo", help="folder of the two runs and the figure (default runs/demo)")
+    parser.add_argument("--processes", type=positive_int, default=2,
+                        help="train the two models side by side in this many processes (default 2; 1: one after "
+                             "the other)")
     parser.set_defaults(func=run)

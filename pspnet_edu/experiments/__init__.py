@@ -5,7 +5,6 @@
     paper       the paper's Tables 1 and 2
     stats       mean and spread over seeds, paired t, confidence interval, context IoU
     plots       the figures of the sweeps and of the demo
-    provenance  how a result was made (command, commit, versions, machine, time)
 
 Taught in notebooks/09_ablations.ipynb; the demo is `make demo` (README.md).
 """

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 # Two-sided 95 % critical values of Student's t for df = 1..10 (any t table, e.g. Fisher &
 # Yates). With n seeds a paired comparison has df = n - 1: two seeds need |t| > 12.71.
@@ -95,3 +96,47 @@ def context_miou(iou: Sequence[float | None], classes: Sequence[int]) -> float:
     """
     mean = finite_mean(iou[c] for c in classes)
     return float("nan") if mean is None else mean
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Setting ``a`` against setting ``b`` on some classes, seed by seed (the runs paired by seed)."""
+
+    a: str
+    b: str
+    classes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    gains: tuple[float, ...]  # per seed: IoU of a minus IoU of b, averaged over the classes
+    mean: float
+    low: float  # two-sided 95 % confidence interval of the mean gain
+    high: float
+    t: float
+    critical: float  # two-sided 5 % critical value of Student's t with n - 1 degrees of freedom
+
+    @property
+    def significant(self) -> bool:
+        """True if the gain is beyond seed noise: |t| above the 5 % critical value."""
+        return abs(self.t) > self.critical
+
+
+def compare_settings(results: dict, a: str, b: str, classes: Sequence[int]) -> Comparison:
+    """Paired comparison of two settings of a ``run_settings`` results file on ``classes``.
+
+    For each seed both settings ran, the gain is the mean IoU over ``classes`` of ``a`` minus
+    that of ``b``; the runs with the same seed share initialisation, data order and augmentation,
+    so pairing removes most of the seed-to-seed spread.
+
+    >>> runs = lambda values: {"runs": [{"seed": s, "iou": [v]} for s, v in enumerate(values)]}
+    >>> result = compare_settings({"settings": {"x": runs([0.6, 0.7, 0.65]), "y": runs([0.4, 0.5, 0.5])}}, "x", "y", [0])
+    >>> round(result.mean, 3), round(result.t, 2), result.significant
+    (0.183, 11.0, True)
+    """
+    by_seed = {name: {run["seed"]: run for run in results["settings"][name]["runs"]} for name in (a, b)}
+    seeds = tuple(sorted(set(by_seed[a]) & set(by_seed[b])))
+    if len(seeds) < 2:
+        raise ValueError(f"{a!r} and {b!r} share {len(seeds)} seed(s); a paired comparison needs at least two")
+    gains = tuple(context_miou(by_seed[a][s]["iou"], classes) - context_miou(by_seed[b][s]["iou"], classes)
+                  for s in seeds)
+    mean, low, high = paired_interval(gains, [0.0] * len(gains))
+    t = paired_t(gains, [0.0] * len(gains)) if len(set(gains)) > 1 else math.copysign(math.inf, mean)
+    return Comparison(a, b, tuple(classes), seeds, gains, mean, low, high, t, T_CRITICAL_95[len(seeds) - 1])

@@ -19,17 +19,22 @@ Taught in ``notebooks/09_ablations.ipynb``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from pspnet_edu.data import CLASS_NAMES, CONTEXT_CLASSES
 from pspnet_edu.experiments.paper import PAPER_ROW_OF_VARIANT, PAPER_SOURCE, PAPER_TABLE1, PAPER_TABLE2, TRANSCRIPTION_NOTE
 from pspnet_edu.experiments.plots import plot_alpha, plot_ppm
-from pspnet_edu.experiments.provenance import provenance
+from pspnet_edu.provenance import provenance
 from pspnet_edu.experiments.stats import context_miou, finite_mean
 from pspnet_edu.files import write_atomic
 from pspnet_edu.training import CHECKPOINT_NAME, TrainConfig, train_from_config
@@ -54,33 +59,62 @@ def with_model(config: TrainConfig, **fields: Any) -> TrainConfig:
     return dataclasses.replace(config, model=dataclasses.replace(config.model, **fields))
 
 
-def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: str | Path,
-                 log: Log = print) -> dict[str, Any]:
+def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: str | Path, log: Log = print,
+                 processes: int = 1) -> dict[str, Any]:
     """Train every setting with every seed, each run in ``out/SETTING/seedS``.
 
-    A finished run is read back, an interrupted one resumed. Returns (and writes to
-    ``out/results.json`` after every setting) per setting and seed: mIoU, pixel accuracy,
-    per-class IoU and the context classes' mean IoU, with a provenance record.
+    A finished run is read back, an interrupted one resumed. ``processes > 1`` trains that
+    many runs at a time, each in its own process with ``threads // processes`` torch threads
+    and its printout in ``out/SETTING/seedS.log`` (on a small CPU two single-threaded runs get
+    through more work than one run on two threads). Returns (and writes to
+    ``out/results.json`` after every run) per setting and seed: mIoU, pixel accuracy,
+    per-class IoU, the context classes' mean IoU and the training time, with a provenance
+    record.
     """
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     out, start = Path(out), time.time()
+    jobs = [(name, dataclasses.replace(setting, seed=seed, out=str(out / name / f"seed{seed}")))
+            for name, setting in settings.items() for seed in seeds]
     results: dict[str, Any] = {"settings": {}, "class_names": list(CLASS_NAMES), "context_classes": list(CONTEXT_CLASSES)}
-    for name, setting in settings.items():
-        runs = [_run_one(dataclasses.replace(setting, seed=seed, out=str(out / name / f"seed{seed}")), name, log)
-                for seed in seeds]
-        results["settings"][name] = {"config": _describe(setting), "runs": runs,
-                                     "miou_mean": finite_mean(r["miou"] for r in runs),
-                                     "context_miou_mean": finite_mean(r["context_miou"] for r in runs)}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def record(name: str, run: dict[str, Any]) -> None:
+        done[name, run["seed"]] = run
+        for setting_name, setting in settings.items():
+            runs = [done[setting_name, seed] for seed in seeds if (setting_name, seed) in done]
+            if runs:
+                results["settings"][setting_name] = {
+                    "config": _describe(setting), "runs": runs, "miou_mean": finite_mean(r["miou"] for r in runs),
+                    "context_miou_mean": finite_mean(r["context_miou"] for r in runs)}
         results["provenance"] = provenance(seconds=time.time() - start)
         write_atomic(out / "results.json", json.dumps(results, indent=1))
+
+    if processes <= 1:
+        for name, config in jobs:
+            record(name, _run_one(config, name, log))
+        return results
+    threads = max(1, torch.get_num_threads() // processes)
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_run_in_process, config, name, threads): name for name, config in jobs}
+        for name, config in jobs:
+            log(f"--- {name}, seed {config.seed}: in a process of its own, {threads} thread(s), log {config.out}.log")
+        for future in as_completed(futures):
+            record(futures[future], future.result())
     return results
+
+
+def _run_in_process(config: TrainConfig, name: str, threads: int) -> dict[str, Any]:
+    """One run in a worker process, its printout in ``OUT.log`` (beside the run folder)."""
+    torch.set_num_threads(threads)
+    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{config.out}.log", "a") as file, contextlib.redirect_stdout(file):
+        return _run_one(config, name, print)
 
 
 def _run_one(config: TrainConfig, name: str, log: Log) -> dict[str, Any]:
     resume = (Path(config.out) / CHECKPOINT_NAME).is_file()
     log(f"--- {name}, seed {config.seed}: {'resuming/reading' if resume else 'training'} {config.out}")
-    start = time.perf_counter()
     result = train_from_config(config, resume=resume)
     if result.interrupted:
         raise KeyboardInterrupt(f"stopped during {name}, seed {config.seed}; run the same command to resume")
@@ -89,7 +123,7 @@ def _run_one(config: TrainConfig, name: str, log: Log) -> dict[str, Any]:
     return {"seed": config.seed, "miou": final.get("miou"), "pixel_acc": final.get("pixel_acc"),
             "mean_acc": final.get("mean_acc"), "iou": iou,
             "context_miou": context_miou(iou, CONTEXT_CLASSES) if iou else None,
-            "seconds": round(time.perf_counter() - start, 1)}
+            "seconds": round(result.seconds, 1)}
 
 
 def _seed_list(seeds: int) -> list[int]:
@@ -107,7 +141,8 @@ def _describe(config: TrainConfig) -> dict[str, Any]:
 
 
 def ablate_alpha(base: TrainConfig, alphas: Sequence[float] = ALPHAS, seeds: int = 2,
-                 out: str | Path = "runs/ablate_alpha", with_ppm: bool = False, log: Log = print) -> dict[str, Any]:
+                 out: str | Path = "runs/ablate_alpha", with_ppm: bool = False, log: Log = print,
+                 processes: int = 1) -> dict[str, Any]:
     """Sweep the auxiliary-loss weight (paper Table 2); write results.json and alpha.png.
 
     As in the paper, the model is the dilated FCN without the PPM unless ``with_ppm``.
@@ -116,7 +151,7 @@ def ablate_alpha(base: TrainConfig, alphas: Sequence[float] = ALPHAS, seeds: int
         raise ValueError(f"alphas must be finite numbers >= 0, got {list(alphas)}")
     model_base = base if with_ppm else with_model(base, use_ppm=False)
     settings = {f"alpha={a:g}": dataclasses.replace(model_base, alpha=float(a)) for a in alphas}
-    results = run_settings(settings, _seed_list(seeds), out, log)
+    results = run_settings(settings, _seed_list(seeds), out, log, processes)
     results["paper"] = {"source": PAPER_SOURCE + " (Table 2, dilated FCN without PPM)", "note": TRANSCRIPTION_NOTE,
                         "miou_pixacc": {str(k): v for k, v in PAPER_TABLE2.items()}}
     write_atomic(Path(out) / "results.json", json.dumps(results, indent=1))
@@ -125,13 +160,13 @@ def ablate_alpha(base: TrainConfig, alphas: Sequence[float] = ALPHAS, seeds: int
 
 
 def ablate_ppm(base: TrainConfig, variants: Sequence[str] = tuple(PPM_VARIANTS), seeds: int = 2,
-               out: str | Path = "runs/ablate_ppm", log: Log = print) -> dict[str, Any]:
+               out: str | Path = "runs/ablate_ppm", log: Log = print, processes: int = 1) -> dict[str, Any]:
     """No PPM vs B1 vs B1236, average vs max pooling, and the capacity control (paper Table 1)."""
     unknown = sorted(set(variants) - set(PPM_VARIANTS))
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; choose from {list(PPM_VARIANTS)}")
     settings = {v: with_model(base, **PPM_VARIANTS[v]) for v in variants}
-    results = run_settings(settings, _seed_list(seeds), out, log)
+    results = run_settings(settings, _seed_list(seeds), out, log, processes)
     results["paper"] = {"source": PAPER_SOURCE + " (Table 1)", "note": TRANSCRIPTION_NOTE, "miou_pixacc": PAPER_TABLE1,
                         "row_of_variant": PAPER_ROW_OF_VARIANT}
     write_atomic(Path(out) / "results.json", json.dumps(results, indent=1))

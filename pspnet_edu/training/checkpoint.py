@@ -79,6 +79,23 @@ def saved_model_config(checkpoint: dict[str, Any], where: str = "the checkpoint"
     return saved_config(checkpoint, where).model
 
 
+def export_weights(checkpoint: dict[str, Any], path: str | Path, half: bool = True) -> Path:
+    """Write a slim copy of a training checkpoint: weights (float16 if ``half``), config, history.
+
+    What the course commits as ``data/checkpoints/NAME.pt``: no optimiser or RNG state (it
+    cannot be resumed), a quarter of the size. :func:`model_from_checkpoint` loads it (the
+    float16 weights are copied into a float32 model).
+    """
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in checkpoint["model"].items()}
+    slim = {"format": CHECKPOINT_FORMAT, "model": weights, "config": checkpoint["config"],
+            "history": checkpoint.get("history"), "data_id": checkpoint.get("data_id"),
+            "iteration": checkpoint.get("iteration"), "seconds": checkpoint.get("seconds")}
+    if checkpoint.get("format") == OLD_FORMAT:
+        slim.update(format=OLD_FORMAT, model_config=checkpoint["model_config"])
+    save_checkpoint(path, slim)
+    return Path(path)
+
+
 def model_from_checkpoint(checkpoint: str | Path | dict[str, Any], device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model saved in a checkpoint (its architecture is stored with it), in eval mode."""
     where = str(checkpoint) if not isinstance(checkpoint, dict) else "the checkpoint"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ class TrainResult:
     history: dict[str, list[dict[str, Any]]]  # {"train": [...], "val": [...]}
     final: dict[str, Any] | None  # the last evaluation (miou, pixel_acc, mean_acc, iou), if any
     model: nn.Module  # the trained model (unwrapped from DDP), on the training device
+    seconds: float  # wall-clock time of the training loop, over all its resumptions
 
 
 @dataclass
@@ -85,6 +87,8 @@ class _Run:
     data_id: str | None
     class_names: list[str] | None
     iteration: int = 0
+    seconds: float = 0.0  # time spent in the loop before this process started it (resumed runs)
+    started: float = 0.0  # time.perf_counter() when this process started the loop
 
     def say(self, message: str) -> None:
         if self.dist.is_main:
@@ -95,7 +99,10 @@ class _Run:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
                 "iteration": self.iteration, "config": config_to_dict(self.config), "data_id": self.data_id,
-                "rng": rng_state(), **self.log.state()}
+                "seconds": self.elapsed(), "rng": rng_state(), **self.log.state()}
+
+    def elapsed(self) -> float:
+        return self.seconds + (time.perf_counter() - self.started if self.started else 0.0)
 
     def save(self) -> None:
         if self.dist.is_main:
@@ -138,7 +145,7 @@ def train(
         distributed.barrier(dist)
         return TrainResult(run_dir=folder.path, checkpoint=folder.checkpoint, iteration=run.iteration,
                            interrupted=interrupted, history=run.log.state()["history"],
-                           final=run.log.val[-1] if run.log.val else None, model=run.model)
+                           final=run.log.val[-1] if run.log.val else None, model=run.model, seconds=run.elapsed())
     finally:
         distributed.teardown(dist)
 
@@ -172,7 +179,7 @@ def _start(config: TrainConfig, model: nn.Module, folder: RunFolder, device: tor
     scheduler.load_state_dict(saved["scheduler"])
     if saved["scaler"]:
         scaler.load_state_dict(saved["scaler"])
-    run.iteration, run.log = saved["iteration"], TrainLog.from_state(saved)
+    run.iteration, run.log, run.seconds = saved["iteration"], TrainLog.from_state(saved), saved.get("seconds", 0.0)
     set_rng_state(saved["rng"])
     run.say(f"resuming {folder.checkpoint} at iteration {run.iteration}/{config.iters}")
     return run
@@ -203,6 +210,7 @@ def _loop(run: _Run, train_set: torch.utils.data.Dataset, on_step: Callable[[int
     bar = tqdm(total=config.iters, initial=start, desc="train", unit="it", dynamic_ncols=True,
                disable=not (show_bar and run.dist.is_main))
     run.net.train()
+    run.started = time.perf_counter() if run.iteration < config.iters else 0.0  # 0: a finished run, read back
     # The signal handlers stay until the last checkpoint is on disk.
     with StopFlag(run.say) as stop, bar, contextlib.closing(batches):
         while run.iteration < config.iters:

@@ -35,6 +35,11 @@ def build_datasets(config: TrainConfig) -> tuple[CityscapesSegmentation, Citysca
                                        transforms=TrainTransforms(crop_size=config.crop, scale=config.scale))
     val_set = None
     if config.val_split:
+        if not (root / "leftImg8bit" / config.val_split).is_dir():
+            found = sorted(p.name for p in (root / "leftImg8bit").glob("*") if p.is_dir())
+            raise FileNotFoundError(f"{root} has no validation split {config.val_split!r} (splits found: "
+                                    f"{', '.join(found) or 'none'}); pass --val-split SPLIT, or --val-split none to "
+                                    "train without evaluation")
         val_set = CityscapesSegmentation(root, config.val_split, transforms=EvalTransforms())
     return train_set, val_set
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torchvision
 
-_REPOSITORY = Path(__file__).resolve().parents[2]
+_REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def _git(*args: str) -> str | None:

@@ -1,0 +1,443 @@
+"""Self-checks for notebooks/07_training.ipynb: the optimiser and one training step.
+
+- :func:`check_optimizer`: ``my_optimizer(model, config)`` -> ``(optimizer, scheduler)``: SGD
+  over two parameter groups chosen by module name (``backbone.*`` at ``config.lr``, the PPM and
+  both heads at ``config.head_lr_mult`` times it), momentum and weight decay from the config,
+  and the poly schedule over ``config.iters`` steps; against
+  :func:`pspnet_edu.training.build_optimizer`. Compared: which parameters are in which group,
+  each group's rate, momentum and weight decay, and both groups' rates after every step of the
+  schedule. The cases include the no-PPM twin and a model without the auxiliary head, so
+  groups picked by listing modules or by position fail.
+- :func:`check_training_step`: ``my_training_step(model, images, masks, optimizer, scheduler,
+  alpha)`` -> the loss of the batch, against the trainer's own step
+  (``pspnet_edu.training.loop._step``, what ``train`` runs at every iteration): forward, the
+  loss ``main + alpha * aux`` (cross-entropy, 255 ignored; paper Sec. 4, "Deep Supervision for
+  ResNet-Based FCN"), ``zero_grad``, ``backward``, ``optimizer.step()``, ``scheduler.step()``.
+  Both start from the same weights and the same optimiser, see the same batches (two steps in
+  the first case, one in the second) and the same dropout seed; compared after each step: the
+  returned loss, the rates of both groups, and every weight and BatchNorm statistic of the model.
+
+While the learner's code runs, the package's versions are hidden (``*_HIDDEN`` below,
+:func:`pspnet_edu.checks._core.hidden`): ``param_groups`` and ``build_optimizer`` (the groups
+and the schedule are the exercise) and ``pspnet_loss`` (the loss is part of the step). torch's
+``SGD``, ``PolynomialLR`` and ``F.cross_entropy`` are the bricks and stay available.
+
+The poly policy and the optimiser's settings are the paper's (Zhao et al. 2017, Sec. 5.1
+"Implementation Details"); the 10x rate of the new layers is the author's code (hszhao/semseg).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pspnet_edu.checks._core import (
+    differences,
+    hidden,
+    learner_code,
+    learner_name,
+    passed,
+    refuse_reference,
+    require_callable,
+    short_repr,
+)
+from pspnet_edu.constants import IGNORE_INDEX
+from pspnet_edu.loss import pspnet_loss
+from pspnet_edu.pspnet import PSPNet, preset_config
+from pspnet_edu.training import loop
+from pspnet_edu.training.config import TrainConfig
+from pspnet_edu.training.distributed import Distributed
+from pspnet_edu.training.optim import build_optimizer, param_groups
+
+# What each check hides while the learner's code runs.
+OPTIMIZER_HIDDEN = (build_optimizer, param_groups)
+TRAINING_STEP_HIDDEN = (pspnet_loss, param_groups, build_optimizer)
+
+NUM_CLASSES = 19  # the Cityscapes classes, as in the lesson
+SIZE = (48, 56)  # (H, W) of the check's images: the tiny preset needs >= 41 px for its 6x6 bin
+RTOL, ATOL = 1e-4, 1e-6  # weights after two SGD steps: a different (right) order of float ops stays far below
+
+
+def _model(seed: int = 0, **fields: Any) -> PSPNet:
+    """The tiny preset with 19 classes, seeded; ``fields`` change its configuration."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return PSPNet(preset_config("tiny", num_classes=NUM_CLASSES, **fields))
+
+
+# ------------------------------------------------------------------ the optimiser
+
+OPTIMIZER_HINT = ("Two groups by parameter NAME (model.named_parameters()): those starting with 'backbone.' at "
+                  "config.lr, all the others (PPM, head, aux_head) at config.lr * config.head_lr_mult; SGD with the "
+                  "config's momentum and weight decay; a poly schedule (PolynomialLR) over config.iters steps with "
+                  "power config.power.")
+
+
+def _optimizer_cases() -> tuple[tuple[str, Callable[[], nn.Module], TrainConfig], ...]:
+    """(what the case is about, a model factory, the config)."""
+    return (
+        ("the tiny PSPNet with the course's settings", lambda: _model(), TrainConfig(iters=12)),
+        ("the no-PPM twin (the dilated FCN): its .ppm is an empty nn.Identity", lambda: _model(use_ppm=False),
+         TrainConfig(iters=12)),
+        ("a model built without the auxiliary head (aux=False)", lambda: _model(aux=False),
+         TrainConfig(iters=8, lr=0.02, head_lr_mult=5.0)),
+        ("a deeper backbone (ResNet-34) and other settings: every number must come from the config",
+         lambda: _model(depth=34),
+         TrainConfig(iters=10, lr=0.005, head_lr_mult=4.0, momentum=0.8, weight_decay=5e-4, power=2.0)),
+    )
+
+
+def _group_summary(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> list[dict[str, Any]]:
+    return [{"params": sorted(names.get(id(p), "<not a parameter of the model>") for p in g["params"]),
+             "lr": g["lr"], "momentum": g.get("momentum"), "weight_decay": g.get("weight_decay")}
+            for g in optimizer.param_groups]
+
+
+def _rates(optimizer: torch.optim.Optimizer, scheduler: Any, steps: int) -> list[list[float]]:
+    """Every group's rate before the first step and after each of ``steps`` scheduler steps."""
+    rates = [[g["lr"] for g in optimizer.param_groups]]
+    for _ in range(steps):
+        optimizer.step()  # no gradients: the weights do not move, but the scheduler sees a step
+        scheduler.step()
+        rates.append([g["lr"] for g in optimizer.param_groups])
+    return rates
+
+
+def _group_problem(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> str | None:
+    """A sentence naming what is wrong with the learner's groups, or None if they match."""
+    labels = ("group 0 (the backbone)", "group 1 (PPM and heads)")
+    if len(got) != len(expected):
+        return (f"expected {len(expected)} parameter groups (the backbone, then the PPM and heads), got {len(got)}. "
+                + OPTIMIZER_HINT)
+    wanted = {name for group in expected for name in group["params"]}
+    found = [name for group in got for name in group["params"]]
+    missing = sorted(wanted - set(found))
+    if missing:
+        return (f"{len(missing)} parameters are in no group, e.g. {missing[:3]}: pick the groups by the parameter "
+                "NAMES (model.named_parameters()), not by listing modules or positions, which miss parameters when "
+                "the model changes. " + OPTIMIZER_HINT)
+    for index, (label, want, have) in enumerate(zip(labels, expected, got)):
+        if want["params"] != have["params"]:
+            if len(got) == 2 and want["params"] == got[1 - index]["params"]:
+                return "the two groups are swapped: the backbone group first, then the PPM and heads. " + OPTIMIZER_HINT
+            extra = sorted(set(have["params"]) - set(want["params"]))
+            lacking = sorted(set(want["params"]) - set(have["params"]))
+            detail = f"it holds {extra[:2]}, which belong in the other group" if extra else f"it lacks {lacking[:2]}"
+            return f"{label}: {detail}. " + OPTIMIZER_HINT
+    for label, want, have in zip(labels, expected, got):
+        for key, what in (("lr", "learning rate"), ("momentum", "momentum"), ("weight_decay", "weight decay")):
+            if differences(want[key], have[key], rtol=1e-9, atol=1e-15) is not None:
+                why = ""
+                if key == "lr" and label.startswith("group 1") and have[key] == expected[0]["lr"]:
+                    why = " (the new layers learn head_lr_mult times faster than the backbone)"
+                return f"{label}: {what} expected {want[key]!r}, got {short_repr(have[key])}{why}. " + OPTIMIZER_HINT
+    return None
+
+
+def _schedule_problem(expected: list[list[float]], got: list[list[float]], config: TrainConfig) -> str | None:
+    for step, (want, have) in enumerate(zip(expected, got)):
+        if differences(want, have, rtol=1e-7, atol=1e-12) is None:
+            continue
+        if step > 0 and differences(got[0], have, rtol=1e-9, atol=1e-15) is None:
+            why = "the rates never change: the poly schedule is missing"
+        elif any(abs(v) > 1e-12 for v in got[-1]):
+            why = (f"the rates must reach 0 after config.iters = {config.iters} steps (they end at "
+                   f"{[f'{v:.3g}' for v in got[-1]]}): total_iters=config.iters")
+        else:
+            why = f"poly: lr = base * (1 - step / config.iters) ** config.power, with power {config.power}"
+        return (f"after {step} scheduler steps the rates of the two groups should be {[f'{v:.6g}' for v in want]}, "
+                f"got {[f'{v:.6g}' for v in have]}: {why}. " + OPTIMIZER_HINT)
+    return None
+
+
+def check_optimizer(my_optimizer: Callable[[nn.Module, TrainConfig], tuple[Any, Any]]) -> None:
+    """Check ``my_optimizer(model, config)`` -> ``(optimizer, scheduler)`` on 4 models and configs.
+
+    >>> def my_optimizer(model, config):
+    ...     backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    ...     new = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    ...     groups = [{"params": backbone, "lr": config.lr},
+    ...               {"params": new, "lr": config.lr * config.head_lr_mult}]
+    ...     optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
+    ...                                 weight_decay=config.weight_decay)
+    ...     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=config.iters, power=config.power)
+    ...     return optimizer, scheduler
+    >>> check_optimizer(my_optimizer)
+    ✓ my_optimizer matches pspnet_edu.training.optim.build_optimizer on 4 cases
+    """
+    require_callable(my_optimizer)
+    name = learner_name(my_optimizer)
+    refuse_reference(my_optimizer, OPTIMIZER_HIDDEN, name)
+    cases = _optimizer_cases()
+    prepared = []
+    for about, make_model, config in cases:  # the expected values first: the reference needs what is hidden
+        model = make_model()
+        names = {id(p): n for n, p in model.named_parameters()}
+        optimizer, scheduler = build_optimizer(model, config)
+        prepared.append((about, model, config, names, _group_summary(optimizer, names),
+                         _rates(optimizer, scheduler, config.iters)))
+    with hidden(*OPTIMIZER_HIDDEN) as hiding:
+        for about, model, config, names, expected_groups, expected_rates in prepared:
+            call = f"{name}(model, config)  [{about}]"
+            with learner_code(name, call, hiding):
+                try:
+                    result = my_optimizer(model, config)
+                except AttributeError as error:  # e.g. model.aux_head.parameters() on a model without one
+                    raise AssertionError(
+                        f"{call} raised AttributeError: {error}\n  hint: this model lacks a module yours expects: "
+                        f"pick the groups by parameter NAME, which works for any model. {OPTIMIZER_HINT}") from error
+            if not (isinstance(result, tuple) and len(result) == 2):
+                raise AssertionError(f"{call} must return (optimizer, scheduler), got {short_repr(result)}.\n"
+                                     f"  hint: {OPTIMIZER_HINT}")
+            optimizer, scheduler = result
+            if not isinstance(optimizer, torch.optim.Optimizer) or not callable(getattr(scheduler, "step", None)):
+                raise AssertionError(f"{call} must return (a torch.optim optimizer, a scheduler with .step()), got "
+                                     f"({type(optimizer).__name__}, {type(scheduler).__name__}).\n  hint: {OPTIMIZER_HINT}")
+            problem = _group_problem(expected_groups, _group_summary(optimizer, names))
+            if problem is None:
+                with learner_code(name, f"scheduler.step() of {call}", hiding):
+                    got_rates = _rates(optimizer, scheduler, config.iters)
+                problem = _schedule_problem(expected_rates, got_rates, config)
+            if problem is not None:
+                raise AssertionError(f"{call} gave a wrong optimizer.\n  hint: {problem}")
+    passed(name, "pspnet_edu.training.optim.build_optimizer", len(cases))
+
+
+# ------------------------------------------------------------------ one training step
+
+STEP_HINT = ("The step, in order: forward (outputs['out'], outputs['aux']); loss = main + alpha * aux, both "
+             "F.cross_entropy with ignore_index=255; optimizer.zero_grad(); loss.backward(); optimizer.step(); "
+             "scheduler.step(); return the loss as a number.")
+
+
+def _batches(seed: int, count: int) -> list[tuple[Tensor, Tensor]]:
+    """``count`` batches of 2 normalised-looking images (2, 3, H, W) and trainId masks (2, H, W) with void rows."""
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(count):
+        images = torch.randn(2, 3, *SIZE, generator=generator)
+        coarse = torch.randint(0, NUM_CLASSES, (2, 1, 6, 7), generator=generator).float()
+        masks = F.interpolate(coarse, size=SIZE, mode="nearest")[:, 0].long()  # blocky regions, (2, H, W)
+        masks[:, :3] = IGNORE_INDEX  # void pixels: they must not count
+        batches.append((images, masks))
+    return batches
+
+
+# (what the case is about, model fields, alpha, data seed, steps). Two steps show what one cannot
+# (gradients left over from the step before, the schedule's second rate); the second case checks alpha.
+_STEP_CASES = (
+    ("the tiny PSPNet, alpha 0.4 (the paper's weight)", {}, 0.4, 1, 2),
+    ("the no-PPM twin, alpha 1.0", {"use_ppm": False}, 1.0, 2, 1),
+)
+
+
+def _config(alpha: float) -> TrainConfig:
+    # 4 iterations: the poly rate falls visibly at every step; channels_last off: the model is used as given.
+    return TrainConfig(iters=4, lr=0.01, alpha=alpha, channels_last=False)
+
+
+def _package_step(model: nn.Module, optimizer: Any, scheduler: Any, config: TrainConfig,
+                  images: Tensor, masks: Tensor) -> float:
+    """One step of the trainer itself, on a stand-in for its run object (one process, fp32, CPU)."""
+    run = SimpleNamespace(config=config, device=torch.device("cpu"), net=model, optimizer=optimizer,
+                          scheduler=scheduler, scaler=torch.amp.GradScaler("cpu", enabled=False), dist=Distributed())
+    loss, _ = loop._step(run, images, masks)  # type: ignore[arg-type]
+    return float(loss)
+
+
+def _variant_step(model: nn.Module, optimizer: Any, scheduler: Any, images: Tensor, masks: Tensor, alpha: float,
+                  variant: str) -> float:
+    """A step with one known slip, to name the learner's (used only after a mismatch)."""
+    outputs = model(images)
+    main = F.cross_entropy(outputs["out"], masks, ignore_index=IGNORE_INDEX)
+    aux = F.cross_entropy(outputs["aux"], masks, ignore_index=IGNORE_INDEX)
+    loss = {"no aux": main, "alpha 0.4": main + 0.4 * aux, "alpha on main": alpha * main + aux}.get(variant,
+                                                                                                 main + alpha * aux)
+    if variant != "no zero_grad":
+        optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if variant == "scheduler first":
+        scheduler.step()
+        optimizer.step()
+    else:
+        optimizer.step()
+        scheduler.step()
+    return float(loss)
+
+
+VARIANTS = {
+    "no aux": "The auxiliary loss is missing: add alpha * the cross-entropy of outputs['aux'].",
+    "alpha 0.4": "alpha is an argument: use it, not the constant 0.4.",
+    "alpha on main": "alpha weighs the AUXILIARY loss: main + alpha * aux.",
+    "no zero_grad": "The first step matches but the second does not: gradients accumulate across steps unless you "
+                    "call optimizer.zero_grad() before loss.backward().",
+    "scheduler first": "Step the scheduler AFTER optimizer.step(): the first update must use the base rates.",
+}
+
+
+def _snapshot(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _run(step: Callable[..., Any], model: nn.Module, optimizer: Any, scheduler: Any,
+         batches: Sequence[tuple[Tensor, Tensor]], seed: int) -> list[tuple[Any, list[float], dict[str, Tensor]]]:
+    """(returned loss, rates of both groups, weights) after each batch; dropout seeded the same for every run."""
+    after = []
+    for index, (images, masks) in enumerate(batches):
+        torch.manual_seed(seed + index)
+        loss = step(model, optimizer, scheduler, images.clone(), masks.clone())
+        after.append((loss, [g["lr"] for g in optimizer.param_groups], _snapshot(model)))
+    return after
+
+
+def _fresh(fields: dict[str, Any], config: TrainConfig) -> tuple[nn.Module, Any, Any]:
+    model = _model(**fields).train()
+    optimizer, scheduler = build_optimizer(model, config)
+    return model, optimizer, scheduler
+
+
+def _part(key: str) -> str:
+    first = key.split(".")[0]
+    return {"backbone": "the backbone", "ppm": "the PPM", "head": "the main head",
+            "aux_head": "the auxiliary head"}.get(first, first)
+
+
+def _weights_problem(expected: dict[str, Tensor], got: dict[str, Tensor]) -> str | None:
+    for key, want in expected.items():
+        if want.shape == got[key].shape and torch.allclose(want.double(), got[key].double(), rtol=RTOL, atol=ATOL):
+            continue  # the usual case, decided quickly
+        detail = differences(want, got[key], rtol=RTOL, atol=ATOL)
+        if detail is not None:
+            return f"{key} ({_part(key)}): {detail}"
+    return None
+
+
+def _as_float(loss: Any) -> float | None:
+    if isinstance(loss, Tensor) and loss.numel() == 1:
+        return float(loss.detach())
+    if isinstance(loss, (int, float)) and not isinstance(loss, bool):
+        return float(loss)
+    return None
+
+
+def check_training_step(my_training_step: Callable[..., Any]) -> None:
+    """Check ``my_training_step(model, images, masks, optimizer, scheduler, alpha)`` against the trainer's step.
+
+    Two cases (the tiny PSPNet at alpha 0.4, its no-PPM twin at alpha 1.0), two steps each;
+    after each step the returned loss, both groups' rates and every weight must match.
+
+    >>> def my_training_step(model, images, masks, optimizer, scheduler, alpha):
+    ...     outputs = model(images)
+    ...     loss = (F.cross_entropy(outputs["out"], masks, ignore_index=255)
+    ...             + alpha * F.cross_entropy(outputs["aux"], masks, ignore_index=255))
+    ...     optimizer.zero_grad()
+    ...     loss.backward()
+    ...     optimizer.step()
+    ...     scheduler.step()
+    ...     return loss.item()
+    >>> check_training_step(my_training_step)
+    ✓ my_training_step matches pspnet_edu.training.loop._step on 2 cases
+    """
+    require_callable(my_training_step)
+    name = learner_name(my_training_step)
+    refuse_reference(my_training_step, TRAINING_STEP_HIDDEN, name)
+    with torch.random.fork_rng(devices=[]):  # the dropout seeds below leave the caller's RNG as it was
+        prepared = []
+        for about, fields, alpha, seed, steps in _STEP_CASES:  # the trainer's steps first: they need what is hidden
+            config = _config(alpha)
+            batches = _batches(seed, steps)
+            model, optimizer, scheduler = _fresh(fields, config)
+            start = {n: p.detach().clone() for n, p in model.named_parameters()}
+            expected = _run(lambda m, o, s, x, y: _package_step(m, o, s, config, x, y), model, optimizer, scheduler,
+                            batches, seed)
+            prepared.append((about, fields, alpha, seed, config, batches, start, expected))
+        for about, fields, alpha, seed, config, batches, start, expected in prepared:
+            model, optimizer, scheduler = _fresh(fields, config)
+            call = f"{name}(model, images, masks, optimizer, scheduler, alpha={alpha})  [{about}]"
+
+            def learner(m: nn.Module, o: Any, s: Any, x: Tensor, y: Tensor) -> Any:
+                try:
+                    return my_training_step(m, x, y, o, s, alpha)
+                except (IndexError, RuntimeError) as error:
+                    if "out of bounds" in str(error):
+                        raise AssertionError(
+                            f"{call} raised {type(error).__name__}: {error}\n  hint: the masks hold 255 (void); "
+                            f"pass ignore_index=255 to F.cross_entropy. {STEP_HINT}") from error
+                    raise
+
+            with hidden(*TRAINING_STEP_HIDDEN) as hiding, learner_code(name, call, hiding):
+                got = _run(learner, model, optimizer, scheduler, batches, seed)
+            problem, step = _step_problem(expected, got, start, config)
+            if problem is not None:
+                variant = _which_variant(fields, config, batches[:step], seed, got) if "other weights" in problem else None
+                hints = [VARIANTS[variant]] if variant else []
+                raise AssertionError(f"{call} {problem}\n  hint: {' '.join(hints + [STEP_HINT])}")
+    passed(name, "pspnet_edu.training.loop._step", len(_STEP_CASES))
+
+
+def _step_problem(expected: list[Any], got: list[Any], start: dict[str, Tensor],
+                  config: TrainConfig) -> tuple[str | None, int]:
+    """What differs first, step by step (the weights, the rates, the returned loss), and at which step."""
+    for step, ((want_loss, want_rates, want_weights), (got_loss, got_rates, got_weights)) in enumerate(
+            zip(expected, got), start=1):
+        where = f"after step {step} of {len(expected)}"
+        if step == 1 and _weights_problem(start, {k: got_weights[k] for k in start}) is None:
+            return f"did not change the weights ({where}): call loss.backward() and then optimizer.step().", step
+        problem = _weights_problem(want_weights, got_weights)
+        if problem is not None:
+            return f"gave other weights than the trainer's step {where}: {problem}.", step
+        if differences(want_rates, got_rates, rtol=1e-9, atol=1e-15) is not None:
+            before = expected[step - 2][1] if step > 1 else _initial_rates(config)
+            why = ("the scheduler was not stepped: call scheduler.step() once, after optimizer.step()"
+                   if differences(before, got_rates, rtol=1e-9, atol=1e-15) is None
+                   else "step the scheduler exactly once per training step")
+            return (f"left the learning rates at {[f'{v:.6g}' for v in got_rates]} {where}, expected "
+                    f"{[f'{v:.6g}' for v in want_rates]}: {why}."), step
+        value = _as_float(got_loss)
+        if value is None:
+            return (f"returned {short_repr(got_loss)} {where}: return the loss of the batch (main + alpha * aux, "
+                    "computed before the update) as a number, e.g. loss.item()."), step
+        if not math.isclose(value, want_loss, rel_tol=1e-5, abs_tol=1e-7):
+            return (f"returned the loss {value:.6g} {where}, expected {want_loss:.6g}: return main + alpha * aux, "
+                    "the loss that was back-propagated."), step
+    return None, len(expected)
+
+
+def _initial_rates(config: TrainConfig) -> list[float]:
+    return [config.lr, config.lr * config.head_lr_mult]
+
+
+def _which_variant(fields: dict[str, Any], config: TrainConfig, batches: Sequence[tuple[Tensor, Tensor]], seed: int,
+                   got: list[Any]) -> str | None:
+    """The known slip whose weights, up to the step that failed, equal the learner's (None if none does).
+
+    A slip that shows at the first step only, or at the second only ("no zero_grad"), is tried
+    only where it can show.
+    """
+    candidates = ["no zero_grad"] if len(batches) > 1 else [v for v in VARIANTS if v != "no zero_grad"]
+    for variant in candidates:
+        if variant == "alpha 0.4" and config.alpha == 0.4:
+            continue
+        model, optimizer, scheduler = _fresh(fields, config)
+        with contextlib.suppress(Exception), _quiet():
+            slipped = _run(lambda m, o, s, x, y: _variant_step(m, o, s, x, y, config.alpha, variant), model,
+                           optimizer, scheduler, batches, seed)
+            if all(_weights_problem(w, g[2]) is None for (_, _, w), g in zip(slipped, got)):
+                return variant
+    return None
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No warning from the slipped steps (PyTorch warns when the scheduler steps before the optimizer)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

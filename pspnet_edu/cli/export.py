@@ -1,0 +1,33 @@
+"""``pspnet-edu export``: a finished run as a small committed model and its sidecar (see training.export)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pspnet_edu.cli.options import add_threads_option, set_threads
+from pspnet_edu.training.export import export_run
+
+
+def run(args: argparse.Namespace) -> int:
+    set_threads(args)
+    out = Path(args.out)
+    existing = [p for p in (out, out.with_suffix(".json")) if p.exists()]
+    if existing and not args.force:
+        raise FileExistsError(f"{existing[0]} already exists; pass --force to overwrite it or choose another --out")
+    sidecar = export_run(args.checkpoint, out, half=not args.fp32)
+    print(f"wrote {out} and {out.with_suffix('.json')}: val mIoU {sidecar['val_miou']:.4f}")
+    return 0
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:
+    """Register `export`."""
+    parser = subparsers.add_parser("export", help="a finished run as small weights + a sidecar JSON",
+                                   description="Write OUT (float16 weights, config, history) and OUT.json (the val "
+                                               "mIoU of the exported file, the command, the recipe, the time).")
+    parser.add_argument("--checkpoint", required=True, help="RUN_DIR/last.pt of a finished run")
+    parser.add_argument("--out", required=True, help="e.g. data/checkpoints/pspnet_tiny.pt")
+    parser.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16, half the size)")
+    parser.add_argument("--force", action="store_true", help="overwrite OUT and OUT.json")
+    add_threads_option(parser)
+    parser.set_defaults(func=run)

@@ -1,0 +1,47 @@
+"""A finished run as a small, committed model: slim weights plus a sidecar that says how it was made.
+
+``pspnet-edu export --checkpoint RUN/last.pt --out data/checkpoints/NAME.pt`` writes
+``NAME.pt`` (float16 weights, the config and the history: no optimiser state, so it cannot be
+resumed) and ``NAME.json``: the val mIoU *of the exported file itself* (whole image, fp32, so
+that ``pspnet-edu evaluate --checkpoint NAME.pt`` prints the same number), the per-class IoU,
+the training command and recipe, the training time and a provenance record. The lessons use
+the course's two such files, ``data/checkpoints/pspnet_tiny.pt`` and ``fcn_tiny.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pspnet_edu.constants import NUM_CLASSES
+from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms
+from pspnet_edu.provenance import provenance
+from pspnet_edu.files import write_atomic
+from pspnet_edu.inference import evaluate, prepare_for_inference
+from pspnet_edu.training.checkpoint import export_weights, load_checkpoint, model_from_checkpoint
+
+
+def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict[str, Any]:
+    """Write ``out`` (slim weights) and ``out.json`` (how it was made, what it scores); return the sidecar."""
+    source, out = Path(checkpoint), Path(out)
+    saved = load_checkpoint(source)
+    export_weights(saved, out, half=half)
+    config = saved["config"]
+    model = prepare_for_inference(model_from_checkpoint(out))
+    dataset = CityscapesSegmentation(config["data"], config["val_split"] or "val", transforms=EvalTransforms())
+    scores = evaluate(model, dataset, num_classes=NUM_CLASSES)
+    run_json = (source.parent if source.is_file() else source) / "run.json"
+    command = json.loads(run_json.read_text()).get("command") if run_json.is_file() else None
+    sidecar = {
+        "val_miou": scores["miou"], "val_pixel_acc": scores["pixel_acc"],
+        "iou": {name: (None if v != v else v) for name, v in zip(CLASS_NAMES, scores["iou"])},
+        "evaluation": f"whole image, fp32, split {dataset.split!r} of {config['data']}",
+        "training_command": command, "iterations": saved.get("iteration"),
+        "training_seconds": saved.get("seconds"), "recipe": config, "weights": "float16" if half else "float32",
+        "provenance": provenance(), "torch": torch.__version__,
+    }
+    write_atomic(out.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
+    return sidecar
