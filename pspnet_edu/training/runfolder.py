@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -95,7 +96,8 @@ class RunFolder:
             for name in (CHECKPOINT_NAME, *HISTORY_FILES):  # --force: the run's own files only
                 (path / name).unlink(missing_ok=True)
             write_atomic(path / RUN_MANIFEST, json.dumps(
-                {"kind": "pspnet-edu/run", "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                {"kind": "pspnet-edu/run", "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                 "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                  "files": list(RUN_FILES)}, indent=1) + "\n")
 
     def is_run_folder(self) -> bool:
