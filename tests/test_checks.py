@@ -18,7 +18,7 @@ import pytest
 
 import pspnet_edu.checks
 import pspnet_edu.schedule
-from pspnet_edu.checks._core import _StandIn, learner_name, reference_name
+from pspnet_edu.checks.hiding import _StandIn, learner_name, reference_name
 from pspnet_edu.checks.registry import CHECKS
 from pspnet_edu.checks.schedule import check_poly_lr
 

@@ -114,3 +114,34 @@ def test_paired_t_plausible_mistakes_are_named(wrong, hint):
     with pytest.raises(AssertionError) as info:
         check_paired_t(wrong)
     assert "gave a wrong result" in str(info.value) and hint in str(info.value)
+
+
+def test_compare_settings_pairs_by_seed_and_names_the_mistakes():
+    import statistics
+
+    from pspnet_edu.checks.ablate import check_compare_settings
+
+    def by_position(results, a, b, classes):  # pairs the runs by position, not by seed
+        gains = [sum(x["iou"][c] for c in classes) / len(classes) - sum(y["iou"][c] for c in classes) / len(classes)
+                 for x, y in zip(results["settings"][a]["runs"], results["settings"][b]["runs"])]
+        mean = statistics.mean(gains)
+        return mean, mean / (statistics.stdev(gains) / len(gains) ** 0.5)
+
+    with pytest.raises(AssertionError, match="pair them by their 'seed'"):
+        check_compare_settings(by_position)
+
+    def flipped(results, a, b, classes):
+        mean, t = by_seed(results, b, a, classes)
+        return mean, t
+
+    def by_seed(results, a, b, classes):
+        runs = {n: {r["seed"]: r for r in results["settings"][n]["runs"]} for n in (a, b)}
+        def pair(run):
+            values = [run["iou"][c] for c in classes if run["iou"][c] is not None]
+            return sum(values) / len(values)
+        gains = [pair(runs[a][s]) - pair(runs[b][s]) for s in sorted(set(runs[a]) & set(runs[b]))]
+        mean = statistics.mean(gains)
+        return mean, mean / (statistics.stdev(gains) / len(gains) ** 0.5)
+
+    with pytest.raises(AssertionError, match="the sign is flipped"):
+        check_compare_settings(flipped)

@@ -27,9 +27,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases
-from pspnet_edu.experiments.stats import T_CRITICAL_95, mean_and_spread, paired_t
+from pspnet_edu.experiments.stats import T_CRITICAL_95, compare_settings, mean_and_spread, paired_t
 
-__all__ = ["T_CRITICAL_95", "check_mean_and_spread", "check_paired_t", "mean_and_spread", "paired_t"]
+__all__ = ["T_CRITICAL_95", "check_compare_settings", "check_mean_and_spread", "check_paired_t", "mean_and_spread",
+           "paired_t"]
 
 # What each check hides while the learner's code runs.
 MEAN_AND_SPREAD_HIDDEN = (mean_and_spread,)
@@ -136,3 +137,68 @@ def check_paired_t(my_paired_t: Callable[[Sequence[float], Sequence[float]], flo
     ✓ my_paired_t matches pspnet_edu.experiments.stats.paired_t on 5 cases
     """
     check_cases(my_paired_t, paired_t, _PAIRED_CASES, hide=PAIRED_T_HIDDEN, hint=_paired_diagnose)
+
+
+# ------------------------------------------------------------------ a paired comparison from a results file
+
+COMPARE_HIDDEN = (compare_settings, paired_t, mean_and_spread)
+
+
+def _results(**settings: list[tuple[int, list[float | None]]]) -> dict[str, Any]:
+    """A ``run_settings``-shaped results dict: setting -> [(seed, iou per class), ...]."""
+    return {"settings": {name: {"runs": [{"seed": seed, "iou": iou} for seed, iou in runs]}
+                         for name, runs in settings.items()}}
+
+
+def _reference_compare(results: dict[str, Any], a: str, b: str, classes: Sequence[int]) -> tuple[float, float]:
+    comparison = compare_settings(results, a, b, classes)
+    return comparison.mean, comparison.t
+
+
+_COMPARE_CASES = (
+    Case((_results(x=[(0, [0.8, 0.7]), (1, [0.7, 0.75]), (2, [0.9, 0.8])],
+                   y=[(0, [0.3, 0.35]), (1, [0.4, 0.3]), (2, [0.35, 0.3])]), "x", "y", [0, 1]),
+         hint="three seeds, a pair of two classes: average the pair per seed, then compare seed by seed."),
+    Case((_results(x=[(0, [0.8, 0.1]), (1, [0.7, 0.2]), (2, [0.6, 0.3])],
+                   y=[(0, [0.3, 0.9]), (1, [0.4, 0.9]), (2, [0.2, 0.8])]), "x", "y", [0]),
+         hint="only class 0 counts here."),
+    Case((_results(x=[(2, [0.6]), (0, [0.8]), (1, [0.7])], y=[(0, [0.5]), (1, [0.55]), (2, [0.5])]), "x", "y", [0]),
+         hint="the runs are not listed in seed order: pair them by their 'seed', not by position."),
+    Case((_results(x=[(0, [0.8]), (1, [0.7]), (2, [0.6]), (3, [0.9])], y=[(0, [0.5]), (1, [0.6]), (3, [0.5])]),
+          "x", "y", [0]), hint="seed 2 ran for x only: compare the seeds both settings ran."),
+    Case((_results(x=[(0, [0.8, None]), (1, [0.7, None])], y=[(0, [0.5, 0.4]), (1, [0.6, 0.3])]), "x", "y", [0, 1]),
+         hint="a class absent from a run (None) is left out of that run's average, not counted as 0."),
+    Case((_results(x=[(0, [0.3]), (1, [0.4]), (2, [0.32])], y=[(0, [0.35]), (1, [0.41]), (2, [0.36])]), "x", "y", [0]),
+         hint="a loss: the mean gain and t are negative."),
+)
+
+
+def _compare_diagnose(case: Case, expected: Any, got: Any) -> str:
+    base = ("per seed that both settings ran: gain = mean IoU of a over the classes - that of b (classes absent from "
+            "a run left out); return (mean gain, paired t of the gains) with the sample standard deviation (n - 1).")
+    try:
+        mean, t = got
+    except (TypeError, ValueError):
+        return "return a tuple of two numbers, (mean gain, t). " + base
+    if isinstance(mean, float) and abs(mean + expected[0]) < 1e-9 and expected[0]:
+        return "the sign is flipped: the gain is a minus b. " + base
+    return base
+
+
+def check_compare_settings(my_compare: Callable[..., tuple[float, float]]) -> None:
+    """Check ``my_compare(results, a, b, classes)`` -> ``(mean gain, t)`` of a over b on 6 cases.
+
+    >>> import statistics
+    >>> def my_compare(results, a, b, classes):
+    ...     runs = {name: {r["seed"]: r for r in results["settings"][name]["runs"]} for name in (a, b)}
+    ...     def pair(run):
+    ...         values = [run["iou"][c] for c in classes if run["iou"][c] is not None]
+    ...         return sum(values) / len(values)
+    ...     gains = [pair(runs[a][s]) - pair(runs[b][s]) for s in sorted(set(runs[a]) & set(runs[b]))]
+    ...     mean = statistics.mean(gains)
+    ...     return mean, mean / (statistics.stdev(gains) / len(gains) ** 0.5)
+    >>> check_compare_settings(my_compare)
+    ✓ my_compare matches pspnet_edu.experiments.stats.compare_settings on 6 cases
+    """
+    check_cases(my_compare, _reference_compare, _COMPARE_CASES, hide=COMPARE_HIDDEN, hint=_compare_diagnose,
+                against="pspnet_edu.experiments.stats.compare_settings")

@@ -185,6 +185,15 @@ def _pspnet_borrowed_forward() -> type[nn.Module]:
 # ------------------------------------------------------------------ wrappers that need a few lines
 
 
+def _compare_with_paired_t(results: Any, a: str, b: str, classes: Any) -> tuple[float, float]:
+    """A shortcut that does the pairing itself but hands the statistics to the package."""
+    runs = {n: {r["seed"]: r for r in results["settings"][n]["runs"]} for n in (a, b)}
+    seeds = sorted(set(runs[a]) & set(runs[b]))
+    pair = [[sum(runs[n][s]["iou"][c] for c in classes) / len(classes) for s in seeds] for n in (a, b)]
+    t = stats.paired_t(*pair)
+    return sum(x - y for x, y in zip(*pair)) / len(seeds), t
+
+
 def _strip_with_torch(state_dict: Any) -> dict[str, Any]:
     result = dict(state_dict)
     torch_module_utils.consume_prefix_in_state_dict_if_present(result, "module.")
@@ -352,6 +361,12 @@ CHECKS: tuple[Entry, ...] = (
     )),
     Entry(checks_ablate.check_paired_t, checks_ablate.PAIRED_T_HIDDEN, _stub("my_paired_t"), (
         _wrapper("my_paired_t", stats.paired_t, lambda a, b: stats.paired_t(a, b)),
+    )),
+    Entry(checks_ablate.check_compare_settings, checks_ablate.COMPARE_HIDDEN, _stub("my_compare"), (
+        _wrapper("my_compare", stats.compare_settings,
+                 lambda results, a, b, classes: (stats.compare_settings(results, a, b, classes).mean,
+                                                 stats.compare_settings(results, a, b, classes).t)),
+        _wrapper("my_compare", stats.paired_t, _compare_with_paired_t),
     )),
     Entry(checks_scaling.check_strip_module_prefix, checks_scaling.STRIP_MODULE_PREFIX_HIDDEN,
           _stub("my_strip_module_prefix"), (

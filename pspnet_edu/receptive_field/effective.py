@@ -23,14 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from pspnet_edu.receptive_field.graph import (
-    check_module,
     describe_node,
     meta_copy,
     parse_input_shape,
     receptive_field_of,
     trace,
 )
-from pspnet_edu.receptive_field.recurrence import ReceptiveField2d, axis_pair
+from pspnet_edu.receptive_field.recurrence import ReceptiveField2d, axis_pair, check_module
 
 
 @dataclass(frozen=True)

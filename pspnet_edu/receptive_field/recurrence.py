@@ -35,6 +35,28 @@ def check_int(name: str, value: Any, minimum: int, where: str) -> int:
     return value
 
 
+def check_module(model: Any, caller: str) -> None:
+    """Raise a ValueError that says how to wrap ``model`` unless it is an ``nn.Module`` instance.
+
+    >>> check_module(lambda x: x, "node_names")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: node_names needs an nn.Module (its submodules are the nodes), got the function '<lambda>'; ...
+    """
+    if isinstance(model, nn.Module):
+        return
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        raise ValueError(f"{caller} needs an nn.Module instance, got the class {model.__name__}; "
+                         f"build one first, e.g. {model.__name__}(...)")
+    got = (f"the function {getattr(model, '__name__', repr(model))!r}" if callable(model)
+           else f"a {type(model).__name__}")
+    raise ValueError(
+        f"{caller} needs an nn.Module (its submodules are the nodes), got {got}; wrap a function in a "
+        "small module whose layers are submodules: class Net(nn.Module) with the layers set in __init__ "
+        "and forward(self, x) calling them, or nn.Sequential(layer, layer, ...)"
+    )
+
+
+
 @dataclass(frozen=True)
 class Layer:
     """One axis of a convolution or pooling layer, as the recurrences see it.

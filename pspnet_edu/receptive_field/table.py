@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from pspnet_edu.receptive_field.graph import analyse, check_module, is_feature_map, node_field, unknown_node_message
-from pspnet_edu.receptive_field.recurrence import ReceptiveField2d
+from pspnet_edu.receptive_field.graph import analyse, is_feature_map, node_field, unknown_node_message
+from pspnet_edu.receptive_field.recurrence import ReceptiveField2d, check_module
 
 
 @dataclass(frozen=True)
