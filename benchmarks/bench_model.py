@@ -75,9 +75,15 @@ def official_and_ours() -> tuple[nn.Module, nn.Module]:
     return official, ours
 
 
-def build(name: str, task: str) -> tuple[Callable[[torch.Tensor], Any], nn.Module]:
-    """(forward function, module) of one model in one task."""
-    official, ours = official_and_ours()
+def build(name: str, task: str, same_weights: bool = True) -> tuple[Callable[[torch.Tensor], Any], nn.Module]:
+    """(forward function, module) of one model in one task; ``same_weights=False`` builds that model alone
+    (random weights), as the memory measurement needs."""
+    if same_weights:
+        official, ours = official_and_ours()
+    elif name == "official":
+        official = OfficialPSPNet(layers=50, classes=19, pretrained=False)
+    else:
+        ours = build_pspnet("paper")
     if name == "official":
         return (lambda x: official(x)), official.train(task == "train")
     if name.startswith("prepared"):
@@ -93,9 +99,9 @@ def build(name: str, task: str) -> tuple[Callable[[torch.Tensor], Any], nn.Modul
     return forward, ours
 
 
-def step_function(name: str, task: str, batch: int, size: tuple[int, int]) -> Callable[[], Any]:
+def step_function(name: str, task: str, batch: int, size: tuple[int, int], same_weights: bool = True) -> Callable[[], Any]:
     """A closure running one step (train) or one forward pass (infer) of ``name``."""
-    forward, module = build(name, task)
+    forward, module = build(name, task, same_weights)
     x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(1))
     y = torch.randint(0, 19, (batch, *size), generator=torch.Generator().manual_seed(2))
     if task == "infer":
@@ -142,7 +148,7 @@ def run_memory(case: dict[str, Any]) -> dict[str, Any]:
     """Peak RSS of one model alone in this fresh process (a warm-up step and one step)."""
     torch.set_num_threads(case["threads"])
     (name,) = case["models"]
-    step = step_function(name, case["task"], case["batch"], tuple(case["size"]))
+    step = step_function(name, case["task"], case["batch"], tuple(case["size"]), same_weights=False)
     for _ in range(2):
         step()
     return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

@@ -377,8 +377,11 @@ def test_tag_refuses_what_nbgrader_would_misread(cells, message):
 def test_tag_cli_writes_only_metadata_once_and_check_names_the_stale_notebook(tmp_path, capsys):
     src = tmp_path / "notebooks"
     src.mkdir()
-    for path in NOTEBOOKS.glob("*.ipynb"):  # copies: the real notebooks are only read
-        (src / path.name).write_bytes(path.read_bytes())
+    for path in NOTEBOOKS.glob("*.ipynb"):  # untagged copies: the real notebooks are only read
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            cell.metadata.pop("nbgrader", None)
+        nbformat.write(notebook, src / path.name)
     (src / "05_pspnet.ipynb").chmod(0o664)
     originals = {p.name: nbformat.read(p, as_version=4) for p in sorted(src.glob("*.ipynb"))}
 
@@ -418,6 +421,11 @@ def test_tag_cli_writes_only_metadata_once_and_check_names_the_stale_notebook(tm
 
 
 # ---------------------------------------------------------------- the real notebooks
+
+
+def test_real_notebooks_are_tagged_for_nbgrader(capsys):
+    """The committed solutions carry up-to-date nbgrader metadata (rerun `assignments tag`)."""
+    assert main(["assignments", "tag", "--src", str(NOTEBOOKS), "--check"]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", REAL_WITH_EXERCISES, ids=lambda p: p.name)

@@ -44,8 +44,8 @@ Modules, by lesson:
 - ``ppm``: 04_pyramid_pooling_module
 - ``pspnet``: 05_pspnet
 - ``data``: 06_cityscapes_data
-- ``schedule`` and ``train``: 07_training
-- ``metrics``: 08_evaluation
-- ``ablate``: 09_ablations
-- ``scaling``: 10_scaling_up
+- ``schedule`` and ``training``: 07_training (the optimiser, one training step)
+- ``metrics`` and ``inference``: 08_evaluation (confusion matrix, IoU, sliding window)
+- ``ablate``: 09_ablations (mean and spread, paired t, a paired comparison)
+- ``scaling``: 10_scaling_up (DDP prefixes, the torchrun plan)
 """

@@ -18,10 +18,22 @@ import torch
 
 from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms
+from pspnet_edu.data.manifest import read_manifest
 from pspnet_edu.provenance import provenance
 from pspnet_edu.files import write_atomic
 from pspnet_edu.inference import evaluate, prepare_for_inference
 from pspnet_edu.training.checkpoint import export_weights, load_checkpoint, model_from_checkpoint
+
+
+def describe_data(root: Path) -> str:
+    """'Synthcity v4 (seed 0, 300 train + 60 val, 128x256)' from a set's manifest; else the folder."""
+    manifest = read_manifest(root) or {}
+    options = manifest.get("options") or {}
+    if manifest.get("kind") != "synthcity" or not {"seed", "train", "val", "size"} <= set(options):
+        return str(root)
+    height, width = options["size"]
+    return (f"Synthcity v{manifest.get('version')} (seed {options['seed']}, {options['train']} train + "
+            f"{options['val']} val, {height}x{width})")
 
 
 def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict[str, Any]:
@@ -38,7 +50,7 @@ def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> di
     sidecar = {
         "val_miou": scores["miou"], "val_pixel_acc": scores["pixel_acc"],
         "iou": {name: (None if v != v else v) for name, v in zip(CLASS_NAMES, scores["iou"])},
-        "evaluation": f"whole image, fp32, split {dataset.split!r} of {config['data']}",
+        "evaluation": f"whole image, fp32, split {dataset.split!r} of {describe_data(Path(config['data']))}",
         "training_command": command, "iterations": saved.get("iteration"),
         "training_seconds": saved.get("seconds"), "recipe": config, "weights": "float16" if half else "float32",
         "provenance": provenance(), "torch": torch.__version__,
