@@ -54,6 +54,7 @@ from pspnet_edu.pspnet import PSPNet, PSPNetConfig
 
 Mode = Literal["whole", "sliding"]
 INFERENCE_PRECISIONS = ("fp32", "bf16")
+MAX_INFERENCE_SCALE = 4.0  # scales beyond this would only blow up the memory (semseg uses 0.5-1.75)
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -209,8 +210,8 @@ def predict_probs(
     """
     if mode not in ("whole", "sliding"):
         raise ValueError(f"mode must be 'whole' or 'sliding', got {mode!r}")
-    if not scales or any(s <= 0 for s in scales):
-        raise ValueError(f"scales must be a non-empty list of positive numbers, got {list(scales)}")
+    if not scales or any(not (math.isfinite(s) and 0 < s <= MAX_INFERENCE_SCALE) for s in scales):
+        raise ValueError(f"scales must be a non-empty list of numbers in (0, {MAX_INFERENCE_SCALE:g}], got {list(scales)}")
     squeeze = images.dim() == 3
     if squeeze:
         images = images.unsqueeze(0)  # (1, 3, H, W)
@@ -220,6 +221,10 @@ def predict_probs(
         if crop is None:
             raise ValueError("sliding-window inference needs a crop size, e.g. crop=713 (the paper's) or --crop")
         crop_hw = (crop, crop) if isinstance(crop, int) else tuple(crop)
+        if len(crop_hw) != 2 or any(not isinstance(c, int) or c <= 0 for c in crop_hw):
+            raise ValueError(f"crop must be a positive size (H, W) or one int, got {crop!r}")
+        if not 0 < stride_rate <= 1:
+            raise ValueError(f"stride_rate must be in (0, 1] (semseg: 2/3), got {stride_rate}")
         stride_hw = tuple(int(math.ceil(c * stride_rate)) for c in crop_hw)
 
     height, width = images.shape[-2:]

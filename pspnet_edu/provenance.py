@@ -6,6 +6,7 @@ in a lesson can be traced to the run that produced it and reproduced.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
@@ -13,12 +14,31 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 import torchvision
 
 _REPOSITORY = Path(__file__).resolve().parents[1]
+_COMMAND: list[str] | None = None  # set by running_command (the CLI's main), else sys.argv is used
+
+
+def command_line() -> str:
+    """The command being run, as it would be typed (``pspnet-edu train ...``), not a path to a script."""
+    words = _COMMAND if _COMMAND is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    return shlex.join(words)
+
+
+@contextlib.contextmanager
+def running_command(words: Sequence[str]) -> Iterator[None]:
+    """Within the block, :func:`command_line` is ``words`` (``main(argv)`` called from Python or a test)."""
+    global _COMMAND
+    previous, _COMMAND = _COMMAND, list(words)
+    try:
+        yield
+    finally:
+        _COMMAND = previous
 
 
 def _git(*args: str) -> str | None:
@@ -44,7 +64,7 @@ def provenance(seconds: float | None = None) -> dict[str, Any]:
     commit = _git("rev-parse", "HEAD")
     changes = _git("status", "--porcelain", "--untracked-files=no")
     return {
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": command_line(),
         "commit": commit, "uncommitted_changes": bool(changes) if changes is not None else None,
         "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs: {_cpu()}",

@@ -68,3 +68,11 @@ def test_missing_corrupt_and_foreign_checkpoints(tmp_path, capsys) -> None:
     torch.save({"format": OLD_FORMAT, "model": model.state_dict(), "model_config": dataclasses.asdict(model.config),
                 "config": {}}, tmp_path / "five.pt")
     assert "5 classes" in one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "five.pt")])
+
+
+def test_a_checkpoint_that_does_not_name_its_data_asks_for_data(run, capsys, tmp_path) -> None:
+    saved = torch.load(f"{run}/last.pt", weights_only=False)
+    saved["config"].pop("data")
+    torch.save(saved, tmp_path / "nodata.pt")
+    error = one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "nodata.pt")])
+    assert "--data" in error, error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from cli_fixtures import data, one_line_error, restore_threads, run  # noqa: F401 (fixtures)
@@ -54,3 +55,22 @@ def test_missing_images_and_unwritable_outputs(run, tmp_path, capsys) -> None:
     Image.new("RGB", (96, 48)).save(tmp_path / "img.png")
     assert "is a file" in one_line_error(capsys, ["predict", str(tmp_path / "img.png"), "--checkpoint",
                                                   f"{run}/last.pt", "--out", str(tmp_path / "file" / "pred")])
+
+
+def test_a_memory_budget_that_is_no_positive_number_is_refused(run, tmp_path, capsys) -> None:
+    Image.new("RGB", (96, 48)).save(tmp_path / "img.png")
+    for budget in ("inf", "nan", "-1", "0"):
+        with pytest.raises(SystemExit) as stop:  # the parser's usage line, then its one-line error
+            main(["predict", str(tmp_path / "img.png"), "--checkpoint", f"{run}/last.pt",
+                  "--out", str(tmp_path / "pred"), "--max-memory", budget])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert stop.value.code == 2 and "--max-memory" in error and ("positive" in error or "finite" in error), error
+    assert not (tmp_path / "pred").exists()
+
+
+def test_an_empty_sliding_window_is_refused(run, tmp_path, capsys) -> None:
+    Image.new("RGB", (96, 48)).save(tmp_path / "img.png")
+    for crop in (["0", "0"], ["-8", "16"]):
+        error = one_line_error(capsys, ["predict", str(tmp_path / "img.png"), "--checkpoint", f"{run}/last.pt",
+                                        "--out", str(tmp_path / "pred"), "--sliding", "--crop", *crop])
+        assert "--crop" in error, error

@@ -112,6 +112,14 @@ def test_bad_arguments() -> None:
         predict_probs(model, images, mode="tiles")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="scales"):
         predict_probs(model, images, scales=())
+    for scales in ((math.inf,), (math.nan,), (-0.5,), (1e9,)):  # from Python as from the command line
+        with pytest.raises(ValueError, match="scales"):
+            predict_probs(model, images, scales=scales)
+    for crop in (0, (0, 8), (8, -1), (8.5, 8)):
+        with pytest.raises(ValueError, match="crop must be a positive size"):
+            predict_probs(model, images, mode="sliding", crop=crop)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="stride_rate"):
+        predict_probs(model, images, mode="sliding", crop=4, stride_rate=0)
 
 
 class LabelInImage(torch.utils.data.Dataset):

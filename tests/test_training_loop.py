@@ -148,6 +148,31 @@ def test_a_failing_final_evaluation_keeps_the_trained_weights(tmp_path) -> None:
     assert load_checkpoint(tmp_path / "run")["iteration"] == 3
 
 
+class BrokenLaterTraining(Toy):
+    """A training set whose 16th image fails to load, as a corrupt label file would (found mid-run)."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.served = getattr(self, "served", 0) + 1
+        if self.served > 15:
+            raise ValueError("cannot decode train/x_gtFine_labelIds.png")
+        return super().__getitem__(i)
+
+
+def test_a_data_error_during_training_keeps_the_steps_done_and_resume_finishes(tmp_path) -> None:
+    config = toy_config(tmp_path, iters=20)
+    with pytest.raises(ValueError, match=r"cannot decode.*iterations done were saved to .*last\.pt.*--resume"):
+        run(config, BrokenLaterTraining())
+    done = load_checkpoint(tmp_path / "run")["iteration"]
+    assert 0 < done < 20
+    assert run(config, Toy(), resume=True).iteration == 20  # fixed data: the run goes on from there
+
+
+def test_a_data_error_before_any_step_saves_nothing(tmp_path) -> None:
+    with pytest.raises(ValueError, match="cannot decode"):
+        run(toy_config(tmp_path, iters=3), BrokenLabels())
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 class SignalDuringEvaluation(Toy):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if i == 0:

@@ -6,7 +6,7 @@
   :func:`pspnet_edu.data.labels.label_ids_to_train_ids`.
 
 While the learner's function runs, that function and the package's lookup table
-``LABEL_TO_TRAIN_TABLE`` (its whole answer) are hidden (:func:`pspnet_edu.checks._core.hidden`);
+``LABEL_TO_TRAIN_TABLE`` (its whole answer) and its builder ``_lookup_table`` are hidden (:func:`pspnet_edu.checks._core.hidden`);
 torchvision's ``Cityscapes.classes``, the table the exercise reads, is not.
 """
 
@@ -22,7 +22,7 @@ from pspnet_edu.data import labels
 from pspnet_edu.data.labels import CITYSCAPES_CLASSES, IGNORE_INDEX, label_ids_to_train_ids
 
 # What check_label_ids_to_train_ids hides while the learner's code runs.
-LABEL_IDS_TO_TRAIN_IDS_HIDDEN = (label_ids_to_train_ids, labels.LABEL_TO_TRAIN_TABLE)
+LABEL_IDS_TO_TRAIN_IDS_HIDDEN = (label_ids_to_train_ids, labels.LABEL_TO_TRAIN_TABLE, labels._lookup_table)
 
 LABELS_HINT = ("build a 256-entry table filled with 255 (IGNORE_INDEX), write each trained class's trainId at "
                "its labelId (rows of torchvision.datasets.Cityscapes.classes with 0 <= train_id <= 18), "

@@ -344,6 +344,8 @@ CHECKS: tuple[Entry, ...] = (
                        lambda ids: labels.label_ids_to_train_ids(ids)),
               _wrapper("my_label_ids_to_train_ids", labels.LABEL_TO_TRAIN_TABLE,
                        lambda ids: labels.LABEL_TO_TRAIN_TABLE[np.asarray(ids).astype(np.int64)]),
+              _wrapper("my_label_ids_to_train_ids", labels._lookup_table,
+                       lambda ids: labels._lookup_table()[np.asarray(ids).astype(np.int64)]),
           )),
     Entry(checks_schedule.check_poly_lr, checks_schedule.POLY_LR_HIDDEN, _stub("my_poly_lr"), (
         _wrapper("my_poly_lr", schedule.poly_lr, lambda *args, **kwargs: schedule.poly_lr(*args, **kwargs)),

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from pspnet_edu.cli import ablate, assignments, data, demo, evaluate, export, predict, rf, train
+from pspnet_edu.provenance import running_command
 
 COMMANDS = (rf, data, train, evaluate, predict, export, ablate, demo, assignments)
 
@@ -31,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user errors print one clear line and exit with status 2."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with running_command(["pspnet-edu", *(sys.argv[1:] if argv is None else argv)]):
+            return int(args.func(args) or 0)
     except (ValueError, OSError) as error:
         # Errors raised on bad input already say what is wrong and how to fix it (OSError:
         # missing files, permissions, a full disk); a traceback would only bury that sentence.

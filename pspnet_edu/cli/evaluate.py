@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args)
     _check_json_target(args.json, args.force)
     model, saved = load_for_inference(args)
-    data = args.data if args.data is not None else saved["config"]["data"]
+    data = args.data if args.data is not None else saved.get("config", {}).get("data")
+    if data is None:
+        raise ValueError(f"{args.checkpoint} does not say which data it was trained on; pass --data FOLDER")
     dataset = CityscapesSegmentation(data, args.split, transforms=EvalTransforms())
     result = evaluate(model, dataset, num_classes=NUM_CLASSES, device=args.device, batch_size=args.batch_size,
                       **inference_options(args, saved))

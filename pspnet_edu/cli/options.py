@@ -19,13 +19,13 @@ import torch
 from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.data.synthetic import ensure_synthetic
 from pspnet_edu.files import parse_size
-from pspnet_edu.inference import INFERENCE_PRECISIONS, prepare_for_inference
+from pspnet_edu.inference import INFERENCE_PRECISIONS, MAX_INFERENCE_SCALE, prepare_for_inference
 from pspnet_edu.ppm import POOLINGS
 from pspnet_edu.pspnet import PRESETS, PSPNetConfig, preset_config
 from pspnet_edu.training import CHECKPOINT_NAME, PRECISIONS, TrainConfig, load_checkpoint, model_from_checkpoint
 from pspnet_edu.training.checkpoint import saved_model_config
 
-MAX_SCALE = 4.0  # inference scales beyond this would only blow up the memory (semseg uses 0.5-1.75)
+MAX_SCALE = MAX_INFERENCE_SCALE  # checked by the parser too, so that a file name gets its own hint
 
 
 def positive_int(text: str) -> int:
@@ -45,6 +45,14 @@ def finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (e.g. a memory budget in GB)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 

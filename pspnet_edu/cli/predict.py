@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from pspnet_edu.cli.options import add_inference_options, inference_options, load_for_inference, set_threads
+from pspnet_edu.cli.options import add_inference_options, inference_options, load_for_inference, positive_float, set_threads
 from pspnet_edu.data.cityscapes import read_png
 from pspnet_edu.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from pspnet_edu.data.visualize import colorize, overlay
@@ -101,6 +101,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_inference_options(parser)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    parser.add_argument("--max-memory", type=float, default=None, metavar="GB",
+    parser.add_argument("--max-memory", type=positive_float, default=None, metavar="GB",
                         help="refuse images that would need more (default: half of the available memory)")
     parser.set_defaults(func=run)

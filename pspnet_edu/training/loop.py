@@ -213,20 +213,27 @@ def _loop(run: _Run, train_set: torch.utils.data.Dataset, on_step: Callable[[int
     run.started = time.perf_counter() if run.iteration < config.iters else 0.0  # 0: a finished run, read back
     # The signal handlers stay until the last checkpoint is on disk.
     with StopFlag(run.say) as stop, bar, contextlib.closing(batches):
-        while run.iteration < config.iters:
-            images, masks = next(batches)
-            loss, parts = _step(run, images, masks)
-            run.iteration += 1
-            _after_step(run, loss, parts, bar, show_bar)
-            if on_step is not None:
-                on_step(run.iteration)
-            if run.iteration < config.iters and distributed.all_agree(stop.requested, run.dist, run.device, every=False):
-                run.save()
-                run.say(f"stopped at iteration {run.iteration}/{config.iters}; checkpoint saved to "
-                        f"{run.folder.checkpoint}; continue with --resume")
-                return True
-            if config.checkpoint_every and run.iteration % config.checkpoint_every == 0 and run.iteration < config.iters:
-                run.save()
+        try:
+            while run.iteration < config.iters:
+                images, masks = next(batches)
+                loss, parts = _step(run, images, masks)
+                run.iteration += 1
+                _after_step(run, loss, parts, bar, show_bar)
+                if on_step is not None:
+                    on_step(run.iteration)
+                if run.iteration < config.iters and distributed.all_agree(stop.requested, run.dist, run.device, every=False):
+                    run.save()
+                    run.say(f"stopped at iteration {run.iteration}/{config.iters}; checkpoint saved to "
+                            f"{run.folder.checkpoint}; continue with --resume")
+                    return True
+                if config.checkpoint_every and run.iteration % config.checkpoint_every == 0 and run.iteration < config.iters:
+                    run.save()
+        except (ValueError, OSError) as error:  # e.g. a corrupt training label, found when its batch is drawn
+            if isinstance(error, NonFiniteLossError) or run.iteration == start:
+                raise  # nothing trained to keep (a diverged run keeps its last good checkpoint)
+            run.save()  # the steps done are not lost: the run continues exactly from here
+            raise ValueError(f"{error} (the {run.iteration - start} iterations done were saved to "
+                             f"{run.folder.checkpoint}: fix the problem, then continue with --resume)") from error
         _finish(run, trained=run.iteration != start)
     return False
 

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import socket
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 from pspnet_edu.files import check_writable, write_atomic
+from pspnet_edu.provenance import command_line
 from pspnet_edu.training.checkpoint import CHECKPOINT_NAME
 from pspnet_edu.training.history import HISTORY_FILES
 
@@ -96,7 +95,7 @@ class RunFolder:
             for name in (CHECKPOINT_NAME, *HISTORY_FILES):  # --force: the run's own files only
                 (path / name).unlink(missing_ok=True)
             write_atomic(path / RUN_MANIFEST, json.dumps(
-                {"kind": "pspnet-edu/run", "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                {"kind": "pspnet-edu/run", "command": command_line(),
                  "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                  "files": list(RUN_FILES)}, indent=1) + "\n")
 
@@ -122,7 +121,7 @@ class RunFolder:
         lock.seek(0)
         lock.truncate()
         lock.write(f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%H:%M:%S')}: "
-                   f"{' '.join(sys.argv)}\n")
+                   f"{command_line()}\n")
         lock.flush()
         self._lock = lock
 
