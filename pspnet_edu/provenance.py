@@ -13,8 +13,8 @@ import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch

@@ -25,8 +25,6 @@ from pspnet_edu.pspnet import PRESETS, PSPNetConfig, preset_config
 from pspnet_edu.training import CHECKPOINT_NAME, PRECISIONS, TrainConfig, load_checkpoint, model_from_checkpoint
 from pspnet_edu.training.checkpoint import saved_model_config
 
-MAX_SCALE = MAX_INFERENCE_SCALE  # checked by the parser too, so that a file name gets its own hint
-
 
 def positive_int(text: str) -> int:
     try:
@@ -57,15 +55,15 @@ def positive_float(text: str) -> float:
 
 
 def inference_scale(text: str) -> float:
-    """A multi-scale factor: a finite number in (0, MAX_SCALE]; a file name gets its own hint."""
+    """A multi-scale factor: a finite number in (0, MAX_INFERENCE_SCALE]; a file name gets its own hint."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"takes numbers, and {text!r} is not one; put the images before --scales (or end the list with --)"
         ) from None
-    if not (math.isfinite(value) and 0 < value <= MAX_SCALE):
-        raise argparse.ArgumentTypeError(f"each scale must be a number in (0, {MAX_SCALE:g}], got {text!r}; "
+    if not (math.isfinite(value) and 0 < value <= MAX_INFERENCE_SCALE):
+        raise argparse.ArgumentTypeError(f"each scale must be a number in (0, {MAX_INFERENCE_SCALE:g}], got {text!r}; "
                                          "semseg uses 0.5 0.75 1.0 1.25 1.5 1.75")
     return value
 
