@@ -25,9 +25,33 @@ _COMMAND: list[str] | None = None  # set by running_command (the CLI's main), el
 
 
 def command_line() -> str:
-    """The command being run, as it would be typed (``pspnet-edu train ...``), not a path to a script."""
+    """The command being run, as it would be typed (``pspnet-edu train ...``), not a path to a script.
+
+    Absolute paths in it are written relative to the current folder (the record is committed
+    with results; it must not name a folder of this machine): a path below the current folder
+    becomes relative, any other keeps only its last two parts after ``.../``.
+    """
     words = _COMMAND if _COMMAND is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
-    return shlex.join(words)
+    return shlex.join(portable_path(word) for word in words)
+
+
+def portable_path(word: str, here: str | Path | None = None) -> str:
+    """``word`` with a machine's absolute path made portable (see :func:`command_line`); other words unchanged.
+
+    >>> portable_path("/srv/ann/course/runs/a/last.pt", here="/srv/ann/course")
+    'runs/a/last.pt'
+    >>> portable_path("/scratch/sweep/data/synthcity", here="/srv/ann/course")
+    '.../data/synthcity'
+    >>> portable_path("--iters")
+    '--iters'
+    """
+    if not word.startswith("/"):
+        return word
+    path, here = Path(word), Path(here if here is not None else os.getcwd())
+    try:
+        return path.relative_to(here).as_posix() or "."
+    except ValueError:
+        return ".../" + "/".join(path.parts[-2:])
 
 
 @contextlib.contextmanager

@@ -267,11 +267,12 @@ def test_empty_output_name(out):
         generate_synthetic(out, train=1, val=1)
 
 
-def test_bad_options():
+def test_bad_options(tmp_path):
     with pytest.raises(ValueError, match="too small"):
-        generate_synthetic("/tmp/never-written", size=(8, 8))
+        generate_synthetic(tmp_path / "never-written", size=(8, 8))
     with pytest.raises(ValueError, match="at least one image"):
-        generate_synthetic("/tmp/never-written", train=0, val=0)
+        generate_synthetic(tmp_path / "never-written", train=0, val=0)
+    assert not (tmp_path / "never-written").exists()
 
 
 # --- The context design: the pairs differ only in the sky, far from them. ---------------------

@@ -23,7 +23,8 @@ def test_export_writes_half_weights_and_a_sidecar_that_evaluate_reproduces(run, 
     assert "train" in sidecar["training_command"] and sidecar["iterations"] == 2
     # The data named by what it is, not by a folder that exists only on the exporter's machine.
     assert sidecar["evaluation"] == f"whole image, fp32, split 'val' of Synthcity v{SYNTHCITY_VERSION} (seed 0, 4 train + 2 val, 48x96)"
+    assert str(tmp_path) not in out.with_suffix(".json").read_text() and data not in out.with_suffix(".json").read_text()
     capsys.readouterr()
-    assert main(["evaluate", "--checkpoint", str(out), "--threads", "1"]) == 0
+    assert main(["evaluate", "--checkpoint", str(out), "--data", data, "--threads", "1"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"mIoU: {sidecar['val_miou']:.4f}"
     assert "--force" in one_line_error(capsys, ["export", "--checkpoint", f"{run}/last.pt", "--out", str(out)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pspnet_edu.cli.options import add_inference_options, inference_options, loa
 from pspnet_edu.data import CLASS_NAMES, NUM_CLASSES, CityscapesSegmentation, EvalTransforms
 from pspnet_edu.files import check_writable, write_atomic
 from pspnet_edu.inference import evaluate
+from pspnet_edu.training.trained_on import other_data_note, training_data
 
 
 def format_scores(result: dict[str, Any], class_names: list[str]) -> str:
@@ -42,9 +44,13 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args)
     _check_json_target(args.json, args.force)
     model, saved = load_for_inference(args)
-    data = args.data if args.data is not None else saved.get("config", {}).get("data")
-    if data is None:
-        raise ValueError(f"{args.checkpoint} does not say which data it was trained on; pass --data FOLDER")
+    if args.data is None:
+        data = training_data(saved, args.checkpoint)
+    else:
+        data = args.data
+        note = other_data_note(saved, data, args.checkpoint)
+        if note:
+            print(note, file=sys.stderr)
     dataset = CityscapesSegmentation(data, args.split, transforms=EvalTransforms())
     result = evaluate(model, dataset, num_classes=NUM_CLASSES, device=args.device, batch_size=args.batch_size,
                       **inference_options(args, saved))
@@ -63,7 +69,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="per-class IoU and mIoU of a checkpoint",
                                    description="Evaluate a checkpoint on a split; the last line is `mIoU: 0.xxxx`.")
     add_inference_options(parser)
-    parser.add_argument("--data", default=None, help="dataset folder (default: the one the checkpoint was trained on)")
+    parser.add_argument("--data", default=None, help="dataset folder (default: the data the checkpoint was trained on: the default Synthcity, generated if absent, or the folder it was trained on if it still holds the same data)")
     parser.add_argument("--split", default="val")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None,

@@ -33,11 +33,11 @@ import torch
 
 from pspnet_edu.data import CLASS_NAMES, CONTEXT_CLASSES
 from pspnet_edu.experiments.paper import PAPER_ROW_OF_VARIANT, PAPER_SOURCE, PAPER_TABLE1, PAPER_TABLE2, TRANSCRIPTION_NOTE
-from pspnet_edu.experiments.plots import plot_alpha, plot_ppm
 from pspnet_edu.provenance import provenance
 from pspnet_edu.experiments.stats import context_miou, finite_mean
 from pspnet_edu.files import write_atomic
 from pspnet_edu.training import CHECKPOINT_NAME, TrainConfig, train_from_config
+from pspnet_edu.training.trained_on import data_source, portable_config
 
 # The PPM ablation's variants as PSPNetConfig fields (paper Table 1's rows, and the control).
 PPM_VARIANTS: dict[str, dict[str, Any]] = {
@@ -133,11 +133,11 @@ def _seed_list(seeds: int) -> list[int]:
 
 
 def _describe(config: TrainConfig) -> dict[str, Any]:
-    """The setting's config as JSON values, without the per-run fields (seed, out)."""
+    """The setting's config as JSON values, without the per-run fields (seed, out) or a folder of this machine."""
     described = json.loads(json.dumps(dataclasses.asdict(config)))
     for per_run in ("seed", "out"):
         described.pop(per_run)
-    return described
+    return portable_config(described, data_source(config.data))
 
 
 def ablate_alpha(base: TrainConfig, alphas: Sequence[float] = ALPHAS, seeds: int = 2,
@@ -155,6 +155,8 @@ def ablate_alpha(base: TrainConfig, alphas: Sequence[float] = ALPHAS, seeds: int
     results["paper"] = {"source": PAPER_SOURCE + " (Table 2, dilated FCN without PPM)", "note": TRANSCRIPTION_NOTE,
                         "miou_pixacc": {str(k): v for k, v in PAPER_TABLE2.items()}}
     write_atomic(Path(out) / "results.json", json.dumps(results, indent=1))
+    from pspnet_edu.experiments.plots import plot_alpha  # matplotlib only when a figure is drawn (~0.5 s)
+
     plot_alpha(results, Path(out) / "alpha.png")
     return results
 
@@ -170,5 +172,7 @@ def ablate_ppm(base: TrainConfig, variants: Sequence[str] = tuple(PPM_VARIANTS),
     results["paper"] = {"source": PAPER_SOURCE + " (Table 1)", "note": TRANSCRIPTION_NOTE, "miou_pixacc": PAPER_TABLE1,
                         "row_of_variant": PAPER_ROW_OF_VARIANT}
     write_atomic(Path(out) / "results.json", json.dumps(results, indent=1))
+    from pspnet_edu.experiments.plots import plot_ppm  # matplotlib only when a figure is drawn (~0.5 s)
+
     plot_ppm(results, Path(out) / "ppm.png")
     return results

@@ -79,17 +79,18 @@ def saved_model_config(checkpoint: dict[str, Any], where: str = "the checkpoint"
     return saved_config(checkpoint, where).model
 
 
-def export_weights(checkpoint: dict[str, Any], path: str | Path, half: bool = True) -> Path:
+def export_weights(checkpoint: dict[str, Any], path: str | Path, half: bool = True, **replace: Any) -> Path:
     """Write a slim copy of a training checkpoint: weights (float16 if ``half``), config, history.
 
     What the course commits as ``data/checkpoints/NAME.pt``: no optimiser or RNG state (it
     cannot be resumed), a quarter of the size. :func:`model_from_checkpoint` loads it (the
-    float16 weights are copied into a float32 model).
+    float16 weights are copied into a float32 model). ``replace`` sets entries of the slim
+    file (``training.export`` gives a portable ``config``, the ``data_source`` and the
+    ``training_command``).
     """
     weights = {k: v.half() if half and v.is_floating_point() else v for k, v in checkpoint["model"].items()}
-    slim = {"format": CHECKPOINT_FORMAT, "model": weights, "config": checkpoint["config"],
-            "history": checkpoint.get("history"), "data_id": checkpoint.get("data_id"),
-            "iteration": checkpoint.get("iteration"), "seconds": checkpoint.get("seconds")}
+    kept = ("config", "history", "data_id", "data_source", "training_command", "iteration", "seconds")
+    slim = {"format": CHECKPOINT_FORMAT, "model": weights, **{k: checkpoint.get(k) for k in kept}, **replace}
     if checkpoint.get("format") == OLD_FORMAT:
         slim.update(format=OLD_FORMAT, model_config=checkpoint["model_config"])
     save_checkpoint(path, slim)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from pspnet_edu.loss import AUX_WEIGHT
 from pspnet_edu.pspnet import PRESETS, PSPNetConfig, model_config_from_dict
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -36,7 +37,7 @@ class TrainConfig:
     # --- optimisation (paper Sec. 5.1 unless noted) ---
     iters: int = 500  # Deviation: the paper trains 90K iterations at batch 16 on Cityscapes
     batch_size: int = 8  # global batch, split over processes under torchrun; paper 16
-    alpha: float = 0.4  # weight of the auxiliary loss, paper Sec. 4 and Table 2
+    alpha: float = AUX_WEIGHT  # weight of the auxiliary loss: 0.4, paper Sec. 4 and Table 2 (pspnet_edu.loss)
     lr: float = 0.01  # base learning rate (backbone)
     head_lr_mult: float = 10.0  # PPM and heads at 10x the rate (hszhao/semseg)
     momentum: float = 0.9

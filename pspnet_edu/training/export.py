@@ -18,42 +18,39 @@ import torch
 
 from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms
-from pspnet_edu.data.manifest import read_manifest
 from pspnet_edu.provenance import provenance
 from pspnet_edu.files import write_atomic
 from pspnet_edu.inference import evaluate, prepare_for_inference
 from pspnet_edu.training.checkpoint import export_weights, load_checkpoint, model_from_checkpoint
-
-
-def describe_data(root: Path) -> str:
-    """'Synthcity v4 (seed 0, 300 train + 60 val, 128x256)' from a set's manifest; else the folder."""
-    manifest = read_manifest(root) or {}
-    options = manifest.get("options") or {}
-    if manifest.get("kind") != "synthcity" or not {"seed", "train", "val", "size"} <= set(options):
-        return str(root)
-    height, width = options["size"]
-    return (f"Synthcity v{manifest.get('version')} (seed {options['seed']}, {options['train']} train + "
-            f"{options['val']} val, {height}x{width})")
+from pspnet_edu.training.trained_on import data_source, describe_source, portable_config, training_data
 
 
 def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict[str, Any]:
-    """Write ``out`` (slim weights) and ``out.json`` (how it was made, what it scores); return the sidecar."""
+    """Write ``out`` (slim weights) and ``out.json`` (how it was made, what it scores); return the sidecar.
+
+    Neither file names a folder of this machine: the data is described by its source
+    (:mod:`pspnet_edu.training.trained_on`), so ``pspnet-edu evaluate --checkpoint out`` finds it
+    on any machine. ``checkpoint`` may be a run's ``last.pt`` or an exported file (re-export).
+    """
     source, out = Path(checkpoint), Path(out)
     saved = load_checkpoint(source)
-    export_weights(saved, out, half=half)
-    config = saved["config"]
-    model = prepare_for_inference(model_from_checkpoint(out))
-    dataset = CityscapesSegmentation(config["data"], config["val_split"] or "val", transforms=EvalTransforms())
-    scores = evaluate(model, dataset, num_classes=NUM_CLASSES)
+    root = training_data(saved, str(source))
+    described = saved.get("data_source") or data_source(root)
     run_json = (source.parent if source.is_file() else source) / "run.json"
-    command = json.loads(run_json.read_text()).get("command") if run_json.is_file() else None
+    command = json.loads(run_json.read_text()).get("command") if run_json.is_file() else saved.get("training_command")
+    export_weights(saved, out, half=half, config=portable_config(saved["config"], described), data_source=described,
+                   training_command=command)
+    model = prepare_for_inference(model_from_checkpoint(out))
+    split = saved["config"].get("val_split") or "val"
+    dataset = CityscapesSegmentation(root, split, transforms=EvalTransforms())
+    scores = evaluate(model, dataset, num_classes=NUM_CLASSES)
     sidecar = {
         "val_miou": scores["miou"], "val_pixel_acc": scores["pixel_acc"],
         "iou": {name: (None if v != v else v) for name, v in zip(CLASS_NAMES, scores["iou"])},
-        "evaluation": f"whole image, fp32, split {dataset.split!r} of {describe_data(Path(config['data']))}",
+        "evaluation": f"whole image, fp32, split {dataset.split!r} of {describe_source(described)}",
         "training_command": command, "iterations": saved.get("iteration"),
-        "training_seconds": saved.get("seconds"), "recipe": config, "weights": "float16" if half else "float32",
-        "provenance": provenance(), "torch": torch.__version__,
+        "training_seconds": saved.get("seconds"), "recipe": portable_config(saved["config"], described),
+        "weights": "float16" if half else "float32", "provenance": provenance(), "torch": torch.__version__,
     }
     write_atomic(out.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
     return sidecar
