@@ -33,7 +33,7 @@ _POLY_CASES = (
     Case((0.01, 100, 100), hint="the end of the schedule: 0."),
     Case((0.1, 10, 100), {"power": 1.0}, hint="power 1 is a straight line."),
     Case((0.1, 30, 40), {"power": 2.0}),
-    Case((0.01, 45000, 90000), hint="the paper's Cityscapes schedule, 90K iterations (REFERENCE.md)."),
+    Case((0.01, 45000, 90000), hint="the paper's Cityscapes schedule, 90K iterations (paper Sec. 5.1)."),
     Case((0.1, 150, 100), hint="past the end of the schedule the rate stays 0."),
 )
 

@@ -3,7 +3,8 @@
 ADE20K val, ResNet-50, single scale: (mIoU %, pixel accuracy %). "DR" is the dimension
 reduction after pooling: the 1x1 conv that brings each pyramid level to 1/N of the channels.
 The PPM of the author's code, and of this course, has that conv, so its counterparts are the
-"+ DR" rows; the table reports B1 only without DR. ../shared/REFERENCE.md, section 1.
+"+ DR" rows; the table reports B1 only without DR. The tables are transcribed in
+docs/paper_notes.md, sections 1.3 and 1.4.
 """
 
 from __future__ import annotations
