@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pspnet_edu
-from pspnet_edu.assignments import build_student_notebooks, tag_notebooks
 
 
 def default_notebooks_dir() -> Path:
@@ -68,6 +67,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build the student notebooks and list them."""
+    from pspnet_edu.assignments import build_student_notebooks  # nbformat: 1.5 s that other commands need not pay
+
     src = args.src if args.src is not None else default_notebooks_dir()
     written = build_student_notebooks(src, args.out, force=args.force)
     for path in written:
@@ -78,6 +79,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_tag(args: argparse.Namespace) -> int:
     """Tag the notebooks (or, with --check, say which one is not tagged)."""
+    from pspnet_edu.assignments import tag_notebooks  # nbformat: 1.5 s that other commands need not pay
+
     src = args.src if args.src is not None else default_notebooks_dir()
     stale = tag_notebooks(src, check_only=args.check)
     if args.check:

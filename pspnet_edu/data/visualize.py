@@ -1,4 +1,10 @@
-"""Colouring trainId masks with the Cityscapes palette, overlays and legends for figures.
+"""Colouring trainId masks, overlays and legends for figures.
+
+The figures use :data:`TEACHING_PALETTE`: the Cityscapes palette with one colour changed.
+Deviation: Cityscapes draws bus (0, 60, 100) and train (0, 80, 100) in nearly the same dark
+blue, and those two are one of the course's context pairs, the classes a learner must tell
+apart in every prediction; the course draws train in teal (0, 170, 170) instead. Pass
+``palette=PALETTE`` for the official colours (lesson 06 shows them).
 
 Taught in notebooks/06_cityscapes_data.ipynb and used by the training figures (07, 09).
 """
@@ -13,6 +19,17 @@ import torch
 from pspnet_edu.data.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES, PALETTE
 
 IGNORE_COLOUR = (0, 0, 0)  # Cityscapes colours "unlabeled" black
+TRAIN_TEACHING_COLOUR = (0, 170, 170)  # teal: far from bus (0, 60, 100) and from every other class
+
+
+def _teaching_palette() -> np.ndarray:
+    palette = PALETTE.copy()
+    palette[CLASS_NAMES.index("train")] = TRAIN_TEACHING_COLOUR
+    palette.setflags(write=False)
+    return palette
+
+
+TEACHING_PALETTE: np.ndarray = _teaching_palette()  # (19, 3) uint8, the figures' colours (see above)
 
 
 def _to_numpy(array: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -21,11 +38,13 @@ def _to_numpy(array: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.asarray(array)
 
 
-def colorize(train_ids: np.ndarray | torch.Tensor) -> np.ndarray:
-    """trainIds (H, W) -> uint8 RGB (H, W, 3) in the Cityscapes palette; 255 (ignore) is black.
+def colorize(train_ids: np.ndarray | torch.Tensor, palette: np.ndarray = TEACHING_PALETTE) -> np.ndarray:
+    """trainIds (H, W) -> uint8 RGB (H, W, 3) in ``palette`` (the course's colours); 255 (ignore) is black.
 
-    >>> colorize(np.array([[0, 255]])).tolist()
-    [[[128, 64, 128], [0, 0, 0]]]
+    >>> colorize(np.array([[0, 255, 16]])).tolist()
+    [[[128, 64, 128], [0, 0, 0], [0, 170, 170]]]
+    >>> colorize(np.array([[16]]), palette=PALETTE).tolist()  # Cityscapes' own train colour
+    [[[0, 80, 100]]]
     """
     ids = _to_numpy(train_ids).astype(np.int64)
     if ids.ndim != 2:
@@ -35,7 +54,7 @@ def colorize(train_ids: np.ndarray | torch.Tensor) -> np.ndarray:
         raise ValueError(f"mask holds values {sorted(set(ids[bad].tolist()))[:5]} that are neither trainIds 0..18 "
                          "nor 255; convert labelIds with pspnet_edu.data.labels.label_ids_to_train_ids first")
     table = np.zeros((256, 3), dtype=np.uint8)
-    table[:NUM_CLASSES] = PALETTE
+    table[:NUM_CLASSES] = palette
     table[IGNORE_INDEX] = IGNORE_COLOUR
     return table[ids]
 
@@ -73,8 +92,8 @@ ERROR_COLOURS = {"right": (210, 210, 210), "wrong": (220, 30, 30), "ignored": (0
 def error_map(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> np.ndarray:
     """uint8 RGB (H, W, 3): pixels predicted right in light grey, wrong in red, ignored in black.
 
-    Shown beside a prediction it tells classes of near-identical colour apart (bus (0, 60, 100)
-    and train (0, 80, 100) in the Cityscapes palette): a bus predicted as train is red here.
+    Shown beside a prediction it shows every mistake, also between classes whose colours are
+    close (person and rider, car and truck): a bus predicted as train is red here.
 
     >>> error_map(np.array([[0, 1, 2]]), np.array([[0, 2, 255]])).tolist()
     [[[210, 210, 210], [220, 30, 30], [0, 0, 0]]]
@@ -89,15 +108,15 @@ def error_map(prediction: np.ndarray | torch.Tensor, target: np.ndarray | torch.
     return out
 
 
-def legend_handles(class_ids: Sequence[int] | None = None) -> list:
-    """Matplotlib patches (colour + class name) for ``class_ids`` (default: all 19 trainIds).
+def legend_handles(class_ids: Sequence[int] | None = None, palette: np.ndarray = TEACHING_PALETTE) -> list:
+    """Matplotlib patches (colour + class name) for ``class_ids`` (default: all 19 trainIds), in ``palette``.
 
     Use as ``ax.legend(handles=legend_handles(), loc="center left", bbox_to_anchor=(1, 0.5))``.
     """
     from matplotlib.patches import Patch
 
     ids = range(NUM_CLASSES) if class_ids is None else class_ids
-    return [Patch(facecolor=PALETTE[i] / 255.0, edgecolor="black", linewidth=0.5, label=f"{i} {CLASS_NAMES[i]}")
+    return [Patch(facecolor=palette[i] / 255.0, edgecolor="black", linewidth=0.5, label=f"{i} {CLASS_NAMES[i]}")
             for i in ids]
 
 
