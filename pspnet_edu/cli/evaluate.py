@@ -7,13 +7,12 @@ and scored by :func:`pspnet_edu.inference.evaluate`. See notebooks/08_evaluation
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from pspnet_edu.cli.options import add_inference_options, inference_options, load_for_inference, set_threads
 from pspnet_edu.data import CLASS_NAMES, NUM_CLASSES, CityscapesSegmentation, EvalTransforms
-from pspnet_edu.files import check_writable, write_atomic
+from pspnet_edu.files import check_writable, strict_json, write_atomic
 from pspnet_edu.inference import evaluate
 
 
@@ -49,11 +48,8 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(model, dataset, num_classes=NUM_CLASSES, device=args.device, batch_size=args.batch_size,
                       **inference_options(args, saved))
     if args.json is not None:
-        payload = {k: v for k, v in result.items() if k != "confusion_matrix"}
-        payload["iou"] = [v if v == v else None for v in payload["iou"]]
-        payload["confusion_matrix"] = result["confusion_matrix"].tolist()
-        payload["class_names"] = list(CLASS_NAMES)
-        write_atomic(args.json, json.dumps(payload, indent=1))
+        payload = {**result, "confusion_matrix": result["confusion_matrix"].tolist(), "class_names": list(CLASS_NAMES)}
+        write_atomic(args.json, strict_json(payload, indent=1))  # absent classes: null, never a bare NaN
     print(format_scores(result, list(CLASS_NAMES)))
     return 0
 

@@ -20,7 +20,7 @@ from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms
 from pspnet_edu.data.manifest import read_manifest
 from pspnet_edu.provenance import provenance
-from pspnet_edu.files import write_atomic
+from pspnet_edu.files import check_writable, strict_json, write_atomic
 from pspnet_edu.inference import evaluate, prepare_for_inference
 from pspnet_edu.training.checkpoint import export_weights, load_checkpoint, model_from_checkpoint
 
@@ -36,9 +36,35 @@ def describe_data(root: Path) -> str:
             f"{options['val']} val, {height}x{width})")
 
 
+def sidecar_path(out: str | Path) -> Path:
+    """Where the sidecar of the weights ``out`` goes: ``out`` with the suffix ``.json``.
+
+    A ValueError if that is ``out`` itself (a name ending in .json): the sidecar would be
+    written over the weights.
+
+    >>> sidecar_path("data/checkpoints/tiny.pt").as_posix()
+    'data/checkpoints/tiny.json'
+    """
+    out = Path(out)
+    if out.suffix.lower() == ".json":
+        raise ValueError(f"the weights {out} would be overwritten by their own sidecar (the weights' name with "
+                         f".json); name the weights {out.with_suffix('.pt')}")
+    return out.with_suffix(".json")
+
+
+def check_export_target(out: str | Path) -> None:
+    """Before the work: ``out`` must be a file name whose folder takes files, and not collide with its sidecar."""
+    out = Path(out)
+    sidecar_path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; pass a file name such as {out / 'model.pt'}")
+    check_writable(out.parent, f"--out {out}:")
+
+
 def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict[str, Any]:
     """Write ``out`` (slim weights) and ``out.json`` (how it was made, what it scores); return the sidecar."""
     source, out = Path(checkpoint), Path(out)
+    check_export_target(out)
     saved = load_checkpoint(source)
     export_weights(saved, out, half=half)
     config = saved["config"]
@@ -49,11 +75,11 @@ def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> di
     command = json.loads(run_json.read_text()).get("command") if run_json.is_file() else None
     sidecar = {
         "val_miou": scores["miou"], "val_pixel_acc": scores["pixel_acc"],
-        "iou": {name: (None if v != v else v) for name, v in zip(CLASS_NAMES, scores["iou"])},
+        "iou": dict(zip(CLASS_NAMES, scores["iou"])),
         "evaluation": f"whole image, fp32, split {dataset.split!r} of {describe_data(Path(config['data']))}",
         "training_command": command, "iterations": saved.get("iteration"),
         "training_seconds": saved.get("seconds"), "recipe": config, "weights": "float16" if half else "float32",
         "provenance": provenance(), "torch": torch.__version__,
     }
-    write_atomic(out.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
+    write_atomic(sidecar_path(out), strict_json(sidecar, indent=1) + "\n")  # absent classes: null
     return sidecar
