@@ -67,6 +67,8 @@ from pathlib import Path
 
 import nbformat
 
+from pspnet_edu.files import check_writable
+
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 BEGIN_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
@@ -333,6 +335,25 @@ def _write_atomically(notebook: nbformat.NotebookNode, path: Path) -> None:
         raise
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read and validate a notebook as nbformat 4; any problem is a ValueError that names ``path``.
+
+    nbformat raises its own types (a jsonschema error with a page of schema for an invalid
+    cell, e.g. in a notebook converted from nbformat 3; "does not appear to be JSON" for a
+    truncated file) and names no file.
+    """
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+    except OSError:  # unreadable: the system's error says why
+        raise
+    except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, a v3 the converter trips on
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise ValueError(f"{path} is not a valid Jupyter notebook ({detail}); open it in Jupyter and save it again "
+                         "(which writes nbformat 4), or fix or remove it") from None
+    return notebook
+
+
 def _exists_message(paths: list[Path]) -> str:
     more = f" (and {len(paths) - 1} more)" if len(paths) > 1 else ""
     return f"{paths[0]}{more} already exists and may hold a learner's work; move it away, or pass --force to overwrite it"
@@ -348,7 +369,7 @@ def build_student_notebook(src: str | os.PathLike[str], dst: str | os.PathLike[s
         raise FileNotFoundError(f"no notebook at {src}; pass the path of a solution notebook (.ipynb)")
     if dst.resolve() == src.resolve():
         raise ValueError(f"refusing to overwrite the solution notebook {src} with its student version; choose another output path")
-    notebook = student_notebook(nbformat.read(src, as_version=4), name=src.name)
+    notebook = student_notebook(read_notebook(src), name=src.name)
     if dst.exists() and not force:
         raise FileExistsError(_exists_message([dst]))
     _write_atomically(notebook, dst)
@@ -379,12 +400,13 @@ def build_student_notebooks(
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     sources = _solution_notebooks(src_dir)
+    check_writable(out_dir, "--out")  # before the work; also names a symbolic link loop
     src_abs, out_abs = src_dir.resolve(), out_dir.resolve()
     if out_abs == src_abs:
         raise ValueError(f"refusing to write student notebooks into {src_dir}: that would replace the solutions; pass another --out, e.g. build/student")
     if src_abs in out_abs.parents:
         raise ValueError(f"refusing to write student notebooks inside {src_dir}: nbval would collect them there; pass an --out outside it, e.g. build/student")
-    students = [(student_notebook(nbformat.read(p, as_version=4), name=p.name), out_dir / p.name) for p in sources]
+    students = [(student_notebook(read_notebook(p), name=p.name), out_dir / p.name) for p in sources]
     existing = [path for _, path in students if path.exists()]
     if existing and not force:
         raise FileExistsError(_exists_message(existing))
@@ -402,7 +424,7 @@ def tag_notebooks(src_dir: str | os.PathLike[str], check_only: bool = False) -> 
     """
     stale = []
     for path in _solution_notebooks(Path(src_dir)):
-        notebook = nbformat.read(path, as_version=4)
+        notebook = read_notebook(path)
         tagged = tag_notebook(notebook, path.name)
         if tagged != notebook:
             stale.append((tagged, path))

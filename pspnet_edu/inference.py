@@ -293,6 +293,19 @@ def predict(model: nn.Module, images: Tensor, **kwargs: object) -> Tensor:
     return predict_probs(model, images, **kwargs).argmax(dim=-3)  # type: ignore[arg-type]
 
 
+def _batches_by_size(samples: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+    """A loader's batch of (image, mask) pairs as one stacked (images, masks) batch per image size.
+
+    Validation images need not share a size (a Cityscapes subset mixes cameras); stacking
+    them all would fail with "stack expects each tensor to be equal size".
+    """
+    groups: dict[tuple[int, ...], list[tuple[Tensor, Tensor]]] = {}
+    for image, mask in samples:
+        groups.setdefault(tuple(image.shape), []).append((image, mask))
+    return [(torch.stack([image for image, _ in group]), torch.stack([mask for _, mask in group]))
+            for group in groups.values()]
+
+
 def evaluate(
     model: nn.Module,
     dataset: torch.utils.data.Dataset,
@@ -313,25 +326,32 @@ def evaluate(
     One confusion matrix is accumulated over the whole dataset and the scores are computed from
     it at the end. Returns a dict with ``confusion_matrix`` (a (C, C) int64 tensor), ``iou``
     (a list of C floats, NaN for classes absent from prediction and ground truth), ``miou``,
-    ``pixel_acc`` and ``mean_acc``. ``batch_size > 1`` needs images of one size. The model is
-    put in eval mode and returned to its previous mode afterwards.
+    ``pixel_acc`` and ``mean_acc``. Images of different sizes may share a batch (each size is
+    predicted as its own batch). The model is put in eval mode and returned to its previous
+    mode afterwards. A dataset without one labelled pixel (every label void) has nothing to
+    score: a ValueError says so, rather than an mIoU of NaN.
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("the evaluation dataset is empty: check --data and --split")
 
     # A private generator: creating a loader must not consume the global RNG (training resumes exactly).
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                         generator=torch.Generator())
+                                         generator=torch.Generator(), collate_fn=_batches_by_size)
     was_training = model.training
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     try:
-        for images, masks in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-            images = images.to(device)  # (B, 3, H, W)
-            probs = predict_probs(model, images, mode=mode, crop=crop, flip=flip, scales=scales)
-            cm += confusion_matrix(probs.argmax(dim=1).cpu(), masks, num_classes, ignore_index)
+        for batches in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
+            for images, masks in batches:
+                images = images.to(device)  # (B, 3, H, W)
+                probs = predict_probs(model, images, mode=mode, crop=crop, flip=flip, scales=scales)
+                cm += confusion_matrix(probs.argmax(dim=1).cpu(), masks, num_classes, ignore_index)
     finally:
         model.train(was_training)
+    if cm.sum() == 0:
+        raise ValueError(f"nothing to score: none of the {len(dataset)} evaluation images has a labelled pixel "  # type: ignore[arg-type]
+                         f"(every label is void, {ignore_index}); evaluate on annotated images (check --data and "
+                         "--split)")
     return {
         "confusion_matrix": cm,
         "iou": iou_per_class(cm).tolist(),

@@ -45,6 +45,19 @@ def _check(logits: Tensor, target: Tensor, name: str, ignore_index: int) -> None
         )
 
 
+def _cross_entropy(logits: Tensor, target: Tensor, ignore_index: int) -> Tensor:
+    """Mean cross-entropy over the labelled pixels; 0 if no pixel is labelled.
+
+    ``F.cross_entropy`` averages over the pixels that are not ignored, which is 0/0 = NaN
+    for a target that is all void (an unannotated frame): the trainer would take that for a
+    diverged run. Without a labelled pixel the batch teaches nothing, so its loss is 0 and
+    its gradient 0 (still NaN if the logits are: a diverging model is still caught).
+    """
+    if not (target != ignore_index).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target, ignore_index=ignore_index)
+
+
 def pspnet_loss(
     outputs: dict[str, Tensor],
     target: Tensor,
@@ -56,7 +69,8 @@ def pspnet_loss(
     ``outputs`` is what a PSPNet returns: ``{"out": (B, K, H, W), "aux": (B, K, H, W)}``;
     ``target`` is ``(B, H, W)`` trainIds. With ``aux_weight == 0`` the auxiliary output is
     not used at all (and may be absent); the part "aux" is reported whenever the model
-    returned it.
+    returned it. A target without a labelled pixel (all ``ignore_index``) gives a loss of 0,
+    not NaN: it adds nothing to the gradient.
 
     >>> import torch
     >>> logits = torch.zeros(1, 3, 2, 2)  # uniform over 3 classes: CE = log 3 = 1.0986
@@ -69,12 +83,12 @@ def pspnet_loss(
             f"outputs must contain 'out' (what a PSPNet returns), got keys {sorted(outputs)}"
         )
     _check(outputs["out"], target, "out", ignore_index)
-    main = F.cross_entropy(outputs["out"], target, ignore_index=ignore_index)
+    main = _cross_entropy(outputs["out"], target, ignore_index)
     parts = {"main": main.detach()}
     total = main
     if "aux" in outputs:
         _check(outputs["aux"], target, "aux", ignore_index)
-        aux = F.cross_entropy(outputs["aux"], target, ignore_index=ignore_index)
+        aux = _cross_entropy(outputs["aux"], target, ignore_index)
         parts["aux"] = aux.detach()
         if aux_weight:
             total = total + aux_weight * aux

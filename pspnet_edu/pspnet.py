@@ -65,6 +65,7 @@ from pspnet_edu.backbone import (
     load_torchvision_weights,
 )
 from pspnet_edu.constants import NUM_CLASSES
+from pspnet_edu.fields import type_problems
 from pspnet_edu.ppm import POOLINGS, PyramidPoolingModule
 
 
@@ -93,7 +94,10 @@ class PSPNetConfig:
     align_corners: bool = True  # hszhao/semseg upsamples with align_corners=True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bins", tuple(self.bins))  # lists come back from JSON/asdict
+        if isinstance(self.bins, list):  # lists come back from JSON/asdict
+            object.__setattr__(self, "bins", tuple(self.bins))
+        for message in type_problems(self):  # before the checks below compare values
+            raise ValueError(f"{message}; got PSPNetConfig({self._describe()})")
         checks = [
             (self.depth in RESNET_LAYOUTS, f"depth must be one of {sorted(RESNET_LAYOUTS)}"),
             (self.stem in STEMS, f"stem must be one of {STEMS}"),
@@ -283,7 +287,8 @@ def preset_config(preset: str, num_classes: int = NUM_CLASSES, **overrides: Any)
 def model_config_from_dict(saved: dict[str, Any], where: str = "the checkpoint") -> PSPNetConfig:
     """Rebuild a :class:`PSPNetConfig` from ``dataclasses.asdict`` (lists back to tuples).
 
-    A field this release does not know is an error that says so, rather than a TypeError.
+    A field this release does not know, or a value of the wrong type (``"num_classes": "19"``),
+    is a ValueError that names ``where``, rather than a TypeError.
 
     >>> model_config_from_dict(dataclasses.asdict(PRESETS["tiny"])) == PRESETS["tiny"]
     True
@@ -297,7 +302,11 @@ def model_config_from_dict(saved: dict[str, Any], where: str = "the checkpoint")
         raise ValueError(f"{where} describes a model with fields this release does not know ({', '.join(unknown)}): "
                          "it was written by another version of pspnet-edu; load it with that version, or rebuild "
                          "the model yourself and load its state dict")
-    return PSPNetConfig(**saved)
+    try:
+        return PSPNetConfig(**saved)
+    except ValueError as error:
+        raise ValueError(f"{where} describes a model that cannot be built ({error}); the file was edited or "
+                         "damaged: re-train or pick another file") from None
 
 
 def build_pspnet(

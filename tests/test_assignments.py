@@ -311,6 +311,38 @@ def test_build_needs_notebooks(tmp_path):
         build_student_notebooks(tmp_path, tmp_path / "out")
 
 
+NBFORMAT_3_WITH_A_BAD_OUTPUT = (
+    '{"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [{"cell_type": "code", '
+    '"input": "x = 1", "language": "python", "metadata": {}, "outputs": [{"output_type": "pyerr"}]}]}]}'
+)
+
+
+@pytest.mark.parametrize("content, message", [
+    (NBFORMAT_3_WITH_A_BAD_OUTPUT, "'ename' is a required property"),  # was a jsonschema traceback
+    ('{"cells": [', "Notebook does not appear to be JSON"),  # did not name the file
+])
+def test_a_notebook_nbformat_cannot_read_is_named_in_one_line(tmp_path, capsys, content, message):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    (src / "03_old.ipynb").write_text(content, encoding="utf-8")
+    assert main(["assignments", "build", "--src", str(src), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "03_old.ipynb is not a valid Jupyter notebook" in error and message in error
+    assert "save it again" in error and not (tmp_path / "out").exists()
+
+
+def test_an_out_blocked_by_a_file_is_one_sentence(tmp_path, capsys):
+    """Not "[Errno 17] File exists: 'afile'" or "[Errno 20] Not a directory"."""
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nbformat.write(fixture_notebook(), src / "01_fixture.ipynb")
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "student"):
+        assert main(["assignments", "build", "--src", str(src), "--out", str(out)]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "afile is a file, not a folder" in error and "Errno" not in error
+
+
 # ---------------------------------------------------------------- nbgrader metadata (tag)
 
 

@@ -1,5 +1,11 @@
 """Tests of `pspnet-edu data synthetic | cityscapes-subset` through the real command-line entry point."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -99,3 +105,40 @@ def test_cityscapes_subset_absurd_size_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1
     assert "size 99999999x99999999 is far larger than any Cityscapes image" in err
+
+
+def start_a_long_build(out):
+    """`data synthetic` in a process of its own, returned once it is drawing into its hidden temporary folder."""
+    process = subprocess.Popen([sys.executable, "-m", "pspnet_edu", "data", "synthetic", "--out", str(out),
+                                "--train", "3000", "--val", "0", "--size", "64x128"],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 60
+    while not list(out.parent.glob(f".{out.name}.*.tmp/leftImg8bit")):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.05)
+    return process
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_build_leaves_no_hidden_folder(tmp_path, capsys, signum):
+    """SIGTERM left a hidden temporary folder (3 MB) for good; so does kill -9, until the next build removes it."""
+    out = tmp_path / "synthcity"
+    process = start_a_long_build(out)
+    process.send_signal(signum)
+    process.wait(timeout=60)
+    if signum == signal.SIGTERM:  # cleans up itself, and says so in one line
+        error = process.stderr.read().strip()
+        assert process.returncode == 130 and len(error.splitlines()) == 1, error
+        assert "stopped by SIGTERM: the unfinished synthcity set was removed" in error
+        assert list(tmp_path.iterdir()) == []
+    else:
+        process.stderr.close()
+        assert main(["data", "synthetic", "--out", str(out), "--train", "2", "--val", "1", "--size", "48x96"]) == 0
+        assert [p.name for p in tmp_path.iterdir()] == ["synthcity"]
+
+
+def test_a_symbolic_link_loop_is_named(tmp_path, capsys):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert main(["data", "synthetic", "--out", str(tmp_path / "loop")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is a symbolic link loop" in error

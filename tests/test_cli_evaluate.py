@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cli_fixtures import data, one_line_error, restore_threads, run  # noqa: F401 (fixtures)
 from pspnet_edu.cli import main
@@ -76,3 +79,31 @@ def test_a_checkpoint_that_does_not_name_its_data_asks_for_data(run, capsys, tmp
     torch.save(saved, tmp_path / "nodata.pt")
     error = one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "nodata.pt")])
     assert "--data" in error, error
+
+
+def test_labels_that_are_all_void_have_nothing_to_score(run, data, tmp_path, capsys) -> None:
+    """It printed "mIoU: nan" with exit status 0, and --json held a bare NaN."""
+    void = tmp_path / "void"
+    shutil.copytree(data, void)
+    for label in (void / "gtFine" / "val").rglob("*_labelIds.png"):
+        Image.fromarray(np.zeros((48, 96), np.uint8)).save(label)  # labelId 0: unlabeled
+    error = one_line_error(capsys, ["evaluate", "--checkpoint", f"{run}/last.pt", "--data", str(void),
+                                    "--json", str(tmp_path / "scores.json")])
+    assert "nothing to score" in error and not (tmp_path / "scores.json").exists()
+
+
+def test_json_scores_are_strict_json(run, data, tmp_path) -> None:
+    assert main(["evaluate", "--checkpoint", f"{run}/last.pt", "--data", data, "--json", str(tmp_path / "s.json")]) == 0
+    scores = json.loads((tmp_path / "s.json").read_text(), parse_constant=lambda name: pytest.fail(f"bare {name}"))
+    assert None in scores["iou"]  # the classes Synthcity never draws
+
+
+def test_a_pickled_model_and_a_hand_edited_config_get_one_sentence(run, tmp_path, capsys) -> None:
+    torch.save(build_pspnet("tiny"), tmp_path / "whole.pt")  # torch.save(model), not its weights
+    error = one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "whole.pt")])
+    assert "holds a pickled Python object (pspnet_edu.pspnet.PSPNet)" in error and "\x1b" not in error
+    saved = torch.load(f"{run}/last.pt", weights_only=True)
+    saved["config"]["model"]["num_classes"] = "19"
+    torch.save(saved, tmp_path / "edited.pt")
+    error = one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "edited.pt")])
+    assert "edited.pt describes a model that cannot be built (num_classes must be an integer, got '19'" in error

@@ -35,3 +35,10 @@ def test_ablate_commands(data, tmp_path, capsys) -> None:
     assert (tmp_path / "a" / "alpha.png").is_file()
     assert "unknown variant" in one_line_error(capsys, ["ablate", "ppm", "--variants", "B7", "--data", data,
                                                         "--out", str(out), *SMALL])
+
+
+def test_demo_into_a_file_is_one_sentence_before_any_work(data, tmp_path, capsys) -> None:
+    """It trained first, then failed with "[Errno 20] Not a directory: 'afile/baseline'"."""
+    (tmp_path / "afile").write_text("x")
+    error = one_line_error(capsys, ["demo", "--data", data, "--out", str(tmp_path / "afile"), *SMALL])
+    assert "afile is a file, not a folder" in error and "Errno" not in error

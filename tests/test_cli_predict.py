@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from cli_fixtures import data, one_line_error, restore_threads, run  # noqa: F401 (fixtures)
 from pspnet_edu.cli import main
+from pspnet_edu.cli.predict import output_names
 
 
 def val_images(data: str) -> list[Path]:
@@ -74,3 +76,39 @@ def test_an_empty_sliding_window_is_refused(run, tmp_path, capsys) -> None:
         error = one_line_error(capsys, ["predict", str(tmp_path / "img.png"), "--checkpoint", f"{run}/last.pt",
                                         "--out", str(tmp_path / "pred"), "--sliding", "--crop", *crop])
         assert "--crop" in error, error
+
+
+def test_output_names_never_collide_and_never_hang() -> None:
+    """Same stem in one folder, and a name another image's name already takes: it hung, or wrote one file twice."""
+    assert output_names([Path("a/x.png"), Path("a/x.jpg")]) == {Path("a/x.png"): "x_png", Path("a/x.jpg"): "x_jpg"}
+    names = output_names([Path("a/x.png"), Path("b/x.png"), Path("a__x.png")])
+    assert names == {Path("a/x.png"): "a__x", Path("b/x.png"): "b__x", Path("a__x.png"): "a__x_png"}
+    with pytest.raises(ValueError, match="a/x.png is given twice; pass each image once"):
+        output_names([Path("a/x.png"), Path("a/x.png")])
+    with pytest.raises(ValueError, match="and a/x.png are the same file"):
+        output_names([Path("a/x.png"), Path("a/../a/x.png")])
+
+
+def test_colliding_inputs_get_one_result_each(run, data, tmp_path, capsys) -> None:
+    image = val_images(data)[0]
+    (tmp_path / "a").mkdir()
+    shutil.copy(image, tmp_path / "a" / "x.png")
+    Image.open(image).save(tmp_path / "a" / "x.jpg")
+    shutil.copy(image, tmp_path / "a__x.png")
+    out = tmp_path / "pred"
+    assert main(["predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "a" / "x.jpg"), str(tmp_path / "a__x.png"),
+                 "--checkpoint", f"{run}/last.pt", "--out", str(out)]) == 0
+    assert len(list(out.iterdir())) == 6
+    assert "given twice" in one_line_error(capsys, ["predict", str(image), str(image), "--checkpoint",
+                                                    f"{run}/last.pt", "--out", str(tmp_path / "again")])
+
+
+def test_a_16_bit_grey_image_is_predicted_as_it_looks(run, tmp_path, capsys, monkeypatch) -> None:
+    """It was read as all 255: predict ran on a white image."""
+    gradient = (np.linspace(0, 65535, 48 * 96).reshape(48, 96)).astype(np.uint16)
+    Image.fromarray(gradient).save(tmp_path / "grey16.png")
+    seen = []
+    monkeypatch.setattr("pspnet_edu.cli.predict.overlay", lambda rgb, labels: seen.append(rgb) or rgb)
+    assert main(["predict", str(tmp_path / "grey16.png"), "--checkpoint", f"{run}/last.pt",
+                 "--out", str(tmp_path / "pred")]) == 0
+    assert seen[0].min() == 0 and seen[0].max() == 255 and len(np.unique(seen[0])) > 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -51,3 +52,32 @@ def test_bad_input_gives_one_line_and_status_2(data, arguments, message, tmp_pat
         error = capsys.readouterr().err.strip().splitlines()[-1]
     assert message in error
     assert not (tmp_path / "run").exists()  # a failed run leaves no folder behind
+
+
+def test_bad_seeds_and_link_loops_are_one_line(data, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:  # torch once said "Overflow when unpacking long long"
+        main(["train", "--data", data, "--out", str(tmp_path / "run"), *SMALL, "--seed", "99999999999999999999"])
+    assert stop.value.code == 2 and "--seed: must be an integer from 0 to" in capsys.readouterr().err
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert "symbolic link loop" in one_line_error(capsys, ["train", "--data", str(tmp_path / "loop"),
+                                                           "--out", str(tmp_path / "run"), *SMALL])
+    assert "symbolic link loop" in one_line_error(capsys, ["train", "--data", data, "--out", str(tmp_path / "loop"),
+                                                           *SMALL])
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_with_a_non_utf8_name(data, tmp_path) -> None:
+    """The lock file records the command, which holds the name: "'utf-8' codec can't encode character"."""
+    out = tmp_path / os.fsdecode(b"run\xe9")
+    assert main(["train", "--data", data, "--out", str(out), *SMALL, "--val-split", "none"]) == 0
+    assert (out / "last.pt").is_file()
+
+
+def test_ctrl_c_is_one_line_and_status_130(data, tmp_path, capsys, monkeypatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt("stopped during the final evaluation; the trained weights were saved to x/last.pt")
+
+    monkeypatch.setattr("pspnet_edu.cli.train.train_from_config", interrupted)
+    assert main(["train", "--data", data, "--out", str(tmp_path / "run"), *SMALL]) == 130
+    error = capsys.readouterr().err.strip()
+    assert error == "pspnet-edu train: stopped during the final evaluation; the trained weights were saved to x/last.pt"

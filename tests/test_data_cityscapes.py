@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pspnet_edu.data import CityscapesSegmentation, label_ids_to_train_ids
+from pspnet_edu.data import CityscapesSegmentation, generate_synthetic, label_ids_to_train_ids
+from pspnet_edu.data.cityscapes import read_png
 
 H, W = 8, 16
 
@@ -152,3 +153,33 @@ def test_void_label_ids_are_read_as_ignore(fake_root):
     Image.fromarray(np.array([0, 1, 2, 3, 4, 5, 6, 7] * (H * W // 8), np.uint8).reshape(H, W)).save(label_path)
     mask = data[0][1]
     assert set(mask.unique().tolist()) == {0, 255}
+
+
+def test_16_bit_grey_images_are_scaled_to_8_bits_not_clipped(tmp_path):
+    """PIL's convert clips 16-bit values at 255: a 16-bit photo was read as a white image."""
+    values = np.array([[0, 257, 32896, 65535]], np.uint16)
+    Image.fromarray(values).save(tmp_path / "grey16.png")
+    rgb = read_png(tmp_path / "grey16.png", "RGB")
+    assert rgb.dtype == np.uint8 and rgb[..., 0].tolist() == [[0, 1, 128, 255]] and (rgb[..., 1] == rgb[..., 0]).all()
+    assert read_png(tmp_path / "grey16.png").tolist() == values.tolist()  # no mode: the stored values
+    Image.fromarray(np.full((2, 2), 0.5, np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(ValueError, match="float.tiff holds floating-point pixels; save it as an 8- or 16-bit PNG"):
+        read_png(tmp_path / "float.tiff", "RGB")
+
+
+def test_a_split_of_train_id_masks_without_255_is_refused_when_built(tmp_path):
+    """Synthcity converted to trainIds has no void pixel, so no 255: it trained to an mIoU of 0.06 without a word."""
+    root = generate_synthetic(tmp_path / "synth", train=3, val=1, size=(48, 96))
+    for label in (root / "gtFine" / "train").rglob("*_labelIds.png"):
+        Image.fromarray(label_ids_to_train_ids(np.asarray(Image.open(label)))).save(label)
+    with pytest.raises(ValueError, match=r"label files look like trainId masks, not labelIds: the 3 checked .*"
+                                         r"none of the labelIds 19..33"):
+        CityscapesSegmentation(root, "train")
+    assert len(CityscapesSegmentation(root, "val")) == 1  # its labelIds are fine
+
+
+def test_unannotated_label_ids_are_not_taken_for_train_ids(fake_root):
+    """Frames whose labelIds are all void (0 unlabeled, 1 ego vehicle...) say nothing about trainIds."""
+    for label in (fake_root / "gtFine" / "val").rglob("*_labelIds.png"):
+        Image.fromarray(np.full((H, W), 0, np.uint8)).save(label)
+    assert set(CityscapesSegmentation(fake_root, "val")[0][1].unique().tolist()) == {255}

@@ -118,3 +118,21 @@ def test_train_ids_back_to_label_ids_round_trip():
     train_ids = np.arange(NUM_CLASSES)
     assert label_ids_to_train_ids(train_ids_to_label_ids(train_ids)).tolist() == train_ids.tolist()
     assert labels.TRAIN_ID_TO_LABEL_ID[0] == 7
+
+
+# --- check_label_set: a sample of a split's files, taken together. -------------------------------
+
+@pytest.mark.parametrize("files", [
+    [[7, 8, 11, 17], [0, 7, 21, 23, 26]],  # a frame of road, sidewalk, building and pole beside a street scene
+    [[0], [0, 1, 3]],  # unannotated frames: void labelIds only
+    [[7, 8], [0, 255]],  # 255 present: check_label_file judges each such file
+])
+def test_label_id_samples_pass(files):
+    labels.check_label_set([np.array(f) for f in files], [f"{i}.png" for i in range(len(files))])
+
+
+def test_a_sample_of_train_id_masks_without_255_is_refused():
+    """Synthcity's classes as trainIds: road 0, sidewalk 1, building 2, vegetation 8, sky 10, car 13."""
+    with pytest.raises(ValueError, match=r"look like trainId masks.*the 2 checked \(e.g. a.png\) hold only values "
+                                         r"0, 1, 2, 8, 10, 13"):
+        labels.check_label_set([np.array([0, 1, 2, 10]), np.array([0, 8, 10, 13])], ["a.png", "b.png"])

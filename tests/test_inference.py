@@ -173,3 +173,21 @@ def test_evaluate_oracle_and_constant_models() -> None:
 def test_evaluate_empty_dataset() -> None:
     with pytest.raises(ValueError, match="empty"):
         evaluate(Oracle(), [], num_classes=NUM_CLASSES)
+
+
+def test_evaluate_batches_images_of_different_sizes() -> None:
+    """A validation set that mixes sizes failed at batch_size > 1: "stack expects each tensor to be equal size"."""
+    big, small = LabelInImage(), LabelInImage()
+    small.masks = small.masks[..., :5].clone()  # 6x5 images beside 6x7 ones
+    mixed = torch.utils.data.ConcatDataset([big, small])
+    result = evaluate(Oracle(), mixed, num_classes=NUM_CLASSES, batch_size=2 * len(big))
+    assert result["miou"] == 1.0
+    assert int(result["confusion_matrix"].sum()) == int((big.masks != 255).sum() + (small.masks != 255).sum())
+
+
+def test_evaluate_with_nothing_to_score_says_so() -> None:
+    """All labels void: the mIoU was NaN, printed as "mIoU: nan" with exit status 0."""
+    void = LabelInImage()
+    void.masks[:] = 255
+    with pytest.raises(ValueError, match="nothing to score: none of the .* evaluation images has a labelled pixel"):
+        evaluate(Oracle(), void, num_classes=NUM_CLASSES)

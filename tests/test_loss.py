@@ -94,3 +94,13 @@ def test_bad_targets_get_clear_errors(change, text):
     outputs, target = change(outputs, target)
     with pytest.raises(ValueError, match=text):
         pspnet_loss(outputs, target)
+
+
+def test_a_batch_without_a_labelled_pixel_has_loss_zero_not_nan():
+    """An unannotated frame (all void) made the mean over no pixel 0/0 = NaN, which the trainer took for divergence."""
+    outputs, target = make_batch()
+    target[:] = IGNORE_INDEX
+    total, parts = pspnet_loss(outputs, target)
+    assert total.item() == 0.0 and parts["main"].item() == 0.0 and parts["aux"].item() == 0.0
+    total.backward()
+    assert torch.equal(outputs["out"].grad, torch.zeros_like(outputs["out"]))

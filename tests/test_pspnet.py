@@ -180,6 +180,8 @@ def test_batch_size_one_in_training_is_explained():
         ("tiny", dict(bins=(1, 2, 3)), "3 bins .* do not divide the 128 input channels"),
         ("tiny", dict(bins=(0,)), "bins must be positive"),
         ("tiny", dict(num_classes=1), "num_classes must be at least 2"),
+        ("tiny", dict(num_classes="19"), r"num_classes must be an integer, got '19' \(str\)"),
+        ("tiny", dict(bins=(1, 2.0)), "bins must be a tuple of integers"),
     ],
 )
 def test_bad_configurations_name_the_choices(preset, overrides, text):

@@ -72,6 +72,9 @@ def test_a_truncated_checkpoint_is_corrupt_not_an_index_error(tmp_path) -> None:
     (lambda c: c["model"].update({"head.classifier.weight": torch.zeros(3, 64, 1, 1)}), "do not fit"),
     (lambda c: c.update(format="pspnet-edu/train-v9"), "format 'pspnet-edu/train-v9'"),
     (lambda c: c.pop("model"), "not a pspnet-edu training checkpoint"),
+    # edited by hand: a TypeError ("'>=' not supported between 'str' and 'int'") once
+    (lambda c: c["config"]["model"].update(num_classes="19"), r"num_classes must be an integer, got '19' \(str\)"),
+    (lambda c: c["config"].update(lr="0.01"), r"cannot be used \(lr must be a number, got '0.01'"),
 ])
 def test_checkpoints_that_do_not_describe_their_model_get_clear_errors(tmp_path, edit, message) -> None:
     checkpoint = v2_checkpoint()

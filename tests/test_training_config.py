@@ -49,6 +49,8 @@ def test_differences_name_model_fields_too() -> None:
     ({"lr": 0.0}, "lr must be"), ({"batch_size": -2}, "batch_size"), ({"momentum": 1.0}, "momentum"),
     ({"scale": (2.0, 0.5)}, "scale"), ({"scale": (0.5, math.inf)}, "scale"), ({"crop": (0, 64)}, "crop"),
     ({"precision": "int8"}, "precision"), ({"log_every": 0}, "log_every"), ({"model": "tiny"}, "PSPNetConfig"),
+    ({"iters": "500"}, r"iters must be an integer, got '500' \(str\)"), ({"channels_last": 1}, "True or False"),
+    ({"seed": 2**64}, r"seed must be an integer from 0 to 9223372036854775807"),  # torch: "Overflow when unpacking"
 ])
 def test_bad_settings_get_a_sentence_that_says_what_works(changes, message) -> None:
     with pytest.raises(ValueError, match=message):

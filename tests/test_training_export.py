@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -28,3 +29,40 @@ def test_export_writes_half_weights_and_a_sidecar_that_evaluate_reproduces(run, 
     assert main(["evaluate", "--checkpoint", str(out), "--data", data, "--threads", "1"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"mIoU: {sidecar['val_miou']:.4f}"
     assert "--force" in one_line_error(capsys, ["export", "--checkpoint", f"{run}/last.pt", "--out", str(out)])
+
+
+def test_weights_named_like_their_sidecar_are_refused_before_anything_is_written(run, tmp_path, capsys) -> None:
+    """`--out model.json` wrote the sidecar over the weights and exited 0."""
+    error = one_line_error(capsys, ["export", "--checkpoint", f"{run}/last.pt", "--out", str(tmp_path / "model.json")])
+    assert "overwritten by their own sidecar" in error and "model.pt" in error
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_full_disk_during_the_export_is_one_line_and_leaves_nothing(run, tmp_path, capsys, monkeypatch) -> None:
+    """It printed "RuntimeError: [enforce fail at inline_container.cc:672] ... unexpected pos"."""
+    def full_disk(state, file) -> None:
+        file.write(b"PK\x03\x04")
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:  # torch reports it as a RuntimeError raised while handling the OSError
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598") from None
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    error = one_line_error(capsys, ["export", "--checkpoint", f"{run}/last.pt", "--out", str(tmp_path / "m.pt")])
+    assert "the disk is full" in error and "nothing was written" in error
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_output_the_system_refuses_is_one_sentence(run, tmp_path, capsys, monkeypatch) -> None:
+    """Not "[Errno 17] File exists: 'afile'" or "[Errno 30] Read-only file system"."""
+    (tmp_path / "afile").write_text("x")
+    error = one_line_error(capsys, ["export", "--checkpoint", f"{run}/last.pt", "--out", str(tmp_path / "afile" / "m.pt")])
+    assert "afile is a file, not a folder" in error and "Errno" not in error
+    import pspnet_edu.files as files
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
+    error = one_line_error(capsys, ["export", "--checkpoint", f"{run}/last.pt", "--out", str(tmp_path / "m.pt")])
+    assert "cannot write into" in error and "Read-only file system" in error and "Errno" not in error

@@ -199,3 +199,56 @@ def test_channels_last_does_not_change_what_is_learnt(tmp_path) -> None:
     a = run(toy_config(tmp_path, "nhwc", iters=3, channels_last=True)).model.state_dict()
     b = run(toy_config(tmp_path, "nchw", iters=3, channels_last=False)).model.state_dict()
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a)
+
+
+class OutOfMemoryDuringEvaluation(Toy):
+    """A validation set whose evaluation fails with a RuntimeError, as an out-of-memory error would."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_a_runtime_error_in_a_periodic_evaluation_keeps_the_steps_and_the_folder(tmp_path) -> None:
+    """It once deleted the whole run folder: only ValueError and OSError saved the steps done."""
+    with pytest.raises(ValueError, match=r"RuntimeError: CUDA out of memory.*2 iterations done were saved to "
+                                         r".*last\.pt.*--resume"):
+        run(toy_config(tmp_path, iters=4, eval_every=2), Toy(), OutOfMemoryDuringEvaluation())
+    assert load_checkpoint(tmp_path / "run")["iteration"] == 2
+
+
+def test_a_runtime_error_in_the_final_evaluation_keeps_the_weights(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"RuntimeError: CUDA out of memory.*weights were saved.*pspnet-edu evaluate"):
+        run(toy_config(tmp_path, iters=2), Toy(), OutOfMemoryDuringEvaluation())
+    assert load_checkpoint(tmp_path / "run")["iteration"] == 2
+
+
+class Unannotated(Toy):
+    """Frames without annotation: every label void (255)."""
+
+    def __init__(self, n: int = 6) -> None:
+        super().__init__(n)
+        self.masks[:] = 255
+
+
+def test_batches_without_a_labelled_pixel_are_skipped_not_taken_for_a_diverged_run(tmp_path, capsys) -> None:
+    """It stopped with "the loss became nan ... lower the learning rate", whatever the rate."""
+    config = toy_config(tmp_path, iters=3)
+    model = build_model(config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train(config, model, Unannotated())
+    assert result.iteration == 3 and "no labelled pixel in this batch" in capsys.readouterr().out
+    assert all(torch.equal(before[k], v) for k, v in result.model.state_dict().items())  # no update
+    assert all(row["loss"] is None for row in json.loads((tmp_path / "run" / "history.json").read_text())["train"])
+    assert result.history["train"][-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # the schedule moved on
+
+
+class CtrlCTwiceDuringEvaluation(Toy):
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        os.kill(os.getpid(), signal.SIGINT)  # the first asks to stop, the second aborts
+        return super().__getitem__(i)
+
+
+def test_ctrl_c_twice_during_the_final_evaluation_says_where_the_weights_are(tmp_path) -> None:
+    with pytest.raises(KeyboardInterrupt, match=r"final evaluation; the trained weights were saved to .*last\.pt"):
+        run(toy_config(tmp_path, iters=2), Toy(), CtrlCTwiceDuringEvaluation())
+    assert load_checkpoint(tmp_path / "run")["iteration"] == 2

@@ -9,8 +9,9 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
-from pspnet_edu.training import build_model, train
+from pspnet_edu.training import NonFiniteLossError, build_model, train
 from pspnet_edu.training.runfolder import RunFolder
 from training_toys import Toy, toy_config
 
@@ -116,3 +117,34 @@ def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_first(tmp_path)
         holder.wait()
     with RunFolder(tmp_path / "run"):  # a killed run releases its lock
         pass
+
+
+def run_files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+class Diverging(torch.nn.Module):
+    """A model whose loss is NaN from the first step."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.net = build_model(config)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: v * float("nan") for k, v in self.net(x).items()}
+
+
+@pytest.mark.parametrize("mistake", ["batch larger than the data", "diverges at once"])
+def test_force_keeps_the_previous_run_when_the_new_one_fails_before_it_saves(tmp_path, mistake) -> None:
+    """--force once deleted last.pt and the history before a plain configuration mistake stopped the new run."""
+    run(toy_config(tmp_path, iters=1))
+    before = run_files(tmp_path / "run")
+    if mistake == "batch larger than the data":
+        with pytest.raises(ValueError, match="fewer than one batch"):
+            run(toy_config(tmp_path, iters=1, batch_size=8), force=True)  # 8 images asked of a set of 6
+    else:
+        config = toy_config(tmp_path, iters=1)
+        with pytest.raises(NonFiniteLossError, match=r"previous run in .*run was left as it was"):
+            train(config, Diverging(config), Toy(), force=True)
+    assert run_files(tmp_path / "run") == before  # last.pt, history and run.json as they were
+

@@ -8,10 +8,12 @@ library (presets, precisions, variants, ``TrainConfig``), never restated.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
 from pspnet_edu.cli import ablate, assignments, data, demo, evaluate, export, predict, rf, train
+from pspnet_edu.files import describe_os_error
 from pspnet_edu.provenance import running_command
 
 COMMANDS = (rf, data, train, evaluate, predict, export, ablate, demo, assignments)
@@ -28,8 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; user errors print one clear line and exit with status 2."""
+    """Run one command; user errors print one clear line and exit with status 2, Ctrl-C one line and 130."""
     args = build_parser().parse_args(argv)
     try:
         with running_command(["pspnet-edu", *(sys.argv[1:] if argv is None else argv)]):
@@ -37,9 +42,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         # Errors raised on bad input already say what is wrong and how to fix it (OSError:
         # missing files, permissions, a full disk); a traceback would only bury that sentence.
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"pspnet-edu {args.command}: error: {message}", file=sys.stderr)
+        text = describe_os_error(error) if isinstance(error, OSError) else str(error)
+        _say(args, f"error: {text or type(error).__name__}")
         return 2
+    except KeyboardInterrupt as stop:  # a second Ctrl-C; what was saved is in the message, if anything
+        _say(args, str(stop) or "interrupted")
+        return 130  # the shell's convention for "stopped by a signal"
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    """One line on stderr: whitespace folded, and no terminal colour codes (a library's, e.g. torch's)."""
+    print(f"pspnet-edu {args.command}: {' '.join(_ANSI_ESCAPE.sub('', message).split())}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

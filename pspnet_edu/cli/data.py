@@ -10,7 +10,7 @@ import sys
 import time
 import warnings
 
-from pspnet_edu.cli.options import size_argument
+from pspnet_edu.cli.options import seed_value, size_argument
 from pspnet_edu.data.subset import build_cityscapes_subset
 from pspnet_edu.data.manifest import check_output_name
 from pspnet_edu.data.synthetic import (
@@ -66,7 +66,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     synthetic.add_argument("--val", type=int, default=DEFAULTS.val, help=f"validation images (default {DEFAULTS.val})")
     synthetic.add_argument("--size", type=size_argument("--size"), default=DEFAULTS.size,
                            help=f"HxW (default {DEFAULTS.size[0]}x{DEFAULTS.size[1]})")
-    synthetic.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})")
+    synthetic.add_argument("--seed", type=seed_value, default=DEFAULTS.seed, help=f"random seed (default {DEFAULTS.seed})")
     synthetic.add_argument("--force", action="store_true",
                            help="regenerate even if the folder already holds this very set (files that "
                                 "are not part of the set are never deleted: the command refuses instead)")

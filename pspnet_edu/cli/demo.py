@@ -9,10 +9,12 @@ import argparse
 
 from pspnet_edu.cli.options import add_training_options, config_from_args, positive_int, set_threads
 from pspnet_edu.experiments import DEMO_RECIPE, run_demo
+from pspnet_edu.files import check_writable
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
+    check_writable(args.out, "--out")  # before the data set is generated on first use
     run_demo(config_from_args(args, DEMO_RECIPE), out=args.out, processes=args.processes)
     return 0
 

@@ -7,14 +7,13 @@ and scored by :func:`pspnet_edu.inference.evaluate`. See notebooks/08_evaluation
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from pspnet_edu.cli.options import add_inference_options, inference_options, load_for_inference, set_threads
 from pspnet_edu.data import CLASS_NAMES, NUM_CLASSES, CityscapesSegmentation, EvalTransforms
-from pspnet_edu.files import check_writable, write_atomic
+from pspnet_edu.files import check_writable, strict_json, write_atomic
 from pspnet_edu.inference import evaluate
 from pspnet_edu.training.trained_on import other_data_note, training_data
 
@@ -55,11 +54,8 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(model, dataset, num_classes=NUM_CLASSES, device=args.device, batch_size=args.batch_size,
                       **inference_options(args, saved))
     if args.json is not None:
-        payload = {k: v for k, v in result.items() if k != "confusion_matrix"}
-        payload["iou"] = [v if v == v else None for v in payload["iou"]]
-        payload["confusion_matrix"] = result["confusion_matrix"].tolist()
-        payload["class_names"] = list(CLASS_NAMES)
-        write_atomic(args.json, json.dumps(payload, indent=1))
+        payload = {**result, "confusion_matrix": result["confusion_matrix"].tolist(), "class_names": list(CLASS_NAMES)}
+        write_atomic(args.json, strict_json(payload, indent=1))  # absent classes: null, never a bare NaN
     print(format_scores(result, list(CLASS_NAMES)))
     return 0
 
@@ -69,7 +65,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="per-class IoU and mIoU of a checkpoint",
                                    description="Evaluate a checkpoint on a split; the last line is `mIoU: 0.xxxx`.")
     add_inference_options(parser)
-    parser.add_argument("--data", default=None, help="dataset folder (default: the data the checkpoint was trained on: the default Synthcity, generated if absent, or the folder it was trained on if it still holds the same data)")
+    parser.add_argument("--data", default=None,
+                        help="dataset folder (default: the data the checkpoint was trained on: the default Synthcity, "
+                             "generated if absent, or the run's folder while it still holds the same data)")
     parser.add_argument("--split", default="val")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None,

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from pspnet_edu.cli.options import add_threads_option, set_threads
-from pspnet_edu.training.export import export_run
+from pspnet_edu.training.export import check_export_target, export_run, sidecar_path
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
     out = Path(args.out)
-    existing = [p for p in (out, out.with_suffix(".json")) if p.exists()]
+    check_export_target(out)
+    existing = [p for p in (out, sidecar_path(out)) if os.path.lexists(p)]  # a dangling link is in the way too
     if existing and not args.force:
         raise FileExistsError(f"{existing[0]} already exists; pass --force to overwrite it or choose another --out")
     sidecar = export_run(args.checkpoint, out, half=not args.fp32)
-    print(f"wrote {out} and {out.with_suffix('.json')}: val mIoU {sidecar['val_miou']:.4f}")
+    print(f"wrote {out} and {sidecar_path(out)}: val mIoU {sidecar['val_miou']:.4f}")
     return 0
 
 

@@ -24,6 +24,7 @@ from pspnet_edu.ppm import POOLINGS
 from pspnet_edu.pspnet import PRESETS, PSPNetConfig, preset_config
 from pspnet_edu.training import CHECKPOINT_NAME, PRECISIONS, TrainConfig, load_checkpoint, model_from_checkpoint
 from pspnet_edu.training.checkpoint import saved_model_config
+from pspnet_edu.training.config import MAX_SEED
 
 
 def positive_int(text: str) -> int:
@@ -65,6 +66,17 @@ def inference_scale(text: str) -> float:
     if not (math.isfinite(value) and 0 < value <= MAX_INFERENCE_SCALE):
         raise argparse.ArgumentTypeError(f"each scale must be a number in (0, {MAX_INFERENCE_SCALE:g}], got {text!r}; "
                                          "semseg uses 0.5 0.75 1.0 1.25 1.5 1.75")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """A random seed: an integer from 0 to MAX_SEED (torch refuses larger ones deep in the run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {text!r}")
     return value
 
 
@@ -125,7 +137,7 @@ def add_training_options(parser: argparse.ArgumentParser, base: TrainConfig, alp
     if alpha:
         parser.add_argument("--alpha", type=finite_float, default=None,
                             help=f"auxiliary loss weight (default {base.alpha:g}; paper 0.4, Table 2)")
-    parser.add_argument("--seed", type=int, default=None, help=f"random seed (default {base.seed})")
+    parser.add_argument("--seed", type=seed_value, default=None, help=f"random seed (default {base.seed})")
     parser.add_argument("--device", type=device_name, default=None, help=f"cpu, cuda, cuda:N or mps (default {base.device})")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help=f"fp32, bf16 autocast (CPU/CUDA) or fp16 AMP (CUDA) (default {base.precision})")

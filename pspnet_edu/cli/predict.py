@@ -26,22 +26,53 @@ SUFFIXES = ("_pred_color.png", "_overlay.png")
 
 
 def output_names(paths: list[Path]) -> dict[Path, str]:
-    """A unique output stem per image: its own stem, or its path joined by '__' where stems collide.
+    """A unique output stem per image: its own stem, made longer only where two would collide.
+
+    Colliding names take their folders in front, joined by '__' (``a/x.png`` -> ``a__x``),
+    one more folder at a time, and the file's extension where only it differs (``x.png`` and
+    ``x.jpg`` -> ``x_png``, ``x_jpg``); a name that another image's name already is (``a__x.png``
+    beside ``a/x.png``) is made longer in the same way. The same file given twice is refused:
+    its two outputs would be one.
 
     >>> output_names([Path("a/x.png"), Path("b/x.png"), Path("b/y.png")])
     {PosixPath('a/x.png'): 'a__x', PosixPath('b/x.png'): 'b__x', PosixPath('b/y.png'): 'y'}
+    >>> output_names([Path("a/x.png"), Path("a/x.jpg")])
+    {PosixPath('a/x.png'): 'x_png', PosixPath('a/x.jpg'): 'x_jpg'}
     """
-    stems = [p.stem for p in paths]
-    names = {}
-    for path in paths:
-        if stems.count(path.stem) == 1:
-            names[path] = path.stem
-        else:
-            parts = path.resolve().with_suffix("").parts
-            depth = 2
-            while sum(1 for q in paths if q.resolve().with_suffix("").parts[-depth:] == parts[-depth:]) > 1:
-                depth += 1
-            names[path] = "__".join(parts[-depth:])
+    resolved = [path.resolve() for path in paths]
+    for index, path in enumerate(resolved):
+        if path in resolved[:index]:
+            first = paths[resolved.index(path)]
+            same = "is given twice" if first == paths[index] else f"and {first} are the same file"
+            raise ValueError(f"{paths[index]} {same}; pass each image once")
+    candidates = {path: _name_candidates(real) for path, real in zip(paths, resolved)}
+    level = dict.fromkeys(paths, 0)  # which candidate each image uses
+    while True:
+        names = {path: candidates[path][level[path]] for path in paths}
+        groups: dict[str, list[Path]] = {}
+        for path, name in names.items():
+            groups.setdefault(name, []).append(path)
+        clashes = [group for group in groups.values() if len(group) > 1]
+        if not clashes:
+            return names
+        for group in clashes:  # the shortest names grow first: a/x -> a__x does not push a__x.png further
+            growing = [path for path in group if level[path] + 1 < len(candidates[path])]
+            if not growing:
+                raise ValueError(f"{group[0]} and {group[1]} would both write {names[group[0]]}{SUFFIXES[0]}; "
+                                 "predict them with two commands, each with its own --out")
+            shortest = min(level[path] for path in growing)
+            for path in growing:
+                level[path] += level[path] == shortest
+
+
+def _name_candidates(path: Path) -> list[str]:
+    """Output stems for the image at ``path`` (absolute), shortest first: ``x``, ``x_png``, ``a__x``, ``a__x_png``..."""
+    folders = path.parent.parts[1:]  # without the root "/"
+    extension = path.suffix.lstrip(".")
+    names = []
+    for depth in range(len(folders) + 1):
+        stem = "__".join((*folders[len(folders) - depth:], path.stem))
+        names += [stem, f"{stem}_{extension}"] if extension else [stem]
     return names
 
 
@@ -71,12 +102,17 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise FileNotFoundError(f"image(s) not found: {', '.join(missing)}; pass paths to PNG or JPEG files")
     out = Path(args.out)
+    check_writable(out, "--out")
     names = output_names(paths)
     targets = {p: tuple(out / f"{names[p]}{suffix}" for suffix in SUFFIXES) for p in paths}
+    inputs = {p.resolve() for p in paths}
+    overwritten = [t for pair in targets.values() for t in pair if t.resolve() in inputs]
+    if overwritten:
+        raise ValueError(f"{overwritten[0]} is one of the images to predict, and a result would be written over it; "
+                         "choose another --out")
     existing = [str(t) for pair in targets.values() for t in pair if t.exists()]
     if existing and not args.force:
         raise FileExistsError(f"{existing[0]} already exists; pass --force to overwrite or choose another --out")
-    check_writable(out, "--out")
     model, saved = load_for_inference(args)
     options, budget = inference_options(args, saved), _memory_budget(args)
     normalize = v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)

@@ -24,11 +24,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from pspnet_edu.data.labels import check_label_file, label_ids_to_train_ids
+from pspnet_edu.data.labels import check_label_file, check_label_set, label_ids_to_train_ids, values_present
 from pspnet_edu.data.manifest import MANIFEST_NAME
+from pspnet_edu.files import check_no_link_loop
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
+LABEL_SAMPLE = 8  # label files decoded when a dataset is built, to tell labelIds from trainIds
 HOW_TO_GET_DATA = (
     "get Cityscapes from https://www.cityscapes-dataset.com (free login; packages "
     "gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip, unzipped into one folder) "
@@ -46,16 +48,44 @@ def label_path_for(image_path: Path, label_dir: Path) -> Path:
 
 
 def read_png(path: Path, mode: str | None = None) -> np.ndarray:
-    """Decode a PNG to a numpy array; a corrupt or truncated file gives a ValueError naming it."""
+    """Decode a PNG (or any image PIL reads) to a numpy array, converted to ``mode`` if given.
+
+    ``mode=None`` keeps the stored values (a 16-bit label file stays 16-bit). A conversion
+    reads every bit depth correctly (:func:`eight_bit`). A corrupt or truncated file gives a
+    ValueError naming it.
+    """
     try:
         with Image.open(path) as image:
-            image.load()
-            if mode is not None and image.mode != mode:
-                image = image.convert(mode)
-            return np.array(image)
+            image.load()  # the pixels stay usable once the file is closed
     except (OSError, SyntaxError, ValueError) as error:  # PIL's errors for bad/truncated files
         raise ValueError(f"cannot decode {path}: {error}. The file is corrupt or truncated: "
                          "copy or extract it again (or regenerate the dataset)") from error
+    if mode is not None and image.mode != mode:
+        image = eight_bit(image, path).convert(mode)
+    return np.array(image)
+
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # "I": how older Pillows open a 16-bit PNG
+
+
+def eight_bit(image: Image.Image, path: Path | str) -> Image.Image:
+    """``image`` with 8 bits per channel, so that PIL's ``convert`` does not clip it.
+
+    PIL converts a 16-bit grey image to "L" or "RGB" by clipping every value above 255, so a
+    16-bit photo became a white image. Here 0..65535 is scaled to 0..255 instead. A
+    floating-point image, or one with values beyond 16 bits, has no agreed range: a ValueError
+    naming ``path`` asks for an 8- or 16-bit file. Other images are returned as they are
+    (PIL already reads 16-bit RGB PNGs as 8-bit RGB).
+    """
+    if image.mode == "F":
+        raise ValueError(f"{path} holds floating-point pixels; save it as an 8- or 16-bit PNG or a JPEG")
+    if image.mode not in SIXTEEN_BIT_MODES:
+        return image
+    values = np.asarray(image).astype(np.int64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise ValueError(f"{path} holds values {values.min()}..{values.max()}, beyond 16 bits; save it as an 8- or "
+                         "16-bit PNG or a JPEG")
+    return Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8))  # rounded: 65535 -> 255
 
 
 class CityscapesSegmentation(Dataset):
@@ -64,7 +94,9 @@ class CityscapesSegmentation(Dataset):
     ``image``: float32 tensor (3, H, W) in [0, 1] (not normalised; the transforms do that).
     ``mask``: int64 tensor (H, W) of trainIds 0..18, 255 for ignore. A label file that holds no
     labelIds (values 34..254, or a trainId mask saved under the labelIds name) raises a
-    ValueError naming it (:func:`pspnet_edu.data.labels.check_label_file` gives the rule).
+    ValueError naming it (:func:`pspnet_edu.data.labels.check_label_file` gives the rule); a
+    split whose labels are trainId masks without 255 is refused when the dataset is built
+    (:func:`pspnet_edu.data.labels.check_label_set`).
     ``transforms``: a callable ``(image, mask) -> (image, mask)``, e.g.
     :class:`pspnet_edu.data.transforms.TrainTransforms`.
     ``samples``: the list of ``(image_path, label_path)`` pairs, sorted by city and name.
@@ -72,6 +104,7 @@ class CityscapesSegmentation(Dataset):
 
     def __init__(self, root: str | Path, split: str, transforms: JointTransform | None = None) -> None:
         self.root, self.split, self.transforms = Path(root), split, transforms
+        check_no_link_loop(self.root, "dataset folder")
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder {self.root} does not exist: {HOW_TO_GET_DATA}")
         image_dir = self.root / "leftImg8bit" / split
@@ -93,6 +126,17 @@ class CityscapesSegmentation(Dataset):
                 f"{len(missing)} of {len(images)} images of split {split!r} have no label, e.g. {missing[0]} is "
                 "missing; unzip gtFine_trainvaltest.zip into the same folder (or rebuild the subset)"
             )
+        self._check_labels_are_label_ids()
+
+    def _check_labels_are_label_ids(self) -> None:
+        """Refuse a split whose label files are trainId masks without 255 (:func:`check_label_set`).
+
+        Decodes a sample of LABEL_SAMPLE files spread over the split: a few hundredths of a
+        second, against a training run at an mIoU near 0.
+        """
+        positions = np.unique(np.linspace(0, len(self.samples) - 1, min(len(self.samples), LABEL_SAMPLE)).round())
+        labels = [self.samples[int(i)][1] for i in positions]
+        check_label_set([values_present(read_png(path), str(path)) for path in labels], [str(p) for p in labels])
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -131,14 +131,7 @@ def check_label_file(label_ids: np.ndarray, source: str) -> None:
     Traceback (most recent call last):
     ValueError: b.png looks like a trainId mask (values 0, 13 and 255: the 19 trainIds 0..18 and ignore), ...
     """
-    array = np.asarray(label_ids)
-    if not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{source} holds {array.dtype} values; a *_gtFine_labelIds.png holds one integer "
-                         "labelId per pixel (8-bit grey): regenerate it or take it from the Cityscapes package")
-    if array.dtype == np.uint8:  # the usual case: count the 256 possible values, faster than np.unique
-        present = np.flatnonzero(np.bincount(array.ravel(), minlength=NUM_LABEL_IDS))
-    else:
-        present = np.unique(array.astype(np.int64, copy=False))
+    present = values_present(label_ids, source)
     bad = present[((present > MAX_LABEL_ID) & (present != IGNORE_INDEX)) | (present < 0)]
     if bad.size:
         raise ValueError(_not_label_ids_message(source, bad))
@@ -151,6 +144,58 @@ def check_label_file(label_ids: np.ndarray, source: str) -> None:
             f"0..{MAX_LABEL_ID}; regenerate it, convert it with pspnet_edu.data.labels.train_ids_to_label_ids, "
             "or take the labelIds file from the Cityscapes package"
         )
+
+
+def values_present(label_ids: np.ndarray, source: str) -> np.ndarray:
+    """The distinct values of a label array, sorted (int64); a ValueError naming ``source`` if not integers.
+
+    >>> values_present(np.array([[7, 7, 23], [0, 7, 23]], np.uint8), "a.png")
+    array([ 0,  7, 23])
+    """
+    array = np.asarray(label_ids)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{source} holds {array.dtype} values; a *_gtFine_labelIds.png holds one integer "
+                         "labelId per pixel (8-bit grey): regenerate it or take it from the Cityscapes package")
+    if array.dtype == np.uint8:  # the usual case: count the 256 possible values, faster than np.unique
+        return np.flatnonzero(np.bincount(array.ravel(), minlength=NUM_LABEL_IDS))
+    return np.unique(array.astype(np.int64, copy=False))
+
+
+FIRST_VOID_FREE_LABEL_ID = 7  # labelIds 0..6 are void (unlabeled, ego vehicle, out of roi, ...); 7 is road
+
+
+def check_label_set(present: list[np.ndarray], sources: list[str]) -> None:
+    """Raise a ValueError unless label files, taken together, look like labelIds rather than trainIds.
+
+    ``present[i]`` are the values of the file ``sources[i]`` (:func:`values_present`); pass a
+    sample of a split's files (a handful, spread over the split). :func:`check_label_file`
+    catches a trainId mask that holds 255; this catches the ones without it, e.g. Synthcity
+    converted to trainIds, which has no void pixel. One file cannot tell: a labelIds frame of
+    only road, sidewalk, building and pole (7, 8, 11, 17) holds only 0..18 too. But a street
+    scene shows sky, vegetation, a car or a person (labelIds 21, 23, 26, 24), so a sample of
+    files of which none holds a labelId 19..33 (nor 255), while some hold classes
+    (values 7..18), is a set of trainId masks: read as labelIds, its road (trainId 0) would
+    become "unlabeled" and it would train to an mIoU near 0. Files holding only void labelIds
+    0..6 (unannotated frames) are not taken for trainIds: there is nothing in them to tell.
+
+    >>> check_label_set([np.array([0, 7, 11]), np.array([7, 23, 26])], ["a.png", "b.png"])  # labelIds
+    >>> check_label_set([np.array([0, 1, 2, 10]), np.array([0, 2, 8, 13])], ["a.png", "b.png"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: the label files look like trainId masks, not labelIds: the 2 checked (e.g. a.png) hold only ...
+    """
+    values = np.unique(np.concatenate(present)) if present else np.array([], np.int64)
+    classes = values[values != IGNORE_INDEX]
+    if IGNORE_INDEX in values or not classes.size or classes.max() >= NUM_CLASSES:
+        return  # 255 or a labelId 19..33: labelIds (a trainId file with 255 is check_label_file's)
+    if classes.max() < FIRST_VOID_FREE_LABEL_ID:
+        return  # void labelIds only: unannotated frames
+    raise ValueError(
+        f"the label files look like trainId masks, not labelIds: the {len(sources)} checked (e.g. {sources[0]}) "
+        f"hold only values {_shown(classes)}, all of them trainIds 0..{NUM_CLASSES - 1}, and none of the "
+        f"labelIds {NUM_CLASSES}..{MAX_LABEL_ID} (vegetation, sky, person, car, ...) that street scenes hold; "
+        "the *_gtFine_labelIds.png files must hold labelIds: regenerate them, convert them with "
+        "pspnet_edu.data.labels.train_ids_to_label_ids, or take them from the Cityscapes package"
+    )
 
 
 def train_ids_to_label_ids(train_ids: np.ndarray) -> np.ndarray:

@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pspnet_edu.files import check_writable, new_dir_mode
+from pspnet_edu.files import (
+    TEMP_SUFFIX,
+    check_no_link_loop,
+    check_writable,
+    new_dir_mode,
+    remove_stale_temporaries,
+    sigterm_interrupts,
+    temporary_prefix,
+)
 
 MANIFEST_NAME = "manifest.json"
 PNG_COMPRESS_LEVEL = 6  # fixed, so that the same arrays give byte-identical files everywhere
@@ -63,9 +71,13 @@ def manifest_files_present(root: Path, manifest: dict) -> bool:
 
 
 def check_output_name(out: str | Path) -> Path:
-    """``out`` as a Path; a ValueError if it is empty or has no name of its own ('', '.', '/')."""
+    """``out`` as a Path; a ValueError if it is empty or has no name of its own ('', '.', '/').
+
+    A symbolic link loop is named as one (FileNotFoundError), not left to fail inside pathlib.
+    """
     if not str(out).strip() or not Path(out).name or Path(out).name in (".", ".."):
         raise ValueError(f"output folder {str(out)!r} has no name; pass a folder such as data/synthcity")
+    check_no_link_loop(out, "output folder")
     return Path(out)
 
 
@@ -160,17 +172,22 @@ def publish_atomically(build: Callable[[Path], None], out: Path, kind: str, why:
     anything else belongs to the user and is left untouched (FileExistsError). Of the old
     folder only the files its manifest lists are deleted. The new folder gets the permissions
     ``mkdir`` would give it (the umask), not the 0700 of a temporary folder, so that a set
-    built on a shared machine is readable by the others. On any error the temporary folder
-    is removed and ``out`` is left as it was. ``why`` says, in an error, why ``out`` is rebuilt.
+    built on a shared machine is readable by the others. On any error, Ctrl-C or SIGTERM the
+    temporary folder is removed and ``out`` is left as it was; one that a killed build
+    (``kill -9``) left behind is removed by the next build of ``out``
+    (:func:`pspnet_edu.files.remove_stale_temporaries`). ``why`` says, in an error, why
+    ``out`` is rebuilt.
     """
     out = check_output_name(out)
     check_replaceable(out, kind, why)
     check_writable(out.parent, f"output {out}: its folder")  # fail before the expensive build
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    remove_stale_temporaries(out)  # what a killed earlier build left behind
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(out), suffix=TEMP_SUFFIX, dir=out.parent))
     aside = None  # where the old folder waits while the new one is renamed into place
     try:
-        build(tmp)
+        with sigterm_interrupts():  # `kill` (SIGTERM) cleans up like Ctrl-C
+            build(tmp)
         os.chmod(tmp, new_dir_mode())  # mkdtemp makes 0700 folders; a published one follows the umask
         check_replaceable(out, kind, why)  # again: the user may have added a file during the build
         manifest = read_manifest(out)
@@ -178,11 +195,14 @@ def publish_atomically(build: Callable[[Path], None], out: Path, kind: str, why:
             aside = Path(tempfile.mkdtemp(prefix=f".old-{out.name}-", dir=out.parent))
             os.replace(out, aside / out.name)
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
         if aside is not None and (aside / out.name).exists() and not out.exists():
             os.replace(aside / out.name, out)  # put the old folder back
             aside.rmdir()
+        if isinstance(error, KeyboardInterrupt):
+            raise KeyboardInterrupt(f"{error or 'interrupted'}: the unfinished {kind} set was removed and {out} was "
+                                    "left as it was; run the command again") from None
         raise
     if aside is not None:
         left = _remove_own_files(aside / out.name, manifest)

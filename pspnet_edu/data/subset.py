@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pspnet_edu.data.cityscapes import HOW_TO_GET_DATA, IMAGE_SUFFIX, LABEL_SUFFIX, label_path_for
+from pspnet_edu.data.cityscapes import HOW_TO_GET_DATA, IMAGE_SUFFIX, LABEL_SUFFIX, eight_bit, label_path_for
 from pspnet_edu.data.manifest import check_output_name, publish_atomically, save_png, write_manifest
 
 SUBSET_VERSION = 1
@@ -93,7 +93,7 @@ def check_subset_size(size: tuple[int, int], sources: list[Path]) -> None:
 
 def _resize_image(path: Path, size_wh: tuple[int, int]) -> Image.Image:
     """Bilinear (antialiased when shrinking), as the course resizes images."""
-    return _read(path).convert("RGB").resize(size_wh, Image.Resampling.BILINEAR)
+    return eight_bit(_read(path), path).convert("RGB").resize(size_wh, Image.Resampling.BILINEAR)
 
 
 def _resize_label(path: Path, size_wh: tuple[int, int]) -> np.ndarray:

@@ -35,7 +35,7 @@ from pspnet_edu.data import CLASS_NAMES, CONTEXT_CLASSES
 from pspnet_edu.experiments.paper import PAPER_ROW_OF_VARIANT, PAPER_SOURCE, PAPER_TABLE1, PAPER_TABLE2, TRANSCRIPTION_NOTE
 from pspnet_edu.provenance import provenance
 from pspnet_edu.experiments.stats import context_miou, finite_mean
-from pspnet_edu.files import write_atomic
+from pspnet_edu.files import check_writable, write_atomic
 from pspnet_edu.training import CHECKPOINT_NAME, TrainConfig, train_from_config
 from pspnet_edu.training.trained_on import data_source, portable_config
 
@@ -74,6 +74,7 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: st
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     out, start = Path(out), time.time()
+    check_writable(out, "--out")  # before any training, in one sentence (not a worker's "[Errno 20]")
     jobs = [(name, dataclasses.replace(setting, seed=seed, out=str(out / name / f"seed{seed}")))
             for name, setting in settings.items() for seed in seeds]
     results: dict[str, Any] = {"settings": {}, "class_names": list(CLASS_NAMES), "context_classes": list(CONTEXT_CLASSES)}

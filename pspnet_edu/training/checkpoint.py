@@ -13,13 +13,14 @@ cannot be resumed by this release).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from pspnet_edu.files import write_atomic
+from pspnet_edu.files import check_no_link_loop, write_atomic
 from pspnet_edu.pspnet import PSPNet, PSPNetConfig, model_config_from_dict
 from pspnet_edu.training.config import TrainConfig, config_from_dict
 
@@ -39,6 +40,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     ``path`` is a ``last.pt`` file or the run folder holding one.
     """
     path = Path(path)
+    check_no_link_loop(path, "checkpoint")
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
@@ -50,9 +52,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated or foreign file: torch raises many types
-        detail = (str(error).strip().splitlines() or [""])[0][:120]
-        raise ValueError(f"checkpoint {path} is corrupt or not a PyTorch file ({type(error).__name__}"
-                         f"{': ' + detail if detail else ''}); re-train or pick another file") from None
+        raise ValueError(_unreadable(path, error)) from None
     if not isinstance(checkpoint, dict) or "model" not in checkpoint:
         raise ValueError(f"{path} is not a pspnet-edu training checkpoint (no 'model' weights); "
                          "released semseg weights go through pspnet_edu.convert first")
@@ -60,6 +60,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} has checkpoint format {checkpoint.get('format')!r}, which this release does not "
                          f"read ({CHECKPOINT_FORMAT} or {OLD_FORMAT}); use the pspnet-edu version that wrote it")
     return checkpoint
+
+
+_PICKLED_CLASS = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in one sentence with what to do.
+
+    torch's own message for a pickled object is a page long (with terminal colour codes)
+    and advises ``weights_only=False``, which would run whatever code the file holds.
+    """
+    pickled = _PICKLED_CLASS.search(str(error))
+    if pickled:
+        return (f"checkpoint {path} holds a pickled Python object ({pickled.group(1)}), e.g. a whole model saved with "
+                "torch.save(model), and is not loaded: unpickling could run any code. Save the weights instead "
+                "(torch.save({'model': model.state_dict(), ...}); pspnet-edu train writes such checkpoints) or pick "
+                "another file")
+    detail = (str(error).strip().splitlines() or [""])[0][:120]
+    return (f"checkpoint {path} is corrupt or not a PyTorch file ({type(error).__name__}"
+            f"{': ' + detail if detail else ''}); re-train or pick another file")
 
 
 def saved_config(checkpoint: dict[str, Any], where: str = "the checkpoint") -> TrainConfig:

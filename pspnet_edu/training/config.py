@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from pspnet_edu.fields import type_problems
 from pspnet_edu.loss import AUX_WEIGHT
 from pspnet_edu.pspnet import PRESETS, PSPNetConfig, model_config_from_dict
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 # Changing these between an interrupted run and its resumption does not change the weights
 # ("data" may move: the data itself is compared by its fingerprint, see training.checkpoint).
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64-bit seeds; sampling.sample_seed mixes them to 63 bits
 RESUMABLE_CHANGES = frozenset({"device", "num_workers", "eval_every", "checkpoint_every", "out", "data"})
 
 
@@ -56,10 +59,16 @@ class TrainConfig:
     checkpoint_every: int = 0  # save last.pt every N iterations; 0: only at the end or when stopped
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "crop", tuple(self.crop))
-        object.__setattr__(self, "scale", tuple(self.scale))
+        for name in ("crop", "scale"):
+            if isinstance(getattr(self, name), list):  # lists come back from a checkpoint
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("data", "out"):
+            if isinstance(getattr(self, name), os.PathLike):  # saved as text: checkpoints hold no Path objects
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
         if not isinstance(self.model, PSPNetConfig):
             raise ValueError(f"model must be a PSPNetConfig (e.g. PRESETS['tiny']), got {type(self.model).__name__}")
+        for message in type_problems(self):  # first: the checks below compare values
+            raise ValueError(message)
         for message in _problems(self):
             raise ValueError(message)
 
@@ -81,6 +90,7 @@ def _problems(c: TrainConfig) -> list[str]:
         (math.isfinite(c.momentum) and 0 <= c.momentum < 1, f"momentum must be in [0, 1), got {c.momentum}; e.g. 0.9"),
         (math.isfinite(c.weight_decay) and c.weight_decay >= 0, f"weight_decay must be >= 0, got {c.weight_decay}"),
         (_finite_positive(c.power), f"power must be a finite positive number, got {c.power}; the paper uses 0.9"),
+        (0 <= c.seed <= MAX_SEED, f"seed must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {c.seed}"),
         (c.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {c.precision!r}"),
         (len(c.crop) == 2 and all(isinstance(s, int) and s > 0 for s in c.crop),
          f"crop must be (H, W) with positive sides, got {c.crop}"),
@@ -111,7 +121,11 @@ def config_from_dict(saved: dict[str, Any], where: str = "the checkpoint") -> Tr
     values = dict(saved)
     if "model" in values:
         values["model"] = model_config_from_dict(values["model"], where)
-    return TrainConfig(**values)
+    try:
+        return TrainConfig(**values)
+    except ValueError as error:
+        raise ValueError(f"{where} holds training settings that cannot be used ({error}); the file was edited or "
+                         "damaged: re-train or pick another file") from None
 
 
 def config_differences(saved: TrainConfig, current: TrainConfig, ignore: frozenset[str] = frozenset()) -> list[str]:

@@ -19,10 +19,35 @@ import torch
 from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms
 from pspnet_edu.provenance import provenance
-from pspnet_edu.files import write_atomic
+from pspnet_edu.files import check_writable, strict_json, write_atomic
 from pspnet_edu.inference import evaluate, prepare_for_inference
 from pspnet_edu.training.checkpoint import export_weights, load_checkpoint, model_from_checkpoint
 from pspnet_edu.training.trained_on import data_source, describe_source, portable_config, training_data
+
+
+def sidecar_path(out: str | Path) -> Path:
+    """Where the sidecar of the weights ``out`` goes: ``out`` with the suffix ``.json``.
+
+    A ValueError if that is ``out`` itself (a name ending in .json): the sidecar would be
+    written over the weights.
+
+    >>> sidecar_path("data/checkpoints/tiny.pt").as_posix()
+    'data/checkpoints/tiny.json'
+    """
+    out = Path(out)
+    if out.suffix.lower() == ".json":
+        raise ValueError(f"the weights {out} would be overwritten by their own sidecar (the weights' name with "
+                         f".json); name the weights {out.with_suffix('.pt')}")
+    return out.with_suffix(".json")
+
+
+def check_export_target(out: str | Path) -> None:
+    """Before the work: ``out`` must be a file name whose folder takes files, and not collide with its sidecar."""
+    out = Path(out)
+    sidecar_path(out)
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; pass a file name such as {out / 'model.pt'}")
+    check_writable(out.parent, f"--out {out}:")
 
 
 def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict[str, Any]:
@@ -33,6 +58,7 @@ def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> di
     on any machine. ``checkpoint`` may be a run's ``last.pt`` or an exported file (re-export).
     """
     source, out = Path(checkpoint), Path(out)
+    check_export_target(out)
     saved = load_checkpoint(source)
     root = training_data(saved, str(source))
     described = saved.get("data_source") or data_source(root)
@@ -46,11 +72,11 @@ def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> di
     scores = evaluate(model, dataset, num_classes=NUM_CLASSES)
     sidecar = {
         "val_miou": scores["miou"], "val_pixel_acc": scores["pixel_acc"],
-        "iou": {name: (None if v != v else v) for name, v in zip(CLASS_NAMES, scores["iou"])},
+        "iou": dict(zip(CLASS_NAMES, scores["iou"])),
         "evaluation": f"whole image, fp32, split {dataset.split!r} of {describe_source(described)}",
         "training_command": command, "iterations": saved.get("iteration"),
         "training_seconds": saved.get("seconds"), "recipe": portable_config(saved["config"], described),
         "weights": "float16" if half else "float32", "provenance": provenance(), "torch": torch.__version__,
     }
-    write_atomic(out.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
+    write_atomic(sidecar_path(out), strict_json(sidecar, indent=1) + "\n")  # absent classes: null
     return sidecar

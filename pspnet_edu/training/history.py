@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
-from pspnet_edu.files import write_atomic
+from pspnet_edu.files import strict_json, write_atomic
 
 HISTORY_FILES = ("history.json", "history.csv")
 _LOSSES = ("loss", "loss_main", "loss_aux")
@@ -44,11 +43,13 @@ class TrainLog:
         """Turn the window into a history row (mean losses, the groups' rates) and start a new one.
 
         ``learning_rates`` maps group names to rates; "lr" is the backbone's (the base rate).
+        A window whose steps were all skipped (batches without a labelled pixel) has no loss:
+        NaN (null in history.json).
         """
         count = self.window["count"]
         base = learning_rates.get("backbone", next(iter(learning_rates.values())))
         row = {"iteration": iteration, "lr": base, "lr_head": learning_rates.get("head"),
-               **{k: self.window[k] / count for k in _LOSSES}}
+               **{k: self.window[k] / count if count else math.nan for k in _LOSSES}}
         self.train.append(row)
         self.window = dict.fromkeys((*_LOSSES, "count"), 0.0)
         return row
@@ -64,21 +65,10 @@ class TrainLog:
         return cls(train=state["history"]["train"], val=state["history"]["val"], window=state["window"])
 
 
-def _strict_json(value: Any) -> Any:
-    """Strict JSON has no NaN: absent classes become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_strict_json(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _strict_json(v) for k, v in value.items()}
-    return value
-
-
 def write_history(run_dir: Path, log: TrainLog, class_names: list[str] | None) -> None:
     """``history.json`` (everything) and ``history.csv`` (one row per logged iteration), both atomic."""
     history = {"train": log.train, "val": log.val, "class_names": class_names}
-    write_atomic(run_dir / "history.json", json.dumps(_strict_json(history), indent=1))
+    write_atomic(run_dir / "history.json", strict_json(history, indent=1))  # absent classes: null
     rows: dict[int, dict[str, Any]] = {}
     for row in log.train:
         rows.setdefault(row["iteration"], {}).update(row)

@@ -13,7 +13,9 @@ Around it, what a trainer needs beyond the paper: an explicit device; bf16 autoc
 CUDA) or fp16 AMP (CUDA); channels_last activations; exact resume (``training.sampling``);
 atomic checkpoints (``training.checkpoint``); a run folder that is locked and checked
 before the work starts (``training.runfolder``); Ctrl-C / SIGTERM that save and stop
-(``training.stop``); a NaN loss that stops before it damages the weights; and
+(``training.stop``); the steps done saved whatever error stops the run (a corrupt label, an
+evaluation out of memory); a NaN loss that stops before it damages the weights; batches
+without a labelled pixel skipped rather than taken for a diverged run; and
 DistributedDataParallel under ``torchrun`` (``training.distributed``).
 
 The model is passed in (``training.setup.build_model`` builds the one a config describes);
@@ -30,15 +32,17 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from pspnet_edu.constants import IGNORE_INDEX
 from pspnet_edu.inference import evaluate, prepare_for_inference
 from pspnet_edu.loss import pspnet_loss
 from pspnet_edu.training import distributed
@@ -106,6 +110,7 @@ class _Run:
 
     def save(self) -> None:
         if self.dist.is_main:
+            self.folder.start()  # --force: the previous run is replaced only now
             save_checkpoint(self.folder.checkpoint, self.state())
             write_history(self.folder.path, self.log, self.class_names)
 
@@ -216,9 +221,9 @@ def _loop(run: _Run, train_set: torch.utils.data.Dataset, on_step: Callable[[int
         try:
             while run.iteration < config.iters:
                 images, masks = next(batches)
-                loss, parts = _step(run, images, masks)
+                losses = _step(run, images, masks)
                 run.iteration += 1
-                _after_step(run, loss, parts, bar, show_bar)
+                _after_step(run, losses, bar, show_bar)
                 if on_step is not None:
                     on_step(run.iteration)
                 if run.iteration < config.iters and distributed.all_agree(stop.requested, run.dist, run.device, every=False):
@@ -228,19 +233,49 @@ def _loop(run: _Run, train_set: torch.utils.data.Dataset, on_step: Callable[[int
                     return True
                 if config.checkpoint_every and run.iteration % config.checkpoint_every == 0 and run.iteration < config.iters:
                     run.save()
-        except (ValueError, OSError) as error:  # e.g. a corrupt training label, found when its batch is drawn
+        except Exception as error:  # a corrupt label, images of mixed sizes, out of memory, a full disk...
             if isinstance(error, NonFiniteLossError) or run.iteration == start:
                 raise  # nothing trained to keep (a diverged run keeps its last good checkpoint)
-            run.save()  # the steps done are not lost: the run continues exactly from here
-            raise ValueError(f"{error} (the {run.iteration - start} iterations done were saved to "
-                             f"{run.folder.checkpoint}: fix the problem, then continue with --resume)") from error
+            _save_after(run, error, f"the {run.iteration - start} iterations done were saved to "
+                                    f"{run.folder.checkpoint}: fix the problem, then continue with --resume")
         _finish(run, trained=run.iteration != start)
     return False
 
 
-def _step(run: _Run, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-    """One SGD step: forward, ``main + alpha * aux``, backward, update, poly schedule."""
+def _save_after(run: _Run, error: Exception, saved: str) -> NoReturn:
+    """Save the run after ``error``, then raise it as a ValueError that says what was ``saved``.
+
+    Whatever stopped the run, the steps done are not lost: the run continues exactly from
+    here with --resume. If the save fails as well (a full disk), that error is raised instead:
+    it says which file was kept.
+    """
+    try:
+        run.save()
+    except Exception:
+        raise error from None
+    raise ValueError(f"{_describe(error)} ({saved})") from error
+
+
+def _describe(error: Exception) -> str:
+    """Our errors (ValueError, OSError) are sentences already; others get their type: "RuntimeError: ..."."""
+    if isinstance(error, (ValueError, OSError)):
+        return str(error)
+    return f"{type(error).__name__}: {str(error).strip() or 'no message'}"
+
+
+def _step(run: _Run, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, Tensor]] | None:
+    """One SGD step: forward, ``main + alpha * aux``, backward, update, poly schedule.
+
+    A batch without one labelled pixel (unannotated frames: every label void, 255) teaches
+    nothing: the step is skipped (no update; None is returned), but it counts as an iteration
+    and the schedule moves on, so that the run stays the same whether it is resumed or not.
+    """
     config = run.config
+    if not distributed.all_agree(bool((masks != IGNORE_INDEX).any()), run.dist, run.device, every=False):
+        with warnings.catch_warnings():  # intended: the schedule follows the iterations, updates or not
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            run.scheduler.step()
+        return None
     images = images.to(run.device, non_blocking=True)  # (B, 3, H, W)
     masks = masks.to(run.device, non_blocking=True)  # (B, H, W) trainIds
     if config.channels_last:
@@ -265,22 +300,34 @@ def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContex
 
 
 def _diverged(run: _Run, loss: Tensor) -> None:
-    """Stop before the update: write the history with the bad loss, keep the last good checkpoint."""
-    if run.dist.is_main:
+    """Stop before the update: write the history with the bad loss, keep the last good checkpoint.
+
+    A run started with --force that has not saved yet writes nothing: the folder still holds
+    the previous run, which is kept as it was.
+    """
+    if run.dist.is_main and run.folder.started:
         bad = TrainLog(train=run.log.train + [{"iteration": run.iteration + 1, "loss": float(loss.detach())}], val=run.log.val)
         write_history(run.folder.path, bad, run.class_names)
-    kept = (f"the last good checkpoint {run.folder.checkpoint} was kept" if run.folder.checkpoint.exists()
-            else "no checkpoint had been saved yet")
+    if not run.folder.started:
+        kept = f"the previous run in {run.folder.path} was left as it was"
+    elif run.folder.checkpoint.exists():
+        kept = f"the last good checkpoint {run.folder.checkpoint} was kept"
+    else:
+        kept = "no checkpoint had been saved yet"
     raise NonFiniteLossError(
         f"the loss became {float(loss.detach())} at iteration {run.iteration + 1} (lr {run.optimizer.param_groups[0]['lr']:.3g}); "
         f"the run diverged and was stopped before the update, {kept}. Lower the learning rate "
         f"(e.g. --lr {run.config.lr / 10:g}) and start again")
 
 
-def _after_step(run: _Run, loss: Tensor, parts: dict[str, Tensor], bar: tqdm, show_bar: bool) -> None:
+def _after_step(run: _Run, losses: tuple[Tensor, dict[str, Tensor]] | None, bar: tqdm, show_bar: bool) -> None:
     """Log the losses (a history row every ``log_every`` steps) and evaluate when it is time."""
     config, iteration = run.config, run.iteration
-    run.log.add_step(loss, parts)
+    if losses is None:
+        run.say(f"iteration {iteration}: no labelled pixel in this batch (every label is void, 255): skipped, "
+                "no update")
+    else:
+        run.log.add_step(*losses)
     if iteration % config.log_every == 0 or iteration == config.iters:
         rates = {group["name"]: group["lr"] for group in run.optimizer.param_groups}
         row = run.log.close_window(iteration, rates)
@@ -300,11 +347,15 @@ def _finish(run: _Run, trained: bool) -> None:
         run.save()  # a finished training is on disk before anything else can fail
     if not needs_evaluation:
         return
+    score = f"score them with pspnet-edu evaluate --checkpoint {run.folder.checkpoint}"
     try:
         _evaluate(run)
-    except (ValueError, OSError) as error:  # e.g. a corrupt validation label
-        raise ValueError(f"{error} (the trained weights were saved to {run.folder.checkpoint}: fix the problem, "
-                         "then score them with pspnet-edu evaluate --checkpoint)") from error
+    except KeyboardInterrupt:  # a second Ctrl-C: the weights are safe, say where
+        raise KeyboardInterrupt(f"stopped during the final evaluation; the trained weights were saved to "
+                                f"{run.folder.checkpoint}: {score}") from None
+    except Exception as error:  # e.g. a corrupt validation label, or out of memory
+        raise ValueError(f"{_describe(error)} (the trained weights were saved to {run.folder.checkpoint}: fix the "
+                         f"problem, then {score})") from error
     run.save()
 
 

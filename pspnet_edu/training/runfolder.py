@@ -8,7 +8,9 @@ run is active, ``.lock``. The policy, the same for every command that writes:
   ``run.json`` (or a ``last.pt`` of an earlier release); a folder holding anything else
   belongs to the user and is refused;
 - a folder with a finished or interrupted run is continued only with ``resume`` and replaced
-  only with ``force`` (which overwrites the run's own files and nothing else);
+  only with ``force`` (which overwrites the run's own files and nothing else), and only when
+  the new run first saves (:meth:`RunFolder.start`): a new run that fails before, on a
+  configuration mistake or a diverging first step, leaves the old run as it was;
 - a second run into a folder that is in use is refused, naming the first (``.lock`` is held
   with ``fcntl.flock``, so it is released even if the first run is killed);
 - the folder is checked writable before any training, and a folder the run created is
@@ -51,6 +53,7 @@ class RunFolder:
         self.active = active  # False under torchrun on ranks > 0: only rank 0 touches the folder
         self._created = False
         self._lock: IO[str] | None = None
+        self.started = False  # True once the run's own files may be written (see start)
 
     def __enter__(self) -> RunFolder:
         if self.active:
@@ -91,13 +94,28 @@ class RunFolder:
         if self.resume and not self.checkpoint.is_file():
             raise FileNotFoundError(f"nothing to resume: {self.checkpoint} does not exist; drop --resume to start a "
                                     "new run")
-        if not self.resume:
-            for name in (CHECKPOINT_NAME, *HISTORY_FILES):  # --force: the run's own files only
-                (path / name).unlink(missing_ok=True)
-            write_atomic(path / RUN_MANIFEST, json.dumps(
-                {"kind": "pspnet-edu/run", "command": command_line(),
-                 "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                 "files": list(RUN_FILES)}, indent=1) + "\n")
+        if self.resume or not self.checkpoint.exists():
+            self.start()  # a run to continue, or nothing to replace: the folder is the run's at once
+
+    def start(self) -> None:
+        """Make the folder the new run's: delete the replaced run's files (``force``), write ``run.json``.
+
+        Called by the trainer before it first saves, so that ``--force`` with a setting that
+        fails at once (a batch larger than the data, a crop too small) keeps the previous run.
+        Does nothing the second time, on a resumed run, or if the folder is not this process's
+        (``active`` False).
+        """
+        if self.started or not self.active:
+            return
+        self.started = True
+        if self.resume:
+            return
+        for name in (CHECKPOINT_NAME, *HISTORY_FILES):  # --force: the run's own files only
+            (self.path / name).unlink(missing_ok=True)
+        write_atomic(self.path / RUN_MANIFEST, json.dumps(
+            {"kind": "pspnet-edu/run", "command": command_line(),
+             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+             "files": list(RUN_FILES)}, indent=1) + "\n")
 
     def is_run_folder(self) -> bool:
         """True if ``run.json`` says pspnet-edu made this folder (or an older release's last.pt is in it)."""
@@ -109,7 +127,7 @@ class RunFolder:
     def _take_lock(self) -> None:
         if fcntl is None:  # pragma: no cover
             return
-        lock = open(self.path / LOCK_NAME, "a+")
+        lock = open(self.path / LOCK_NAME, "a+", errors="surrogateescape")  # a non-UTF-8 name in the command
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms, TrainTransforms, dataset_fingerprint
+from pspnet_edu.files import check_no_link_loop
 from pspnet_edu.pspnet import PSPNet
 from pspnet_edu.training.config import TrainConfig
 from pspnet_edu.training.loop import TrainResult, train
@@ -28,6 +29,7 @@ def build_model(config: TrainConfig) -> PSPNet:
 def build_datasets(config: TrainConfig) -> tuple[CityscapesSegmentation, CityscapesSegmentation | None]:
     """The training set (random scale, mirror, crop: paper Sec. 5.1) and the validation set of ``config.data``."""
     root = Path(config.data)
+    check_no_link_loop(root, "data folder")
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist; generate the synthetic set with "
                                 "`pspnet-edu data synthetic` or pass --data DIR (a folder in the Cityscapes layout)")
