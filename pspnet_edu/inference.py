@@ -152,20 +152,25 @@ def _net_probs(model: nn.Module, images: Tensor, flip: bool) -> Tensor:
     return (probs[:batch] + probs[batch:].flip(-1)) / 2  # (B, C, H, W)
 
 
-def _window_starts(size: int, crop: int, stride: int) -> list[int]:
+def window_starts(size: int, crop: int, stride: int) -> list[int]:
     """Window origins along one axis: a regular grid whose last window ends at the border.
 
-    >>> _window_starts(10, 4, 3)
+    >>> window_starts(10, 4, 3)
     [0, 3, 6]
-    >>> _window_starts(4, 4, 3)
+    >>> window_starts(4, 4, 3)
     [0]
     """
     count = math.ceil(max(size - crop, 0) / stride) + 1
     return [min(i * stride, size - crop) for i in range(count)]
 
 
-def _sliding_probs(model: nn.Module, images: Tensor, crop: tuple[int, int], stride: tuple[int, int], flip: bool) -> Tensor:
-    """Probabilities from overlapping ``crop`` windows, averaged where they overlap."""
+def sliding_window_probs(model: nn.Module, images: Tensor, crop: tuple[int, int], stride: tuple[int, int],
+                         flip: bool = False) -> Tensor:
+    """Softmax probabilities (B, C, H, W) from overlapping ``crop`` windows placed every ``stride``
+    pixels (:func:`window_starts`), averaged where they overlap (hszhao/semseg ``tool/test.py``).
+
+    ``predict_probs(mode="sliding")`` calls it at every scale; lesson 08's exercise rebuilds it.
+    """
     height, width = images.shape[-2:]
     crop_h, crop_w = crop
     # Pad images smaller than the crop, split evenly on both sides as in semseg. Zero is the
@@ -177,8 +182,8 @@ def _sliding_probs(model: nn.Module, images: Tensor, crop: tuple[int, int], stri
 
     probs_sum: Tensor | None = None
     counts = torch.zeros(padded_h, padded_w, device=images.device)  # windows covering each pixel
-    for y in _window_starts(padded_h, crop_h, stride[0]):
-        for x in _window_starts(padded_w, crop_w, stride[1]):
+    for y in window_starts(padded_h, crop_h, stride[0]):
+        for x in window_starts(padded_w, crop_w, stride[1]):
             window = padded[..., y : y + crop_h, x : x + crop_w]  # (B, 3, crop_h, crop_w)
             probs = _net_probs(model, window, flip)  # (B, C, crop_h, crop_w)
             if probs_sum is None:
@@ -238,7 +243,7 @@ def predict_probs(
             if mode == "whole":
                 probs = _net_probs(model, scaled, flip)
             else:
-                probs = _sliding_probs(model, scaled, crop_hw, stride_hw, flip)  # type: ignore[arg-type]
+                probs = sliding_window_probs(model, scaled, crop_hw, stride_hw, flip)  # type: ignore[arg-type]
             if probs.shape[-2:] != (height, width):
                 probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
             total = probs if total is None else total + probs
@@ -310,7 +315,7 @@ def evaluate(
     model: nn.Module,
     dataset: torch.utils.data.Dataset,
     *,
-    num_classes: int,
+    num_classes: int | None = None,
     ignore_index: int = IGNORE_INDEX,
     device: str | torch.device = "cpu",
     batch_size: int = 1,
@@ -324,7 +329,7 @@ def evaluate(
     """Evaluate ``model`` on every (image, mask) pair of ``dataset``.
 
     One confusion matrix is accumulated over the whole dataset and the scores are computed from
-    it at the end. Returns a dict with ``confusion_matrix`` (a (C, C) int64 tensor), ``iou``
+    it at the end (``num_classes``: its size; default: the model's number of output channels). Returns a dict with ``confusion_matrix`` (a (C, C) int64 tensor), ``iou``
     (a list of C floats, NaN for classes absent from prediction and ground truth), ``miou``,
     ``pixel_acc`` and ``mean_acc``. Images of different sizes may share a batch (each size is
     predicted as its own batch). The model is put in eval mode and returned to its previous
@@ -339,15 +344,18 @@ def evaluate(
                                          generator=torch.Generator(), collate_fn=_batches_by_size)
     was_training = model.training
     model.eval()
-    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    cm: Tensor | None = None
     try:
         for batches in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
             for images, masks in batches:
                 images = images.to(device)  # (B, 3, H, W)
-                probs = predict_probs(model, images, mode=mode, crop=crop, flip=flip, scales=scales)
-                cm += confusion_matrix(probs.argmax(dim=1).cpu(), masks, num_classes, ignore_index)
+                probs = predict_probs(model, images, mode=mode, crop=crop, flip=flip, scales=scales)  # (B, C, H, W)
+                classes = probs.shape[1] if num_classes is None else num_classes
+                batch_cm = confusion_matrix(probs.argmax(dim=1).cpu(), masks, classes, ignore_index)
+                cm = batch_cm if cm is None else cm + batch_cm
     finally:
         model.train(was_training)
+    assert cm is not None  # the dataset is not empty
     if cm.sum() == 0:
         raise ValueError(f"nothing to score: none of the {len(dataset)} evaluation images has a labelled pixel "  # type: ignore[arg-type]
                          f"(every label is void, {ignore_index}); evaluate on annotated images (check --data and "

@@ -148,7 +148,7 @@ def test_right_step_passes_and_leaves_the_global_rng_alone(capsys):
 
     state = torch.get_rng_state()
     check_training_step(my_training_step)
-    assert capsys.readouterr().out == "✓ my_training_step matches pspnet_edu.training.loop._step on 2 cases\n"
+    assert capsys.readouterr().out == "✓ my_training_step matches pspnet_edu.training.train_step on 2 cases\n"
     assert torch.equal(torch.get_rng_state(), state)
 
 

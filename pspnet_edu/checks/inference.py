@@ -43,10 +43,10 @@ from pspnet_edu.checks._core import (
     refuse_reference,
     require_callable,
 )
-from pspnet_edu.inference import _sliding_probs, _window_starts, predict, predict_probs
+from pspnet_edu.inference import predict, predict_probs, sliding_window_probs, window_starts
 from pspnet_edu.pspnet import PSPNet, preset_config
 
-SLIDING_WINDOW_HIDDEN = (predict_probs, predict, _sliding_probs, _window_starts)  # while the learner runs
+SLIDING_WINDOW_HIDDEN = (predict_probs, predict, sliding_window_probs, window_starts)  # while the learner runs
 
 PROBE_CLASSES = 5
 

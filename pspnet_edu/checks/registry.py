@@ -54,6 +54,7 @@ import pspnet_edu.receptive_field as receptive_field
 import pspnet_edu.schedule as schedule
 import pspnet_edu.training.optim as training_optim
 import pspnet_edu.training.sampling as sampling
+import pspnet_edu.training.step as training_step
 
 
 @dataclass(frozen=True)
@@ -260,13 +261,16 @@ _LESSONS_07_08_10 = (
     )),
     Entry(checks_training.check_training_step, checks_training.TRAINING_STEP_HIDDEN, _stub("my_training_step"), (
         _wrapper("my_training_step", loss.pspnet_loss, _step_with_pspnet_loss),
+        _wrapper("my_training_step", training_step.train_step,
+                 lambda model, images, masks, optimizer, scheduler, alpha: training_step.train_step(
+                     model, images, masks, optimizer, scheduler, alpha)["loss"].item()),
     )),
     Entry(checks_inference.check_sliding_window, checks_inference.SLIDING_WINDOW_HIDDEN, _stub("my_sliding_window"), (
         _wrapper("my_sliding_window", inference.predict_probs,
                  lambda model, images, crop, stride: inference.predict_probs(
                      model, images, mode="sliding", crop=crop, stride_rate=stride[0] / crop[0])),
-        _wrapper("my_sliding_window", inference._sliding_probs,
-                 lambda model, images, crop, stride: inference._sliding_probs(model, images, crop, stride, False)),
+        _wrapper("my_sliding_window", inference.sliding_window_probs,
+                 lambda model, images, crop, stride: inference.sliding_window_probs(model, images, crop, stride)),
     )),
     Entry(checks_scaling.check_torchrun_plan, checks_scaling.torchrun_plan_hidden(), _stub("my_torchrun_plan"), (
         _wrapper("my_torchrun_plan", sampling.EndlessBatches, _plan_from_sampler),

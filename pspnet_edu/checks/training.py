@@ -10,7 +10,7 @@
   groups picked by listing modules or by position fail.
 - :func:`check_training_step`: ``my_training_step(model, images, masks, optimizer, scheduler,
   alpha)`` -> the loss of the batch, against the trainer's own step
-  (``pspnet_edu.training.loop._step``, what ``train`` runs at every iteration): forward, the
+  (:func:`pspnet_edu.training.train_step`, what ``train`` runs at every iteration): forward, the
   loss ``main + alpha * aux`` (cross-entropy, 255 ignored; paper Sec. 4, "Deep Supervision for
   ResNet-Based FCN"), ``zero_grad``, ``backward``, ``optimizer.step()``, ``scheduler.step()``.
   Both start from the same weights and the same optimiser, see the same batches (two steps in
@@ -32,7 +32,6 @@ import contextlib
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -52,14 +51,13 @@ from pspnet_edu.checks._core import (
 from pspnet_edu.constants import IGNORE_INDEX
 from pspnet_edu.loss import pspnet_loss
 from pspnet_edu.pspnet import PSPNet, preset_config
-from pspnet_edu.training import loop
+from pspnet_edu.training import train_step
 from pspnet_edu.training.config import TrainConfig
-from pspnet_edu.training.distributed import Distributed
 from pspnet_edu.training.optim import build_optimizer, param_groups
 
 # What each check hides while the learner's code runs.
 OPTIMIZER_HIDDEN = (build_optimizer, param_groups)
-TRAINING_STEP_HIDDEN = (pspnet_loss, param_groups, build_optimizer)
+TRAINING_STEP_HIDDEN = (train_step, pspnet_loss, param_groups, build_optimizer)
 
 NUM_CLASSES = 19  # the Cityscapes classes, as in the lesson
 SIZE = (48, 56)  # (H, W) of the check's images: the tiny preset needs >= 41 px for its 6x6 bin
@@ -246,11 +244,8 @@ def _config(alpha: float) -> TrainConfig:
 
 def _package_step(model: nn.Module, optimizer: Any, scheduler: Any, config: TrainConfig,
                   images: Tensor, masks: Tensor) -> float:
-    """One step of the trainer itself, on a stand-in for its run object (one process, fp32, CPU)."""
-    run = SimpleNamespace(config=config, device=torch.device("cpu"), net=model, optimizer=optimizer,
-                          scheduler=scheduler, scaler=torch.amp.GradScaler("cpu", enabled=False), dist=Distributed())
-    loss, _ = loop._step(run, images, masks)  # type: ignore[arg-type]
-    return float(loss)
+    """One step of the trainer's recipe, :func:`pspnet_edu.training.train_step`."""
+    return float(train_step(model, images, masks, optimizer, scheduler, config.alpha)["loss"])
 
 
 def _variant_step(model: nn.Module, optimizer: Any, scheduler: Any, images: Tensor, masks: Tensor, alpha: float,
@@ -344,7 +339,7 @@ def check_training_step(my_training_step: Callable[..., Any]) -> None:
     ...     scheduler.step()
     ...     return loss.item()
     >>> check_training_step(my_training_step)
-    ✓ my_training_step matches pspnet_edu.training.loop._step on 2 cases
+    ✓ my_training_step matches pspnet_edu.training.train_step on 2 cases
     """
     require_callable(my_training_step)
     name = learner_name(my_training_step)
@@ -380,7 +375,7 @@ def check_training_step(my_training_step: Callable[..., Any]) -> None:
                 variant = _which_variant(fields, config, batches[:step], seed, got) if "other weights" in problem else None
                 hints = [VARIANTS[variant]] if variant else []
                 raise AssertionError(f"{call} {problem}\n  hint: {' '.join(hints + [STEP_HINT])}")
-    passed(name, "pspnet_edu.training.loop._step", len(_STEP_CASES))
+    passed(name, "pspnet_edu.training.train_step", len(_STEP_CASES))
 
 
 def _step_problem(expected: list[Any], got: list[Any], start: dict[str, Tensor],

@@ -2,7 +2,8 @@
 
     config      TrainConfig: everything that defines a run (the model's PSPNetConfig inside)
     optim       SGD over two parameter groups (backbone 1x, PPM and heads 10x) and the poly schedule
-    loop        train(config, model, train_set, val_set): the loop, one step at a time
+    step        train_step: one step of the paper's recipe, and where each value is defined
+    loop        train(config, model, train_set, val_set): the loop around it (devices, precision, saving)
     setup       build_model, build_datasets, train_from_config: a run from its config alone
     sampling    seeds, the order of the images and their augmentation: exact resume
     checkpoint  last.pt: save, load safely, rebuild the model
@@ -20,9 +21,10 @@ from pspnet_edu.training.loop import NonFiniteLossError, TrainResult, train
 from pspnet_edu.training.optim import build_optimizer, param_groups
 from pspnet_edu.training.sampling import EndlessBatches
 from pspnet_edu.training.setup import build_datasets, build_model, train_from_config
+from pspnet_edu.training.step import train_step
 
 __all__ = [
     "CHECKPOINT_NAME", "EndlessBatches", "NonFiniteLossError", "PRECISIONS", "TrainConfig", "TrainResult",
     "build_datasets", "build_model", "build_optimizer", "config_from_dict", "config_to_dict", "load_checkpoint",
-    "model_from_checkpoint", "param_groups", "saved_config", "train", "train_from_config",
+    "model_from_checkpoint", "param_groups", "saved_config", "train", "train_from_config", "train_step",
 ]

@@ -1,20 +1,17 @@
 """The training loop: the paper's recipe, step by step (Zhao et al. 2017, Sec. 4 and 5.1).
 
-One step of :func:`train` is what the paper describes:
-
-1. a batch of augmented crops (random scale and mirror, ``pspnet_edu.data.transforms``);
-2. the model's logits ``{"out": ..., "aux": ...}`` (the main head after the PPM, and the
-   auxiliary head on layer3);
-3. the loss ``main + alpha * aux`` (``pspnet_edu.loss``; alpha = 0.4, paper Table 2);
-4. SGD with momentum over two parameter groups, the backbone at ``lr`` and the PPM and
-   heads at 10x (``training.optim``), then one step of the poly schedule.
+Every iteration of :func:`train` draws a batch of augmented crops (random scale and mirror,
+``pspnet_edu.data.transforms``) and runs :func:`pspnet_edu.training.step.train_step`, the
+paper's step and nothing else: the logits ``{"out": ..., "aux": ...}``, the loss
+``main + alpha * aux``, SGD with momentum over two parameter groups (backbone 1x, PPM and heads
+10x), then one step of the poly schedule. ``training.step`` says where each value is defined.
 
 Around it, what a trainer needs beyond the paper: an explicit device; bf16 autocast (CPU or
 CUDA) or fp16 AMP (CUDA); channels_last activations; exact resume (``training.sampling``);
 atomic checkpoints (``training.checkpoint``); a run folder that is locked and checked
 before the work starts (``training.runfolder``); Ctrl-C / SIGTERM that save and stop
 (``training.stop``); the steps done saved whatever error stops the run (a corrupt label, an
-evaluation out of memory); a NaN loss that stops before it damages the weights; batches
+evaluation out of memory); a NaN loss that stops the run before its weights are saved; batches
 without a labelled pixel skipped rather than taken for a diverged run; and
 DistributedDataParallel under ``torchrun`` (``training.distributed``).
 
@@ -44,7 +41,7 @@ from tqdm import tqdm
 
 from pspnet_edu.constants import IGNORE_INDEX
 from pspnet_edu.inference import evaluate, prepare_for_inference
-from pspnet_edu.loss import pspnet_loss
+from pspnet_edu.training.step import train_step
 from pspnet_edu.training import distributed
 from pspnet_edu.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, saved_config
 from pspnet_edu.training.config import RESUMABLE_CHANGES, TrainConfig, config_differences, config_to_dict
@@ -264,13 +261,16 @@ def _describe(error: Exception) -> str:
 
 
 def _step(run: _Run, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, Tensor]] | None:
-    """One SGD step: forward, ``main + alpha * aux``, backward, update, poly schedule.
+    """One iteration: the recipe's :func:`~pspnet_edu.training.step.train_step`, with the machine around it.
+
+    Around the step: the batch moved to the device (channels_last if asked), the model's forward
+    under autocast and the RNG lock (:class:`_Forward`), fp16's GradScaler, and a loss that is not
+    finite on any process stops the run (the weights of that step are never saved).
 
     A batch without one labelled pixel (unannotated frames: every label void, 255) teaches
     nothing: the step is skipped (no update; None is returned), but it counts as an iteration
     and the schedule moves on, so that the run stays the same whether it is resumed or not.
     """
-    config = run.config
     if not distributed.all_agree(bool((masks != IGNORE_INDEX).any()), run.dist, run.device, every=False):
         with warnings.catch_warnings():  # intended: the schedule follows the iterations, updates or not
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
@@ -278,19 +278,26 @@ def _step(run: _Run, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, T
         return None
     images = images.to(run.device, non_blocking=True)  # (B, 3, H, W)
     masks = masks.to(run.device, non_blocking=True)  # (B, H, W) trainIds
-    if config.channels_last:
+    if run.config.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    with GLOBAL_RNG_LOCK, _autocast(config.precision, run.device):  # dropout draws from the global RNG
-        outputs = run.net(images)  # {"out": (B, K, H, W), "aux": (B, K, H, W)}
-    loss, parts = pspnet_loss({k: v.float() for k, v in outputs.items()}, masks, aux_weight=config.alpha)
-    if not distributed.is_finite(loss, run.dist, run.device):
-        _diverged(run, loss)
-    run.optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()
-    run.scaler.step(run.optimizer)
-    run.scaler.update()
-    run.scheduler.step()  # poly: lr = base * (1 - iteration / iters) ** power
-    return loss.detach(), parts
+    rate = run.optimizer.param_groups[0]["lr"]
+    losses = train_step(_Forward(run), images, masks, run.optimizer, run.scheduler, run.config.alpha,
+                        scaler=run.scaler if run.scaler.is_enabled() else None)
+    if not distributed.is_finite(losses["loss"], run.dist, run.device):
+        _diverged(run, losses["loss"], rate)
+    return losses["loss"], {name: value for name, value in losses.items() if name != "loss"}
+
+
+class _Forward:
+    """The model as the trainer calls it: dropout under the RNG lock, autocast, float32 logits."""
+
+    def __init__(self, run: _Run) -> None:
+        self.net, self.precision, self.device = run.net, run.config.precision, run.device
+
+    def __call__(self, images: Tensor) -> dict[str, Tensor]:
+        with GLOBAL_RNG_LOCK, _autocast(self.precision, self.device):  # dropout draws from the global RNG
+            outputs = self.net(images)  # {"out": (B, K, H, W), "aux": (B, K, H, W)}
+        return {name: logits.float() for name, logits in outputs.items()}  # the loss in float32
 
 
 def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -299,8 +306,8 @@ def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContex
     return torch.autocast(device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
-def _diverged(run: _Run, loss: Tensor) -> None:
-    """Stop before the update: write the history with the bad loss, keep the last good checkpoint.
+def _diverged(run: _Run, loss: Tensor, rate: float) -> None:
+    """Stop the run: write the history with the bad loss, keep the last good checkpoint (not this step's weights).
 
     A run started with --force that has not saved yet writes nothing: the folder still holds
     the previous run, which is kept as it was.
@@ -315,8 +322,8 @@ def _diverged(run: _Run, loss: Tensor) -> None:
     else:
         kept = "no checkpoint had been saved yet"
     raise NonFiniteLossError(
-        f"the loss became {float(loss.detach())} at iteration {run.iteration + 1} (lr {run.optimizer.param_groups[0]['lr']:.3g}); "
-        f"the run diverged and was stopped before the update, {kept}. Lower the learning rate "
+        f"the loss became {float(loss.detach())} at iteration {run.iteration + 1} (lr {rate:.3g}); "
+        f"the run diverged and was stopped, {kept}. Lower the learning rate "
         f"(e.g. --lr {run.config.lr / 10:g}) and start again")
 
 
@@ -365,7 +372,7 @@ def _evaluate(run: _Run) -> None:
         return
     per_process = run.config.batch_size // run.dist.world_size
     model = prepare_for_inference(run.model, device=run.device)  # the same logits, faster (folded BN)
-    metrics = evaluate(model, run.val_set, num_classes=run.config.model.num_classes, device=run.device,
+    metrics = evaluate(model, run.val_set, device=run.device,  # classes: the model's output channels
                        batch_size=per_process, num_workers=run.config.num_workers)
     run.log.val.append({"iteration": run.iteration, "miou": metrics["miou"], "pixel_acc": metrics["pixel_acc"],
                         "mean_acc": metrics["mean_acc"], "iou": metrics["iou"]})
