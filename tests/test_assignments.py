@@ -12,12 +12,17 @@ nbgrader's cell metadata (`tag`): the roles and grade ids on the fixture, clear 
 nbgrader would misread a notebook, and on copies of the real notebooks: only the metadata
 changes, a second run changes no byte, `--check` names the first stale notebook. The round
 trip through nbgrader itself is in test_nbgrader.py.
+
+Answer keys: every lesson 01-10 has one Questions cell and, right after it, one markdown answer
+cell per question (a model answer in a solution region), tagged as a manually graded answer of 1
+point; the student build has exactly one `YOUR ANSWER HERE` stub per question.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
 import nbformat
@@ -27,6 +32,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from pspnet_edu.assignments import (
     BEGIN_SOLUTION,
     END_SOLUTION,
+    MARKDOWN_STUB,
     POINTS_PER_ANSWER,
     POINTS_PER_CHECK,
     build_student_notebook,
@@ -41,6 +47,10 @@ from pspnet_edu.cli import main
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 REAL_WITH_EXERCISES = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if BEGIN_SOLUTION in p.read_text(encoding="utf-8"))
+# The lessons 01-10: each ends with a "Questions" cell (a numbered list) and one answer cell per question.
+LESSONS = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if re.match(r"(0[1-9]|10)_", p.name))
+QUESTIONS_HEADING = re.compile(r"^#{2,3} Questions[ \t]*$", re.MULTILINE)
+QUESTION_ITEM = re.compile(r"^(\d+)\. ", re.MULTILINE)
 # Notebooks whose exercise cells need only the first code cell to run, and run in about a
 # second. Authors: add yours here when that holds; the others get the static checks.
 EXECUTABLE = {
@@ -148,6 +158,33 @@ def exercise_cells(notebook: nbformat.NotebookNode) -> list[tuple[int, int]]:
         for i in codes
         if BEGIN_SOLUTION in notebook.cells[i].source and any(j > i for j in codes)
     ]
+
+
+def lesson_questions(notebook: nbformat.NotebookNode, name: str) -> tuple[int, int]:
+    """(index of the lesson's one Questions cell, number of questions in its numbered list 1, 2, ...)."""
+    found = [(i, m) for i, c in enumerate(notebook.cells) if c.cell_type == "markdown" and (m := QUESTIONS_HEADING.search(c.source))]
+    assert len(found) == 1, f"{name}: {len(found)} 'Questions' cells (markdown headed '## Questions' or '### Questions'), not one"
+    index, heading = found[0]
+    numbers = [int(n) for n in QUESTION_ITEM.findall(notebook.cells[index].source[heading.end():])]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 3, f"{name}: questions numbered {numbers}"
+    return index, len(numbers)
+
+
+def answer_cells(notebook: nbformat.NotebookNode, name: str) -> list[int]:
+    """The indices of the answer cells, which must follow the Questions cell, one per question, in order."""
+    index, count = lesson_questions(notebook, name)
+    answers = list(range(index + 1, index + 1 + count))
+    assert answers[-1] < len(notebook.cells), f"{name}: {count} questions but fewer cells after them"
+    for k, i in enumerate(answers, start=1):
+        source = notebook.cells[i].source
+        assert notebook.cells[i].cell_type == "markdown", f"{name}, cell {i}: answer {k} must be a markdown cell"
+        assert source.startswith(f"**Answer {k}.**\n\n{BEGIN_SOLUTION}\n") and source.endswith(END_SOLUTION), (
+            f"{name}, cell {i}: answer {k} should read '**Answer {k}.**', a blank line, then the model answer "
+            "between the solution markers"
+        )
+        model_answer = source[source.index(BEGIN_SOLUTION) + len(BEGIN_SOLUTION):-len(END_SOLUTION)].strip()
+        assert len(model_answer) > 100, f"{name}, cell {i}: answer {k} holds no real model answer"
+    return answers
 
 
 def nbgrader_roles(notebook: nbformat.NotebookNode) -> dict[int, tuple[str, str] | None]:
@@ -496,3 +533,38 @@ def test_real_notebook_checks_fail_for_the_student_and_pass_for_the_solution(pat
         with pytest.raises((AssertionError, NotImplementedError)) as info:
             run_cells([student.cells[i].source for i in cells])
         assert info.type is NotImplementedError or "not implemented yet" in str(info.value), str(info.value)
+
+
+# ---------------------------------------------------------------- the questions and their answer keys
+
+
+def test_lessons_01_to_10_are_the_lessons_with_questions():
+    assert [p.name[:2] for p in LESSONS] == [f"{n:02d}" for n in range(1, 11)]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_every_question_has_a_manually_graded_answer_cell(path):
+    """One answer cell per question, right after the Questions cell; nbgrader grades each by hand, 1 point."""
+    solution = nbformat.read(path, as_version=4)
+    answers = answer_cells(solution, path.name)
+    prefix = grade_id_prefix(path.name)
+    manual = {i: role for i, role in nbgrader_roles(solution).items() if role and role[0] == "manual"}
+    assert manual == {i: ("manual", f"{prefix}-answer-{k}") for k, i in enumerate(answers, start=1)}, (
+        f"{path.name}: the manually graded cells should be exactly the answer cells (run `pspnet-edu assignments tag`)"
+    )
+    assert all(solution.cells[i].metadata.nbgrader.points == POINTS_PER_ANSWER == 1 for i in answers)
+
+
+def test_student_build_has_one_answer_stub_per_question(tmp_path, capsys):
+    out = tmp_path / "student"
+    assert main(["assignments", "build", "--src", str(NOTEBOOKS), "--out", str(out)]) == 0
+    capsys.readouterr()
+    for path in LESSONS:
+        solution = nbformat.read(path, as_version=4)
+        _, count = lesson_questions(solution, path.name)
+        student = nbformat.read(out / path.name, as_version=4)
+        stubs = [i for i, c in enumerate(student.cells) if c.cell_type == "markdown" and MARKDOWN_STUB[0] in c.source]
+        assert stubs == answer_cells(solution, path.name), f"{path.name}: {len(stubs)} answer stubs for {count} questions"
+        for k, i in enumerate(stubs, start=1):
+            assert student.cells[i].source == f"**Answer {k}.**\n\n{MARKDOWN_STUB[0]}", f"{path.name}, cell {i}"
+        assert_student_version(solution, student)  # no line of a model answer survives

@@ -9,6 +9,8 @@ in notebooks/ are only read.
   nbgrader's own validator accepts the metadata, no solution line survives, and cell by cell
   the released sources equal those of :func:`student_notebook` (what ``pspnet-edu assignments
   build`` writes), with the outputs of the exercise and check cells cleared in both.
+- In the release of every lesson 01-10, each question's answer cell is a ``YOUR ANSWER HERE``
+  stub, a manually graded answer worth 1 point, and no other markdown cell is graded.
 - ``nbgrader autograde`` on LIGHT_LESSON with two submissions: the solution notebook itself
   gets full marks; the released, unfilled notebook gets no point, each check failing with
   "not implemented yet".
@@ -33,9 +35,10 @@ pytest.importorskip("nbgrader", reason="nbgrader is in the [dev] extra: pip inst
 
 from nbgrader.api import Gradebook  # noqa: E402
 from nbgrader.nbgraderformat import MetadataValidator  # noqa: E402
-from test_assignments import fixture_notebook, solution_lines  # noqa: E402
+from test_assignments import LESSONS as QUESTION_LESSONS  # noqa: E402
+from test_assignments import answer_cells, fixture_notebook, solution_lines  # noqa: E402
 
-from pspnet_edu.assignments import BEGIN_SOLUTION, student_notebook, tag_notebook  # noqa: E402
+from pspnet_edu.assignments import BEGIN_SOLUTION, MARKDOWN_STUB, student_notebook, tag_notebook  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -125,6 +128,22 @@ def test_released_notebook_agrees_with_the_student_version(course, name):
             graded += 1
             assert rel.metadata.nbgrader.grade_id == meta["grade_id"], where
     assert graded, f"{name}: no graded cell"
+
+
+@pytest.mark.parametrize("name", [p.stem for p in QUESTION_LESSONS])
+def test_release_holds_one_manually_graded_answer_per_question(course, name):
+    """nbgrader's release of lessons 01-10 keeps each answer cell as a stub, manually graded, 1 point."""
+    assert name in {p.stem for p in LESSONS}, f"{name} has questions but no exercise, so the course fixture did not release it"
+    solution = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    answers = answer_cells(solution, name)  # the cells after the Questions cell, one per question
+    released = nbformat.read(course / "release" / name / f"{name}.ipynb", as_version=4)
+    manual = [i for i, c in enumerate(released.cells) if c.metadata.get("nbgrader", {}).get("solution")
+              and c.metadata.nbgrader.get("grade") and c.cell_type == "markdown"]
+    assert manual == answers, f"{name}: manually graded cells {manual}, answer cells {answers}"
+    for k, i in enumerate(answers, start=1):
+        cell = released.cells[i]
+        assert cell.source == f"**Answer {k}.**\n\n{MARKDOWN_STUB[0]}", f"{name}, cell {i}"
+        assert (cell.metadata.nbgrader.grade_id, cell.metadata.nbgrader.points) == (f"{name[:2]}-answer-{k}", 1), f"{name}, cell {i}"
 
 
 def test_autograde_gives_the_solution_full_marks_and_the_unfilled_release_none(course):
