@@ -52,6 +52,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pspnet_edu.convert import semseg_to_pspnet_edu
 from pspnet_edu.inference import prepare_for_inference
 from pspnet_edu.loss import pspnet_loss
+from pspnet_edu.provenance import machine
 from pspnet_edu.pspnet import build_pspnet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,6 +213,7 @@ def main() -> None:
         return
     sizes = {"train": (2, (233, 233) if args.quick else (473, 473)), "infer": (1, (257, 513) if args.quick else (513, 1025))}
     repeats = args.repeats or (2 if args.quick else 5)
+    print(machine())
     print(f"torch {torch.__version__}, {args.threads} threads; median (min-max) of {repeats} interleaved rounds after "
           "1 warm-up; ratio: to the official fp32 time in the same round; peak RSS of a fresh process")
     print(f"{'task':<6}{'model':<15}{'time s':>8}{'spread':>13}{'ratio':>9}{'spread':>13}{'GFLOP':>8}{'peak MB':>9}")

@@ -36,6 +36,7 @@ import torch
 
 from pspnet_edu.data import ensure_synthetic
 from pspnet_edu.loss import pspnet_loss
+from pspnet_edu.provenance import machine
 from pspnet_edu.training import TrainConfig, build_datasets, build_model, build_optimizer
 from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, EndlessBatches, SeededSamples, make_loader
 
@@ -116,6 +117,7 @@ def main() -> None:
             for _ in range(args.steps):
                 step()
             speeds[option].append(config.batch_size * args.steps / (time.perf_counter() - start))
+    print(machine())
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads; tiny preset, batch "
           f"{config.batch_size} x {config.crop[0]}x{config.crop[1]}, Synthcity; median (min-max) of {args.blocks} "
           f"interleaved blocks of {args.steps} steps")

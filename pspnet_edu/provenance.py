@@ -83,6 +83,28 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
+_ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides CPU speed in fp32 and bf16
+
+
+def cpu_extensions() -> list[str]:
+    """The instruction-set extensions that matter for torch on this CPU (from /proc/cpuinfo; [] elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [flag for flag in _ISA_FLAGS if flag in flags]
+    except OSError:
+        pass
+    return []
+
+
+def machine() -> str:
+    """'Linux x86_64, 2 CPUs: AMD EPYC (avx2 avx512f avx512_bf16; torch kernels AVX512)': what a timing ran on."""
+    extensions = " ".join(cpu_extensions()) or "no AVX2"
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs: {_cpu()} ({extensions}; "
+            f"torch kernels {torch.backends.cpu.get_cpu_capability()})")
+
+
 def provenance(seconds: float | None = None) -> dict[str, Any]:
     """The record: command, commit (and whether the tree had changes), versions, CPU, threads, time."""
     commit = _git("rev-parse", "HEAD")
@@ -91,7 +113,7 @@ def provenance(seconds: float | None = None) -> dict[str, Any]:
         "command": command_line(),
         "commit": commit, "uncommitted_changes": bool(changes) if changes is not None else None,
         "python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs: {_cpu()}",
+        "machine": machine(),
         "torch_threads": torch.get_num_threads(),
         "wall_seconds": None if seconds is None else round(seconds, 1),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
