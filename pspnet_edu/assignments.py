@@ -62,12 +62,11 @@ from __future__ import annotations
 import copy
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import nbformat
 
-from pspnet_edu.files import check_writable
+from pspnet_edu.files import check_writable, write_atomic
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -320,19 +319,10 @@ def tag_notebook(notebook: nbformat.NotebookNode, name: str) -> nbformat.Noteboo
     return tagged
 
 
-def _write_atomically(notebook: nbformat.NotebookNode, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp makes the file private (0o600); keep the mode of the file it replaces, else the usual 0o644.
-    mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(notebook, f)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_notebook(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Atomically, keeping the mode of the notebook it replaces (nbformat.write's text, final newline included)."""
+    text = nbformat.writes(notebook)
+    write_atomic(path, text if text.endswith("\n") else f"{text}\n", keep_mode=True)
 
 
 def read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -372,7 +362,7 @@ def build_student_notebook(src: str | os.PathLike[str], dst: str | os.PathLike[s
     notebook = student_notebook(read_notebook(src), name=src.name)
     if dst.exists() and not force:
         raise FileExistsError(_exists_message([dst]))
-    _write_atomically(notebook, dst)
+    _write_notebook(notebook, dst)
     return dst
 
 
@@ -411,7 +401,7 @@ def build_student_notebooks(
     if existing and not force:
         raise FileExistsError(_exists_message(existing))
     for notebook, path in students:
-        _write_atomically(notebook, path)
+        _write_notebook(notebook, path)
     return [path for _, path in students]
 
 
@@ -430,5 +420,5 @@ def tag_notebooks(src_dir: str | os.PathLike[str], check_only: bool = False) -> 
             stale.append((tagged, path))
     if not check_only:
         for tagged, path in stale:
-            _write_atomically(tagged, path)
+            _write_notebook(tagged, path)
     return [path for _, path in stale]

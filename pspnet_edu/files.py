@@ -54,8 +54,11 @@ def new_dir_mode() -> int:
     return 0o777 & ~_umask()
 
 
-def write_atomic(path: str | Path, data: bytes | str | Writer) -> Path:
+def write_atomic(path: str | Path, data: bytes | str | Writer, keep_mode: bool = False) -> Path:
     """Write ``data`` (bytes, text, or a function that writes into a binary file) to ``path``.
+
+    The new file gets the mode the umask gives a new file, or with ``keep_mode`` the mode of the
+    file it replaces (a file rewritten in place, e.g. a notebook whose metadata is updated).
 
     The content goes to a hidden temporary file with a unique name beside ``path``, which is
     then renamed over it, so an interrupted write leaves the old file intact and two writers
@@ -71,6 +74,7 @@ def write_atomic(path: str | Path, data: bytes | str | Writer) -> Path:
     b'\\x00\\x01'
     """
     path = Path(path)
+    mode = path.stat().st_mode & 0o777 if keep_mode and path.is_file() else new_file_mode()
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX)
@@ -80,7 +84,7 @@ def write_atomic(path: str | Path, data: bytes | str | Writer) -> Path:
                 data(file)
             else:  # surrogateescape: a file name read from the disk is written back byte for byte
                 file.write(data.encode(errors="surrogateescape") if isinstance(data, str) else data)
-        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600 files; a saved file follows the umask
+        os.chmod(tmp, mode)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import torch
 from pspnet_edu.cli import main
 from pspnet_edu.data.synthetic import generate_synthetic
 
-SMALL = ["--iters", "2", "--batch-size", "2", "--crop", "48", "96", "--threads", "1"]
+SMALL = ["--iters", "2", "--batch-size", "2", "--crop", "48x96", "--threads", "1"]
 
 
 @pytest.fixture(autouse=True)

@@ -44,6 +44,7 @@ from pspnet_edu.assignments import (
     tag_notebooks,
 )
 from pspnet_edu.cli import main
+from pspnet_edu.files import new_file_mode
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 REAL_WITH_EXERCISES = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if BEGIN_SOLUTION in p.read_text(encoding="utf-8"))
@@ -308,7 +309,7 @@ def test_build_never_replaces_a_learners_notebook_without_force(tmp_path, capsys
     assert {n: (out / n).read_bytes() for n in ("99_mine.ipynb", "notes.txt")} == {
         n: before[n] for n in ("99_mine.ipynb", "notes.txt")
     }
-    assert (out / "01_fixture.ipynb").stat().st_mode & 0o777 == 0o644  # readable, not mkstemp's 0o600
+    assert (out / "01_fixture.ipynb").stat().st_mode & 0o777 == new_file_mode()  # the umask's, not mkstemp's 0o600
     assert build_student_notebook(src / "02_plain.ipynb", out / "02_plain.ipynb", force=True) == out / "02_plain.ipynb"
 
 

@@ -26,11 +26,11 @@ def test_demo_command(data, tmp_path, capsys) -> None:
 
 def test_ablate_commands(data, tmp_path, capsys) -> None:
     out = tmp_path / "ppm"
-    assert main(["ablate", "ppm", "--variants", "none", "B1-avg", "--seeds", "1", "--data", data,
+    assert main(["ablate", "ppm", "--variants", "none", "B1-avg", "--num-seeds", "1", "--data", data,
                  "--out", str(out), *SMALL]) == 0
     assert (out / "ppm.png").is_file()
     assert set(json.loads((out / "results.json").read_text())["settings"]) == {"none", "B1-avg"}
-    assert main(["ablate", "alpha", "--alphas", "0", "--seeds", "1", "--data", data, "--out", str(tmp_path / "a"),
+    assert main(["ablate", "alpha", "--alphas", "0", "--num-seeds", "1", "--data", data, "--out", str(tmp_path / "a"),
                  *SMALL]) == 0
     assert (tmp_path / "a" / "alpha.png").is_file()
     assert "unknown variant" in one_line_error(capsys, ["ablate", "ppm", "--variants", "B7", "--data", data,

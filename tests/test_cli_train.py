@@ -15,7 +15,7 @@ from pspnet_edu.cli import main
 def test_train_writes_checkpoint_and_history(run) -> None:
     checkpoint = torch.load(f"{run}/last.pt", weights_only=True)
     assert {"model", "iteration", "config"} <= checkpoint.keys() and checkpoint["iteration"] == 2
-    assert checkpoint["config"]["crop"] == (48, 96)  # --crop 48 96
+    assert checkpoint["config"]["crop"] == (48, 96)  # --crop 48x96
     history = json.loads(open(f"{run}/history.json").read())
     assert history["val"][-1]["iteration"] == 2 and len(history["val"][-1]["iou"]) == 19
 
@@ -38,8 +38,9 @@ def test_the_options_reach_the_config(data, tmp_path) -> None:
     (["--resume"], "nothing to resume"),
     (["--data", "/nonexistent/folder"], "does not exist"),
     (["--device", "gpu"], "unknown device 'gpu'; use cpu, cuda, cuda:N or mps"),
-    (["--crop", "0", "0"], "--crop '0x0' is not a size"),
-    (["--crop", "-48", "96"], "is not a size"),
+    (["--crop", "0x0"], "--crop '0x0' is not a size"),
+    (["--crop=-48x96"], "is not a size"),
+    (["--crop", "48", "96"], "unrecognized arguments: 96"),  # the old two-token form: one token, HxW
     (["--val-split", "test"], "no validation split 'test' (splits found: train, val); pass --val-split SPLIT, or "
                               "--val-split none"),
 ])

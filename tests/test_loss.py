@@ -24,11 +24,19 @@ def manual_cross_entropy(logits, target):
     return -log_probs[torch.arange(len(labels)), labels].mean()
 
 
-def test_ignore_index_is_cityscapes_255_on_both_sides():
-    from pspnet_edu.data import labels
+def test_pixels_the_data_marks_void_do_not_count_in_the_loss():
+    from pspnet_edu.data.labels import label_ids_to_train_ids
 
-    assert IGNORE_INDEX == labels.IGNORE_INDEX == 255  # the loss and the data agree on the void label
-    assert labels.label_ids_to_train_ids(torch.tensor([0])).item() == IGNORE_INDEX  # "unlabeled" is ignored
+    label_ids = torch.tensor([[[7, 0, 26], [0, 11, 7]]])  # road, unlabeled, car / unlabeled, building, road
+    target = label_ids_to_train_ids(label_ids)  # as the dataset turns a Cityscapes labelIds mask into a target
+    logits = torch.randn(1, 19, 2, 3)
+    changed = logits.clone()
+    changed[..., label_ids[0] == 0] = torch.randn(19, 2)  # other scores where the data says "unlabeled"
+    total, _ = pspnet_loss({"out": logits}, target, aux_weight=0.0)
+    torch.testing.assert_close(pspnet_loss({"out": changed}, target, aux_weight=0.0)[0], total)
+    labelled = label_ids[0] != 0
+    expected = F.cross_entropy(logits[0].permute(1, 2, 0)[labelled], target[0][labelled])
+    torch.testing.assert_close(total, expected)  # the mean over the four labelled pixels only
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.4, 0.9])

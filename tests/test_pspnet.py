@@ -101,7 +101,11 @@ def test_without_ppm_the_head_sits_on_layer4():
 def test_table1_ablation_variants_build_and_run(overrides):
     model = build_pspnet("tiny", **overrides).eval()
     assert isinstance(model.ppm, PyramidPoolingModule)
-    assert model.ppm.bins == model.config.bins
+    pooled = [tuple(branch.pool(torch.zeros(1, 1, 65, 65)).shape[-2:]) for branch in model.ppm.branches]
+    expected = overrides.get("bins", PSPNetConfig().bins)
+    assert pooled == [(b, b) for b in expected]  # each branch pools to its own bins x bins grid
+    pools = {type(branch.pool) for branch in model.ppm.branches}
+    assert pools == {nn.AdaptiveMaxPool2d if overrides.get("pooling") == "max" else nn.AdaptiveAvgPool2d}
     assert model(torch.randn(1, 3, 65, 65))["out"].shape == (1, 19, 65, 65)
 
 

@@ -2,7 +2,8 @@
 
 One module per command group, each with an ``add_parsers(subparsers)`` function; every parser
 sets ``func`` to a function taking the parsed namespace. Choices and defaults are read from the
-library (presets, precisions, variants, ``TrainConfig``), never restated.
+library (presets, precisions, variants, ``TrainConfig``, the library functions' own defaults), never
+restated; an option that a command would ignore is refused in one line. Sizes are ``HxW`` (or ``N``).
 """
 
 from __future__ import annotations

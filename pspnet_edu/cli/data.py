@@ -10,7 +10,7 @@ import sys
 import time
 import warnings
 
-from pspnet_edu.cli.options import seed_value, size_argument
+from pspnet_edu.cli.options import default_of, seed_value, size_argument
 from pspnet_edu.data.subset import build_cityscapes_subset
 from pspnet_edu.data.manifest import check_output_name
 from pspnet_edu.data.synthetic import (
@@ -80,5 +80,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     subset.add_argument("--out", required=True, help="output folder, e.g. data/cityscapes_subset")
     subset.add_argument("--per-city", type=int, required=True, help="frames per city")
     subset.add_argument("--size", type=size_argument("--size"), required=True, help="HxW, e.g. 256x512")
-    subset.add_argument("--splits", nargs="+", default=["train", "val"], help="splits to copy (default: train val)")
+    splits = default_of(build_cityscapes_subset, "splits")
+    subset.add_argument("--splits", nargs="+", default=list(splits), help=f"splits to copy (default: {' '.join(splits)})")
     subset.set_defaults(func=_cityscapes_subset)

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pspnet_edu.cli.options import add_inference_options, inference_options, load_for_inference, set_threads
+from pspnet_edu.cli.options import (add_inference_options, default_of, inference_options, load_for_inference, positive_int,
+                                    set_threads)
 from pspnet_edu.data import CLASS_NAMES, NUM_CLASSES, CityscapesSegmentation, EvalTransforms
 from pspnet_edu.files import check_writable, strict_json, write_atomic
 from pspnet_edu.inference import evaluate
+from pspnet_edu.training import TrainConfig
 from pspnet_edu.training.trained_on import other_data_note, training_data
 
 
@@ -68,8 +70,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", default=None,
                         help="dataset folder (default: the data the checkpoint was trained on: the default Synthcity, "
                              "generated if absent, or the run's folder while it still holds the same data)")
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--batch-size", type=int, default=1)
+    split, batch_size = TrainConfig().val_split, default_of(evaluate, "batch_size")
+    parser.add_argument("--split", default=split,
+                        help=f"split to score, a folder of DATA/leftImg8bit (default {split}, the one training scores)")
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size,
+                        help=f"images per forward pass (default {batch_size}); the scores do not depend on it")
     parser.add_argument("--json", type=Path, default=None,
                         help="also write the scores and the confusion matrix to this file")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --json file")

@@ -3,15 +3,18 @@
 The training options (``train``, ``demo``, ``ablate``) default to ``None``, meaning "keep the
 value of the command's base configuration" (``TrainConfig()`` for ``train``, ``DEMO_RECIPE``
 for ``demo``); :func:`config_from_args` turns the parsed namespace into a ``TrainConfig``. The
-help texts quote the base's values, so they can never disagree with what runs.
+help texts quote the base's values, so they can never disagree with what runs; the other
+defaults are the library functions' own (:func:`default_of`). An option that a command would
+ignore is hidden from its help and refused with one line by :func:`refuse_given`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import torch
@@ -19,7 +22,7 @@ import torch
 from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.data.synthetic import ensure_synthetic
 from pspnet_edu.files import parse_size
-from pspnet_edu.inference import INFERENCE_PRECISIONS, MAX_INFERENCE_SCALE, prepare_for_inference
+from pspnet_edu.inference import INFERENCE_PRECISIONS, MAX_INFERENCE_SCALE, evaluate, predict_probs, prepare_for_inference
 from pspnet_edu.ppm import POOLINGS
 from pspnet_edu.pspnet import PRESETS, PSPNetConfig, preset_config
 from pspnet_edu.training import CHECKPOINT_NAME, PRECISIONS, TrainConfig, load_checkpoint, model_from_checkpoint
@@ -102,11 +105,24 @@ def size_argument(what: str) -> Callable[[str], tuple[int, int]]:
     return parse
 
 
-def size_from_tokens(tokens: Sequence[str], what: str) -> tuple[int, int]:
-    """``--crop 64 128``, ``--crop 64x128`` or ``--crop 96`` -> (H, W), through the one size parser."""
-    if len(tokens) > 2:
-        raise ValueError(f"{what} takes HEIGHT WIDTH (or HEIGHTxWIDTH), got {' '.join(tokens)!r}")
-    return parse_size("x".join(tokens) if len(tokens) == 2 else tokens[0], what)
+def default_of(function: Callable[..., Any], parameter: str) -> Any:
+    """The library's own default for ``parameter`` of ``function``: an option's default, never restated.
+
+    >>> default_of(predict_probs, "scales")
+    (1.0,)
+    """
+    return inspect.signature(function).parameters[parameter].default
+
+
+def refuse_given(args: argparse.Namespace, reasons: Mapping[str, str]) -> None:
+    """A ValueError for the first option of ``reasons`` (dest -> why it is ignored and what to do) that was given."""
+    for dest, reason in reasons.items():
+        if getattr(args, dest) not in (None, False):
+            raise ValueError(f"--{dest.replace('_', '-')} {reason}")
+
+
+def _help(text: str, dest: str, hidden: Collection[str]) -> str:
+    return argparse.SUPPRESS if dest in hidden else text
 
 
 def preset_name(config: TrainConfig) -> str | None:
@@ -115,29 +131,36 @@ def preset_name(config: TrainConfig) -> str | None:
                  if dataclasses.replace(preset, num_classes=config.model.num_classes) == config.model), None)
 
 
-def add_training_options(parser: argparse.ArgumentParser, base: TrainConfig, alpha: bool = False) -> None:
-    """The options shared by `train`, `demo` and `ablate` (``alpha``: also --alpha); unset ones keep ``base``'s."""
+def add_training_options(parser: argparse.ArgumentParser, base: TrainConfig, alpha: bool = False,
+                         hidden: Collection[str] = ()) -> None:
+    """The options shared by `train`, `demo` and `ablate` (``alpha``: also --alpha); unset ones keep ``base``'s.
+
+    ``hidden``: the dests of options the command refuses (:func:`refuse_given`), left out of its help.
+    """
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help=f"model preset (default: {preset_name(base) or 'the base configuration'})")
-    parser.add_argument("--no-ppm", action="store_true", help="the dilated-FCN baseline: no pyramid pooling")
+    parser.add_argument("--no-ppm", action="store_true",
+                        help=_help("the dilated-FCN baseline: no pyramid pooling", "no_ppm", hidden))
     parser.add_argument("--bins", type=positive_int, nargs="+", default=None,
-                        help=f"pyramid bins (default {' '.join(map(str, base.model.bins))})")
-    parser.add_argument("--pooling", choices=POOLINGS, default=None, help=f"pyramid pooling (default {base.model.pooling})")
+                        help=_help(f"pyramid bins (default {' '.join(map(str, base.model.bins))})", "bins", hidden))
+    parser.add_argument("--pooling", choices=POOLINGS, default=None,
+                        help=_help(f"pyramid pooling (default {base.model.pooling})", "pooling", hidden))
     parser.add_argument("--data", default=None,
                         help="dataset folder in the Cityscapes layout (default: the synthetic set, generated on first use)")
     parser.add_argument("--val-split", default=None,
                         help=f"split to evaluate on (default {base.val_split}; 'none': no evaluation)")
     parser.add_argument("--iters", type=positive_int, default=None, help=f"training iterations (default {base.iters})")
     parser.add_argument("--batch-size", type=positive_int, default=None, help=f"global batch size (default {base.batch_size})")
-    parser.add_argument("--crop", nargs="+", metavar="SIZE", default=None,
-                        help=f"training crop, H W or HxW (default {base.crop[0]} {base.crop[1]})")
+    parser.add_argument("--crop", type=size_argument("--crop"), metavar="HxW", default=None,
+                        help=f"training crop, HxW or N for a square (default {base.crop[0]}x{base.crop[1]})")
     parser.add_argument("--scale", type=finite_float, nargs=2, metavar=("MIN", "MAX"), default=None,
                         help=f"random resize range (default {base.scale[0]:g} {base.scale[1]:g}; the paper's is 0.5 2.0)")
     parser.add_argument("--lr", type=finite_float, default=None, help=f"base learning rate (default {base.lr:g}; paper 0.01)")
     if alpha:
         parser.add_argument("--alpha", type=finite_float, default=None,
                             help=f"auxiliary loss weight (default {base.alpha:g}; paper 0.4, Table 2)")
-    parser.add_argument("--seed", type=seed_value, default=None, help=f"random seed (default {base.seed})")
+    parser.add_argument("--seed", type=seed_value, default=None,
+                        help=_help(f"random seed (default {base.seed})", "seed", hidden))
     parser.add_argument("--device", type=device_name, default=None, help=f"cpu, cuda, cuda:N or mps (default {base.device})")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help=f"fp32, bf16 autocast (CPU/CUDA) or fp16 AMP (CUDA) (default {base.precision})")
@@ -152,15 +175,19 @@ def add_training_options(parser: argparse.ArgumentParser, base: TrainConfig, alp
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """The options shared by `evaluate` and `predict`."""
     parser.add_argument("--checkpoint", required=True, help=f"RUN_DIR/{CHECKPOINT_NAME} written by `pspnet-edu train`")
-    parser.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
-    parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
-                        help="fp32, or bf16 autocast (fast on CPUs with AVX512-BF16/AMX and on recent GPUs)")
+    device, precision, scales = default_of(evaluate, "device"), default_of(prepare_for_inference, "precision"), \
+        default_of(predict_probs, "scales")
+    parser.add_argument("--device", type=device_name, default=device, help=f"cpu, cuda, cuda:N or mps (default {device})")
+    parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=precision,
+                        help=f"fp32, or bf16 autocast (fast on CPUs with AVX512-BF16/AMX and on recent GPUs) "
+                             f"(default {precision})")
     parser.add_argument("--sliding", action="store_true", help="sliding-window inference (stride 2/3 of the crop)")
-    parser.add_argument("--crop", nargs="+", metavar="SIZE", default=None,
-                        help="sliding-window size, H W or HxW (default: the training crop)")
+    parser.add_argument("--crop", type=size_argument("--crop"), metavar="HxW", default=None,
+                        help="sliding-window size, HxW or N for a square (default: the training crop)")
     parser.add_argument("--flip", action="store_true", help="average with the mirrored image")
-    parser.add_argument("--scales", type=inference_scale, nargs="+", default=[1.0],
-                        help="multi-scale inference, e.g. 0.5 0.75 1.0 1.25 1.5 1.75 (semseg)")
+    parser.add_argument("--scales", type=inference_scale, nargs="+", default=list(scales),
+                        help=f"multi-scale inference, e.g. 0.5 0.75 1.0 1.25 1.5 1.75 (semseg) "
+                             f"(default {' '.join(f'{x:g}' for x in scales)})")
     add_threads_option(parser)
 
 
@@ -177,10 +204,7 @@ def load_for_inference(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[
 
 def inference_options(args: argparse.Namespace, saved: dict[str, Any]) -> dict[str, Any]:
     """``predict_probs`` keyword arguments from the options (the crop defaults to the training crop)."""
-    if args.crop is not None:
-        crop = size_from_tokens(args.crop, "--crop")
-    else:  # the crop the model was trained on
-        crop = tuple((saved.get("config") or {}).get("crop") or TrainConfig().crop)
+    crop = args.crop or tuple((saved.get("config") or {}).get("crop") or TrainConfig().crop)  # default: the training crop
     return {"mode": "sliding" if args.sliding else "whole", "crop": crop, "flip": args.flip,
             "scales": tuple(args.scales)}
 
@@ -197,7 +221,7 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig, **fields: Any)
     """``base`` with the options the user gave (and ``fields``) applied; the data generated if needed."""
     changes: dict[str, Any] = {name: getattr(args, name) for name in _FIELDS if getattr(args, name, None) is not None}
     if args.crop is not None:
-        changes["crop"] = size_from_tokens(args.crop, "--crop")
+        changes["crop"] = args.crop
     if args.scale is not None:
         changes["scale"] = tuple(args.scale)
     if args.val_split is not None:

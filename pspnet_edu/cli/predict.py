@@ -91,7 +91,7 @@ def _check_memory(path: Path, size: tuple[int, int], saved: dict, options: dict,
         return
     sliding = memory_estimate(config, *size, **{**options, "mode": "sliding", "crop": (512, 1024)})
     raise ValueError(f"{path} is {size[0]}x{size[1]}: predicting it needs about {need / 2**30:.1f} GB, more than the "
-                     f"{budget / 2**30:.1f} GB allowed (--max-memory); use --sliding --crop 512 1024 (about "
+                     f"{budget / 2**30:.1f} GB allowed (--max-memory); use --sliding --crop 512x1024 (about "
                      f"{sliding / 2**30:.1f} GB), shrink it with --scales 0.5, or raise --max-memory")
 
 
@@ -133,7 +133,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "predict", help="coloured masks and overlays for images",
         description=f"Predict images; writes OUT/NAME{SUFFIXES[0]} and OUT/NAME{SUFFIXES[1]} (images of the same "
                     "name in different folders get their folder in NAME).")
-    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files to predict (one or more)")
     add_inference_options(parser)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")

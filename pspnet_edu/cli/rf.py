@@ -16,6 +16,7 @@ import torchvision
 from torch import nn
 
 from pspnet_edu.cli.options import size_argument
+from pspnet_edu.data.transforms import IMAGENET_INPUT
 from pspnet_edu.pspnet import PRESETS, build_pspnet
 from pspnet_edu.receptive_field import receptive_field_table
 
@@ -148,8 +149,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "course's presets pspnet-paper, pspnet-torchvision, pspnet-tiny",
     )
     parser.add_argument("--node", help="one submodule only, e.g. layer4 or features.30")
-    parser.add_argument("--input", type=size_argument("--input"), default=(224, 224),
-                        help="input size HxW (default 224x224)")
+    parser.add_argument("--input", type=size_argument("--input"), default=IMAGENET_INPUT, metavar="HxW",
+                        help=f"input size, HxW or N for a square (default {IMAGENET_INPUT[0]}x{IMAGENET_INPUT[1]}, "
+                             "ImageNet's)")
     parser.add_argument(
         "--dilated",
         action="store_true",

@@ -30,6 +30,7 @@ from pspnet_edu.data.labels import IGNORE_INDEX
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's ImageNet statistics (RGB, images in [0, 1])
 IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_INPUT = (224, 224)  # the ImageNet classifiers' input size, H x W (He et al. 2016, Sec. 3.4)
 
 
 class RandomScale(v2.Transform):

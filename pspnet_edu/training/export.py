@@ -50,13 +50,18 @@ def check_export_target(out: str | Path) -> None:
     check_writable(out.parent, f"--out {out}:")
 
 
-def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict[str, Any]:
-    """Write ``out`` (slim weights) and ``out.json`` (how it was made, what it scores); return the sidecar.
+EXPORT_PRECISIONS = ("fp16", "fp32")  # the weights' storage: fp16 is half the size, and scores the same (sidecar)
+
+
+def export_run(checkpoint: str | Path, out: str | Path, precision: str = "fp16") -> dict[str, Any]:
+    """Write ``out`` (slim weights in ``precision``) and ``out.json`` (how it was made, what it scores); return the sidecar.
 
     Neither file names a folder of this machine: the data is described by its source
     (:mod:`pspnet_edu.training.trained_on`), so ``pspnet-edu evaluate --checkpoint out`` finds it
     on any machine. ``checkpoint`` may be a run's ``last.pt`` or an exported file (re-export).
     """
+    if precision not in EXPORT_PRECISIONS:
+        raise ValueError(f"precision must be one of {EXPORT_PRECISIONS}, got {precision!r}")
     source, out = Path(checkpoint), Path(out)
     check_export_target(out)
     saved = load_checkpoint(source)
@@ -64,6 +69,7 @@ def export_run(checkpoint: str | Path, out: str | Path, half: bool = True) -> di
     described = saved.get("data_source") or data_source(root)
     run_json = (source.parent if source.is_file() else source) / "run.json"
     command = json.loads(run_json.read_text()).get("command") if run_json.is_file() else saved.get("training_command")
+    half = precision == "fp16"
     export_weights(saved, out, half=half, config=portable_config(saved["config"], described), data_source=described,
                    training_command=command)
     model = prepare_for_inference(model_from_checkpoint(out))
