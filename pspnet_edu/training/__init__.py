@@ -7,6 +7,8 @@
     setup       build_model, build_datasets, train_from_config: a run from its config alone
     sampling    seeds, the order of the images and their augmentation: exact resume
     checkpoint  last.pt: save, load safely, rebuild the model
+    export      a finished run as small committed weights + a sidecar (course checkpoints)
+    trained_on  the data a checkpoint was trained on, by its source (found again on any machine)
     history     the losses, learning rates and evaluations of a run, and their files
     runfolder   the run folder: ownership, lock, writable check
     stop        Ctrl-C / SIGTERM: save and stop
