@@ -329,7 +329,8 @@ def evaluate(
     """Evaluate ``model`` on every (image, mask) pair of ``dataset``.
 
     One confusion matrix is accumulated over the whole dataset and the scores are computed from
-    it at the end (``num_classes``: its size; default: the model's number of output channels). Returns a dict with ``confusion_matrix`` (a (C, C) int64 tensor), ``iou``
+    it at the end (``num_classes``: its size; default: the model's number of output channels).
+    Returns a dict with ``confusion_matrix`` (a (C, C) int64 tensor), ``iou``
     (a list of C floats, NaN for classes absent from prediction and ground truth), ``miou``,
     ``pixel_acc`` and ``mean_acc``. Images of different sizes may share a batch (each size is
     predicted as its own batch). The model is put in eval mode and returned to its previous

@@ -73,14 +73,19 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def _cpu() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field`` line of /proc/cpuinfo ("model name", "flags"), or None (another OS)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 _ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides CPU speed in fp32 and bf16
@@ -88,14 +93,8 @@ _ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides CPU 
 
 def cpu_extensions() -> list[str]:
     """The instruction-set extensions that matter for torch on this CPU (from /proc/cpuinfo; [] elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [flag for flag in _ISA_FLAGS if flag in flags]
-    except OSError:
-        pass
-    return []
+    flags = set((_cpuinfo("flags") or "").split())
+    return [flag for flag in _ISA_FLAGS if flag in flags]
 
 
 def machine() -> str:

@@ -158,13 +158,14 @@ def generate_synthetic(out: str | Path, train: int = 300, val: int = 60, size: t
         files = []
         for split, count in (("train", options.train), ("val", options.val)):
             files += _write_split(tmp, split, count, options)
-        write_manifest(tmp, "synthcity", SYNTHCITY_VERSION, _options_json(options), files,
+        write_manifest(tmp, "synthcity", SYNTHCITY_VERSION, options_json(options), files,
                        extra={"context_pairs": {" / ".join(p): CONTEXT_CUES[p] for p in CONTEXT_PAIRS}})
 
     return publish_atomically(build, out, "synthcity", why=_why_regenerate(out, options))
 
 
-def _options_json(options: SynthcityOptions) -> dict:
+def options_json(options: SynthcityOptions) -> dict:
+    """``options`` as the manifest stores them (JSON values: the size as a list)."""
     return {**asdict(options), "size": list(options.size)}
 
 
@@ -181,7 +182,7 @@ def _why_regenerate(root: Path, options: SynthcityOptions) -> str:
         return ""
     if manifest.get("version") != SYNTHCITY_VERSION:
         return f"it was drawn by Synthcity version {manifest.get('version')}; this is version {SYNTHCITY_VERSION}"
-    found, wanted = manifest.get("options"), _options_json(options)
+    found, wanted = manifest.get("options"), options_json(options)
     if found != wanted:
         if not isinstance(found, dict):
             return f"it was made with options {found!r}, not {_describe(wanted)}"
@@ -208,7 +209,7 @@ def synthetic_is_complete(root: str | Path, **options: int | tuple[int, int]) ->
     """
     root = check_output_name(root)
     manifest = read_manifest(root)
-    wanted = _options_json(SynthcityOptions(**options))
+    wanted = options_json(SynthcityOptions(**options))
     if manifest is None or manifest.get("kind") != "synthcity" or manifest.get("version") != SYNTHCITY_VERSION:
         return False
     if manifest.get("options") != wanted:

@@ -41,7 +41,6 @@ from tqdm import tqdm
 
 from pspnet_edu.constants import IGNORE_INDEX
 from pspnet_edu.inference import evaluate, prepare_for_inference
-from pspnet_edu.training.step import train_step
 from pspnet_edu.training import distributed
 from pspnet_edu.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, saved_config
 from pspnet_edu.training.config import RESUMABLE_CHANGES, TrainConfig, config_differences, config_to_dict
@@ -49,6 +48,7 @@ from pspnet_edu.training.history import TrainLog, write_history
 from pspnet_edu.training.optim import build_optimizer
 from pspnet_edu.training.runfolder import RunFolder
 from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, make_loader, rng_state, seed_everything, set_rng_state
+from pspnet_edu.training.step import train_step
 from pspnet_edu.training.stop import StopFlag
 
 

@@ -15,13 +15,12 @@ which ``--data`` to pass. It never scores whatever folder happens to have the ol
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 from pspnet_edu.data import dataset_fingerprint, ensure_synthetic
 from pspnet_edu.data.manifest import read_manifest
-from pspnet_edu.data.synthetic import SYNTHCITY_VERSION, SynthcityOptions
+from pspnet_edu.data.synthetic import SYNTHCITY_VERSION, SynthcityOptions, options_json
 
 
 def data_source(root: str | Path) -> dict[str, Any]:
@@ -55,11 +54,6 @@ def portable_config(config: dict[str, Any], source: dict[str, Any]) -> dict[str,
     return {**config, "data": describe_source(source)}
 
 
-def _default_synthcity_options() -> dict[str, Any]:
-    options = dataclasses.asdict(SynthcityOptions())
-    return {**options, "size": list(options["size"])}
-
-
 def _synthcity_command(options: dict[str, Any]) -> str:
     height, width = options.get("size", (128, 256))
     return (f"pspnet-edu data synthetic --train {options.get('train')} --val {options.get('val')} "
@@ -73,7 +67,7 @@ def _synthcity_for(source: dict[str, Any], where: str) -> Path:
                          f"version {SYNTHCITY_VERSION}: its scenes differ; evaluate it with the release that made it, "
                          "or pass --data FOLDER to score it on other data anyway")
     options = source.get("options") or {}
-    if options != _default_synthcity_options():
+    if options != options_json(SynthcityOptions()):
         raise ValueError(f"{where} was trained on {describe_source(source)}, not the default set; generate that set "
                          f"with `{_synthcity_command(options)}` and pass --data DIR")
     return ensure_synthetic()
