@@ -16,6 +16,9 @@ Deviation: none; hszhao/semseg computes the same two CrossEntropyLoss(ignore_ind
 
 from __future__ import annotations
 
+import math
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -45,17 +48,19 @@ def _check(logits: Tensor, target: Tensor, name: str, ignore_index: int) -> None
         )
 
 
-def _cross_entropy(logits: Tensor, target: Tensor, ignore_index: int) -> Tensor:
+def _cross_entropy(logits: Tensor, target: Tensor, ignore_index: int, weight: Tensor | None = None) -> Tensor:
     """Mean cross-entropy over the labelled pixels; 0 if no pixel is labelled.
 
     ``F.cross_entropy`` averages over the pixels that are not ignored, which is 0/0 = NaN
     for a target that is all void (an unannotated frame): the trainer would take that for a
     diverged run. Without a labelled pixel the batch teaches nothing, so its loss is 0 and
     its gradient 0 (still NaN if the logits are: a diverging model is still caught).
+    With class weights ``weight`` the mean is weighted: ``sum(w[y] * ce) / sum(w[y])``.
     """
     if not (target != ignore_index).any():
         return logits.sum() * 0.0
-    return F.cross_entropy(logits, target, ignore_index=ignore_index)
+    weight = None if weight is None else weight.to(device=logits.device, dtype=logits.dtype)
+    return F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
 
 
 def pspnet_loss(
@@ -63,6 +68,7 @@ def pspnet_loss(
     target: Tensor,
     aux_weight: float = AUX_WEIGHT,
     ignore_index: int = IGNORE_INDEX,
+    class_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Total loss and its parts ``{"main": ..., "aux": ...}`` (each detached, for logging).
 
@@ -70,7 +76,8 @@ def pspnet_loss(
     ``target`` is ``(B, H, W)`` trainIds. With ``aux_weight == 0`` the auxiliary output is
     not used at all (and may be absent); the part "aux" is reported whenever the model
     returned it. A target without a labelled pixel (all ``ignore_index``) gives a loss of 0,
-    not NaN: it adds nothing to the gradient.
+    not NaN: it adds nothing to the gradient. ``class_weights`` (K,): weigh each pixel by its
+    class in both terms (:func:`class_weights`; None, the paper's loss: every pixel alike).
 
     >>> import torch
     >>> logits = torch.zeros(1, 3, 2, 2)  # uniform over 3 classes: CE = log 3 = 1.0986
@@ -83,12 +90,15 @@ def pspnet_loss(
             f"outputs must contain 'out' (what a PSPNet returns), got keys {sorted(outputs)}"
         )
     _check(outputs["out"], target, "out", ignore_index)
-    main = _cross_entropy(outputs["out"], target, ignore_index)
+    if class_weights is not None and class_weights.shape != (outputs["out"].shape[1],):
+        raise ValueError(f"class_weights has shape {tuple(class_weights.shape)} but the model predicts "
+                         f"{outputs['out'].shape[1]} classes; pass one weight per class")
+    main = _cross_entropy(outputs["out"], target, ignore_index, class_weights)
     parts = {"main": main.detach()}
     total = main
     if "aux" in outputs:
         _check(outputs["aux"], target, "aux", ignore_index)
-        aux = _cross_entropy(outputs["aux"], target, ignore_index)
+        aux = _cross_entropy(outputs["aux"], target, ignore_index, class_weights)
         parts["aux"] = aux.detach()
         if aux_weight:
             total = total + aux_weight * aux
@@ -98,3 +108,47 @@ def pspnet_loss(
             "aux=False); use aux_weight=0 or build the model with aux=True"
         )
     return total, parts
+
+
+# Deviation: the paper weighs every pixel alike. Class weights from the training split's pixel
+# shares p_c (pspnet_edu.data.frequencies) give rare classes a larger part of the loss:
+CLASS_WEIGHTINGS = {
+    "none": "every pixel alike (the paper, hszhao/semseg)",
+    "median-frequency": "median(p) / p_c (Eigen & Fergus 2015, Sec. 4.1; SegNet)",
+    "sqrt-median-frequency": "sqrt(median(p) / p_c): the square root, a milder balance",
+    "enet": "1 / ln(1.02 + p_c) (Paszke et al. 2016, ENet, Sec. 5.2)",
+}
+
+
+def class_weights(frequencies: Tensor, method: str) -> Tensor | None:
+    """One loss weight per class from the pixel shares ``frequencies`` (K,); None for ``"none"``.
+
+    ``method`` is a key of :data:`CLASS_WEIGHTINGS`. The median is taken over the classes that
+    occur; a class that never occurs gets weight 0 (it is never a target). The weights are scaled
+    so that the average pixel of the split weighs 1 (the loss keeps its unweighted scale).
+
+    >>> shares = torch.tensor([0.7, 0.2, 0.1, 0.0], dtype=torch.float64)
+    >>> w = class_weights(shares, "median-frequency")  # 1/p_c, scaled: each class adds the same weight
+    >>> [round(x, 3) for x in w.tolist()], round(float((w * shares).sum()), 6)
+    ([0.476, 1.667, 3.333, 0.0], 1.0)
+    >>> class_weights(shares, "none") is None
+    True
+    """
+    if method not in CLASS_WEIGHTINGS:
+        raise ValueError(f"unknown class weighting {method!r}; choose one of {', '.join(CLASS_WEIGHTINGS)}")
+    if method == "none":
+        return None
+    p = frequencies.double()
+    if p.dim() != 1 or not bool(torch.isfinite(p).all()) or bool((p < 0).any()) or not math.isclose(float(p.sum()), 1.0,
+                                                                                                     abs_tol=1e-6):
+        raise ValueError("frequencies must be a vector of pixel shares >= 0 that sum to 1 "
+                         "(pspnet_edu.data.frequencies.class_frequencies)")
+    seen = p > 0
+    if method == "enet":
+        weights = 1.0 / torch.log(1.02 + p)
+    else:
+        weights = p[seen].median() / p.clamp_min(1e-12)
+        if method == "sqrt-median-frequency":
+            weights = weights.sqrt()
+    weights = torch.where(seen, weights, torch.zeros_like(weights))
+    return (weights / (weights * p).sum()).float()  # the mean weight of a pixel is 1

@@ -112,3 +112,41 @@ def test_a_batch_without_a_labelled_pixel_has_loss_zero_not_nan():
     assert total.item() == 0.0 and parts["main"].item() == 0.0 and parts["aux"].item() == 0.0
     total.backward()
     assert torch.equal(outputs["out"].grad, torch.zeros_like(outputs["out"]))
+
+
+def test_class_weights_scale_each_pixel_by_its_class_and_equal_the_manual_weighted_mean():
+    from pspnet_edu.loss import class_weights
+
+    outputs, target = make_batch(num_classes=4)
+    weights = torch.tensor([0.5, 2.0, 1.0, 4.0])
+    total, parts = pspnet_loss(outputs, target, aux_weight=0.0, class_weights=weights)
+    log_probs = outputs["out"].log_softmax(dim=1).permute(0, 2, 3, 1)[target != 255]
+    labels = target[target != 255]
+    w = weights[labels]
+    expected = -(w * log_probs[torch.arange(len(labels)), labels]).sum() / w.sum()
+    assert torch.allclose(total, expected, atol=1e-6)
+    assert not torch.allclose(total, manual_cross_entropy(outputs["out"], target))  # the weights changed it
+    uniform, _ = pspnet_loss(outputs, target, aux_weight=0.0, class_weights=torch.full((4,), 3.0))
+    assert torch.allclose(uniform, manual_cross_entropy(outputs["out"], target), atol=1e-6)  # only ratios count
+    with pytest.raises(ValueError, match="one weight per class"):
+        pspnet_loss(outputs, target, class_weights=torch.ones(5))
+    shares = torch.tensor([0.5, 0.3, 0.2, 0.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="unknown class weighting 'inverse'"):
+        class_weights(shares, "inverse")
+    with pytest.raises(ValueError, match="sum to 1"):
+        class_weights(shares * 2, "enet")
+
+
+@pytest.mark.parametrize("method", ["median-frequency", "sqrt-median-frequency", "enet"])
+def test_class_weights_favour_rare_classes_keep_the_mean_pixel_at_one_and_skip_absent_classes(method):
+    from pspnet_edu.loss import class_weights
+
+    shares = torch.tensor([0.6, 0.25, 0.1, 0.05, 0.0], dtype=torch.float64)
+    weights = class_weights(shares, method).double()
+    assert weights[:4].diff().gt(0).all()  # rarer class, larger weight
+    assert weights[4] == 0  # never a target
+    assert abs(float((weights * shares).sum()) - 1) < 1e-6
+    if method == "median-frequency":  # every class then adds the same total weight: w_c * p_c constant
+        assert torch.allclose(weights[:4] * shares[:4], torch.full((4,), 0.25, dtype=torch.float64))
+    if method == "sqrt-median-frequency":
+        assert torch.allclose(weights[:4] ** 2 * shares[:4] / (weights[0] ** 2 * shares[0]), torch.ones(4, dtype=torch.float64))

@@ -252,3 +252,25 @@ def test_ctrl_c_twice_during_the_final_evaluation_says_where_the_weights_are(tmp
     with pytest.raises(KeyboardInterrupt, match=r"final evaluation; the trained weights were saved to .*last\.pt"):
         run(toy_config(tmp_path, iters=2), Toy(), CtrlCTwiceDuringEvaluation())
     assert load_checkpoint(tmp_path / "run")["iteration"] == 2
+
+
+def test_class_weighting_reads_the_training_labels_saves_its_weights_and_changes_the_step(tmp_path, capsys) -> None:
+    from pspnet_edu.data import CityscapesSegmentation, generate_synthetic
+    from pspnet_edu.data.frequencies import class_frequencies
+    from pspnet_edu.loss import class_weights
+    from pspnet_edu.training import TrainConfig, train_from_config
+
+    root = generate_synthetic(tmp_path / "synth", train=3, val=1, size=(48, 96))
+    base = TrainConfig(data=str(root), iters=2, batch_size=2, crop=(48, 96), val_split=None, seed=0)
+    weighted = train_from_config(TrainConfig(**{**base.__dict__, "class_weighting": "sqrt-median-frequency",
+                                                "out": str(tmp_path / "weighted")}), progress=False)
+    plain = train_from_config(TrainConfig(**{**base.__dict__, "out": str(tmp_path / "plain")}), progress=False)
+    saved, unweighted = load_checkpoint(weighted.checkpoint), load_checkpoint(plain.checkpoint)
+    labels = [label for _, label in CityscapesSegmentation(root, "train").samples]
+    expected = class_weights(class_frequencies(labels), "sqrt-median-frequency")
+    assert saved["class_weights"] == pytest.approx(expected.tolist()) and unweighted["class_weights"] is None
+    assert "class weights (sqrt-median-frequency): road " in capsys.readouterr().out
+    first = next(iter(saved["model"]))
+    assert not torch.equal(saved["model"][first], unweighted["model"][first])  # same seed, other loss: other weights
+    with pytest.raises(ValueError, match="no .samples"):
+        run(toy_config(tmp_path, name="toy", class_weighting="enet"))

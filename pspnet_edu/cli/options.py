@@ -23,6 +23,7 @@ from pspnet_edu.constants import NUM_CLASSES
 from pspnet_edu.data.synthetic import ensure_synthetic
 from pspnet_edu.files import parse_size
 from pspnet_edu.inference import INFERENCE_PRECISIONS, MAX_INFERENCE_SCALE, evaluate, predict_probs, prepare_for_inference
+from pspnet_edu.loss import CLASS_WEIGHTINGS
 from pspnet_edu.ppm import POOLINGS
 from pspnet_edu.pspnet import PRESETS, PSPNetConfig, preset_config
 from pspnet_edu.training import CHECKPOINT_NAME, PRECISIONS, TrainConfig, load_checkpoint, model_from_checkpoint
@@ -159,6 +160,9 @@ def add_training_options(parser: argparse.ArgumentParser, base: TrainConfig, alp
     if alpha:
         parser.add_argument("--alpha", type=finite_float, default=None,
                             help=f"auxiliary loss weight (default {base.alpha:g}; paper 0.4, Table 2)")
+    parser.add_argument("--class-weighting", choices=list(CLASS_WEIGHTINGS), default=None,
+                        help=f"per-class loss weights from the training split's pixel shares (default "
+                             f"{base.class_weighting}; the paper: none)")
     parser.add_argument("--seed", type=seed_value, default=None,
                         help=_help(f"random seed (default {base.seed})", "seed", hidden))
     parser.add_argument("--device", type=device_name, default=None, help=f"cpu, cuda, cuda:N or mps (default {base.device})")
@@ -214,7 +218,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
 
 
-_FIELDS = ("iters", "batch_size", "lr", "alpha", "seed", "device", "precision", "channels_last", "num_workers", "eval_every")
+_FIELDS = ("iters", "batch_size", "lr", "alpha", "class_weighting", "seed", "device", "precision", "channels_last", "num_workers", "eval_every")
 
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig, **fields: Any) -> TrainConfig:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pspnet_edu.fields import type_problems
-from pspnet_edu.loss import AUX_WEIGHT
+from pspnet_edu.loss import AUX_WEIGHT, CLASS_WEIGHTINGS
 from pspnet_edu.pspnet import PRESETS, PSPNetConfig, model_config_from_dict
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -41,6 +41,7 @@ class TrainConfig:
     iters: int = 500  # Deviation: the paper trains 90K iterations at batch 16 on Cityscapes
     batch_size: int = 8  # global batch, split over processes under torchrun; paper 16
     alpha: float = AUX_WEIGHT  # weight of the auxiliary loss: 0.4, paper Sec. 4 and Table 2 (pspnet_edu.loss)
+    class_weighting: str = "none"  # the paper: "none"; else per-class loss weights from the training split (loss.CLASS_WEIGHTINGS)
     lr: float = 0.01  # base learning rate (backbone)
     head_lr_mult: float = 10.0  # PPM and heads at 10x the rate (hszhao/semseg)
     momentum: float = 0.9
@@ -92,6 +93,8 @@ def _problems(c: TrainConfig) -> list[str]:
         (_finite_positive(c.power), f"power must be a finite positive number, got {c.power}; the paper uses 0.9"),
         (0 <= c.seed <= MAX_SEED, f"seed must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {c.seed}"),
         (c.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {c.precision!r}"),
+        (c.class_weighting in CLASS_WEIGHTINGS,
+         f"class_weighting must be one of {', '.join(CLASS_WEIGHTINGS)}, got {c.class_weighting!r}"),
         (len(c.crop) == 2 and all(isinstance(s, int) and s > 0 for s in c.crop),
          f"crop must be (H, W) with positive sides, got {c.crop}"),
         (len(c.scale) == 2 and all(_finite_positive(s) for s in c.scale) and c.scale[0] <= c.scale[1],

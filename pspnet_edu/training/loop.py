@@ -40,7 +40,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from pspnet_edu.constants import IGNORE_INDEX
+from pspnet_edu.data.frequencies import class_frequencies
 from pspnet_edu.inference import evaluate, prepare_for_inference
+from pspnet_edu.loss import class_weights
 from pspnet_edu.training import distributed
 from pspnet_edu.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, saved_config
 from pspnet_edu.training.config import RESUMABLE_CHANGES, TrainConfig, config_differences, config_to_dict
@@ -87,6 +89,7 @@ class _Run:
     dist: distributed.Distributed
     data_id: str | None
     class_names: list[str] | None
+    class_weights: Tensor | None = None  # config.class_weighting's loss weights, from the training split
     iteration: int = 0
     seconds: float = 0.0  # time spent in the loop before this process started it (resumed runs)
     started: float = 0.0  # time.perf_counter() when this process started the loop
@@ -100,7 +103,8 @@ class _Run:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
                 "iteration": self.iteration, "config": config_to_dict(self.config), "data_id": self.data_id,
-                "seconds": self.elapsed(), "rng": rng_state(), **self.log.state()}
+                "seconds": self.elapsed(), "rng": rng_state(), **self.log.state(),
+                "class_weights": None if self.class_weights is None else self.class_weights.tolist()}
 
     def elapsed(self) -> float:
         return self.seconds + (time.perf_counter() - self.started if self.started else 0.0)
@@ -143,6 +147,7 @@ def train(
             raise ValueError("the training set is empty; check --data")
         with RunFolder(config.out, resume=resume, force=force, active=dist.is_main) as folder:
             run = _start(config, model, folder, device, dist, val_set, data_id, class_names, resume)
+            run.class_weights = _class_weights(config, train_set, run)
             interrupted = _loop(run, train_set, on_step, progress)
         distributed.barrier(dist)
         return TrainResult(run_dir=folder.path, checkpoint=folder.checkpoint, iteration=run.iteration,
@@ -150,6 +155,23 @@ def train(
                            final=run.log.val[-1] if run.log.val else None, model=run.model, seconds=run.elapsed())
     finally:
         distributed.teardown(dist)
+
+
+def _class_weights(config: TrainConfig, train_set: torch.utils.data.Dataset, run: _Run) -> Tensor | None:
+    """``config.class_weighting``'s weights, from the label files of ``train_set`` (None: the paper's loss)."""
+    if config.class_weighting == "none":
+        return None
+    samples = getattr(train_set, "samples", None)  # CityscapesSegmentation: (image, label) file pairs
+    if not samples:
+        raise ValueError(f"class_weighting={config.class_weighting!r} reads the class frequencies from the training "
+                         "set's label files, but this dataset has none (no .samples); use a CityscapesSegmentation or "
+                         "class_weighting='none'")
+    weights = class_weights(class_frequencies(label for _, label in samples), config.class_weighting)
+    assert weights is not None
+    names = run.class_names or [str(c) for c in range(len(weights))]
+    run.say(f"class weights ({config.class_weighting}): "
+            + ", ".join(f"{name} {w:.2f}" for name, w in zip(names, weights.tolist()) if w > 0))
+    return weights.to(run.device)
 
 
 def _check_machine(config: TrainConfig, device: torch.device, dist: distributed.Distributed) -> None:
@@ -282,7 +304,7 @@ def _step(run: _Run, images: Tensor, masks: Tensor) -> tuple[Tensor, dict[str, T
         images = images.contiguous(memory_format=torch.channels_last)
     rate = run.optimizer.param_groups[0]["lr"]
     losses = train_step(_Forward(run), images, masks, run.optimizer, run.scheduler, run.config.alpha,
-                        scaler=run.scaler if run.scaler.is_enabled() else None)
+                        scaler=run.scaler if run.scaler.is_enabled() else None, class_weights=run.class_weights)
     if not distributed.is_finite(losses["loss"], run.dist, run.device):
         _diverged(run, losses["loss"], rate)
     return losses["loss"], {name: value for name, value in losses.items() if name != "loss"}

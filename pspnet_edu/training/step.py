@@ -32,15 +32,16 @@ Model = Callable[[Tensor], dict[str, Tensor]]  # images (B, 3, H, W) -> {"out": 
 
 def train_step(model: Model, images: Tensor, masks: Tensor, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, alpha: float = AUX_WEIGHT,
-               scaler: torch.amp.GradScaler | None = None) -> dict[str, Tensor]:
+               scaler: torch.amp.GradScaler | None = None, class_weights: Tensor | None = None) -> dict[str, Tensor]:
     """Forward, ``loss = main + alpha * aux``, backward, SGD update, poly step; return the losses.
 
     ``images``: (B, 3, H, W) normalised; ``masks``: (B, H, W) trainIds, 255 ignored. Returns
     ``{"loss", "main", "aux"}`` (detached scalars). ``scaler``: fp16 AMP on CUDA only (it scales
     the loss so that small float16 gradients survive, and unscales them before the update).
+    ``class_weights``: one loss weight per class (a documented deviation, ``TrainConfig.class_weighting``).
     """
     outputs = model(images)  # {"out": (B, K, H, W), "aux": (B, K, H, W)} at input size
-    loss, parts = pspnet_loss(outputs, masks, aux_weight=alpha)  # main + alpha * aux (paper Sec. 4)
+    loss, parts = pspnet_loss(outputs, masks, aux_weight=alpha, class_weights=class_weights)  # main + alpha * aux
     optimizer.zero_grad(set_to_none=True)  # gradients would otherwise add up over the steps
     if scaler is None:
         loss.backward()
