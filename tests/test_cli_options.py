@@ -23,7 +23,8 @@ from pspnet_edu.inference import evaluate, predict_probs
     (["ablate", "ppm", "--seed", "3"], "--seed does not apply: the ablations train seeds 0..N-1"),
     (["ablate", "alpha", "--seed", "3"], "use --num-seeds N"),
     (["ablate", "alpha", "--no-ppm"], "--no-ppm is the alpha sweep's default already"),
-    (["ablate", "alpha", "--bins", "1"], "--bins and --pooling shape the PPM"),
+    (["ablate", "alpha", "--bins", "1"], "--bins, --pooling and --ppm-channels shape the PPM"),
+    (["ablate", "alpha", "--ppm-channels", "64"], "add --with-ppm or drop them"),
     (["ablate", "alpha", "--pooling", "max"], "add --with-ppm or drop them"),
 ])
 def test_an_option_the_command_would_ignore_is_refused_before_any_work(arguments, message, tmp_path, capsys) -> None:
@@ -111,3 +112,16 @@ def test_every_option_and_argument_has_help_and_shows_its_default() -> None:
             assert action.help, f"{name} {action.option_strings or action.dest}: no help"
             shown = action.default in (None, False) or action.required or "default" in action.help
             assert shown, f"{name} {action.option_strings}: the help does not show the default {action.default!r}"
+
+
+def test_ppm_channels_reaches_the_model_and_its_help_shows_the_recipe_default(tmp_path) -> None:
+    from pspnet_edu.cli.options import config_from_args
+    from pspnet_edu.experiments import DEMO_RECIPE
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--ppm-channels", "16", "--data", str(tmp_path)])
+    assert config_from_args(args, DEMO_RECIPE).model.ppm_channels == 16
+    args = parser.parse_args(["train", "--data", str(tmp_path)])
+    assert config_from_args(args, DEMO_RECIPE).model.ppm_channels == DEMO_RECIPE.model.ppm_channels
+    helps = {name: p.format_help() for name, p in _parsers(parser)}
+    assert f"(default {DEMO_RECIPE.model.ppm_channels};" in " ".join(helps["demo"].split())

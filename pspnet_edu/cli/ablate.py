@@ -28,8 +28,8 @@ PPM_REFUSED = {**SEEDS, **dict.fromkeys(("no_ppm", "bins", "pooling"),
 
 def _alpha(args: argparse.Namespace) -> int:
     refuse_given(args, ALPHA_REFUSED)
-    if not args.with_ppm and (args.bins is not None or args.pooling is not None):
-        raise ValueError(f"--bins and --pooling {PYRAMID}")
+    if not args.with_ppm and any(v is not None for v in (args.bins, args.pooling, args.ppm_channels)):
+        raise ValueError(f"--bins, --pooling and --ppm-channels {PYRAMID}")
     set_threads(args)
     ablate_alpha(config_from_args(args, BASE), alphas=args.alphas, seeds=args.num_seeds, out=args.out,
                  with_ppm=args.with_ppm, processes=args.processes)

@@ -146,6 +146,11 @@ def add_training_options(parser: argparse.ArgumentParser, base: TrainConfig, alp
                         help=_help(f"pyramid bins (default {' '.join(map(str, base.model.bins))})", "bins", hidden))
     parser.add_argument("--pooling", choices=POOLINGS, default=None,
                         help=_help(f"pyramid pooling (default {base.model.pooling})", "pooling", hidden))
+    channels = base.model.ppm_channels
+    parser.add_argument("--ppm-channels", type=positive_int, default=None,
+                        help=_help(f"channels of each pyramid level (default "
+                                   f"{channels if channels else 'the backbone channels / the number of bins'}; "
+                                   "paper: 1/N of them)", "ppm_channels", hidden))
     parser.add_argument("--data", default=None,
                         help="dataset folder in the Cityscapes layout (default: the synthetic set, generated on first use)")
     parser.add_argument("--val-split", default=None,
@@ -244,6 +249,8 @@ def _model_from_args(args: argparse.Namespace, base: TrainConfig) -> PSPNetConfi
         overrides["bins"] = tuple(args.bins)
     if args.pooling is not None:
         overrides["pooling"] = args.pooling
+    if args.ppm_channels is not None:
+        overrides["ppm_channels"] = args.ppm_channels
     return dataclasses.replace(model, **overrides)
 
 
