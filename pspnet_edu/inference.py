@@ -338,7 +338,7 @@ def evaluate(
     score: a ValueError says so, rather than an mIoU of NaN.
     """
     if len(dataset) == 0:  # type: ignore[arg-type]
-        raise ValueError("the evaluation dataset is empty: check --data and --split")
+        raise ValueError("the evaluation dataset is empty: check --data and --val-split")
 
     # A private generator: creating a loader must not consume the global RNG (training resumes exactly).
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
@@ -360,7 +360,7 @@ def evaluate(
     if cm.sum() == 0:
         raise ValueError(f"nothing to score: none of the {len(dataset)} evaluation images has a labelled pixel "  # type: ignore[arg-type]
                          f"(every label is void, {ignore_index}); evaluate on annotated images (check --data and "
-                         "--split)")
+                         "--val-split)")
     return {
         "confusion_matrix": cm,
         "iou": iou_per_class(cm).tolist(),

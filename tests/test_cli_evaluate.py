@@ -153,3 +153,13 @@ def test_a_pickled_model_and_a_hand_edited_config_get_one_sentence(run, tmp_path
     torch.save(saved, tmp_path / "edited.pt")
     error = one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "edited.pt")])
     assert "edited.pt describes a model that cannot be built (num_classes must be an integer, got '19'" in error
+
+
+def test_evaluate_scores_the_split_val_split_names_as_train_does(run, data, capsys) -> None:
+    assert main(["evaluate", "--checkpoint", f"{run}/last.pt", "--data", data, "--threads", "1",
+                 "--val-split", "train"]) == 0
+    on_train = capsys.readouterr().out.strip().splitlines()[-1]
+    history = json.loads(open(f"{run}/history.json").read())  # training scored "val": another number
+    assert on_train.startswith("mIoU: ") and on_train != f"mIoU: {history['val'][-1]['miou']:.4f}"
+    error = one_line_error(capsys, ["evaluate", "--checkpoint", f"{run}/last.pt", "--data", data, "--val-split", "test"])
+    assert "no split 'test'" in error, error

@@ -44,7 +44,7 @@ def fake_root(tmp_path):
 
 
 def test_reads_images_and_maps_labels_exactly(fake_root):
-    data = CityscapesSegmentation(fake_root, "train")
+    data = CityscapesSegmentation(fake_root, "train", transforms=None)  # the images as stored
     assert len(data) == 3
     assert [p.name for p, _ in data.samples] == [
         "aachen_000000_000019_leftImg8bit.png", "aachen_000001_000019_leftImg8bit.png",
@@ -61,6 +61,24 @@ def test_reads_images_and_maps_labels_exactly(fake_root):
         # Untrained ids become 255 and trained ones their trainIds (parking 9 -> 255, car 26 -> 13).
         assert (mask[torch.from_numpy(np.isin(label_ids, [0, 4, 9, 14, 29, 30]))] == 255).all()
         assert (mask[torch.from_numpy(label_ids == 26)] == 13).all()
+
+
+def test_the_default_item_is_what_a_model_takes_and_the_raw_image_needs_asking_for(fake_root):
+    """model(dataset[i][0][None]) on a [0, 1] image scored mIoU 0.07 instead of 0.64 without a word."""
+    from pspnet_edu.data import EvalTransforms, denormalize
+    from pspnet_edu.pspnet import build_pspnet
+
+    ready, raw = CityscapesSegmentation(fake_root, "val"), CityscapesSegmentation(fake_root, "val", transforms=None)
+    image, mask = ready[0]
+    expected_image, expected_mask = EvalTransforms()(*raw[0])
+    assert torch.equal(image, expected_image) and torch.equal(mask, expected_mask)
+    assert image.min() < 0 and torch.allclose(denormalize(image), raw[0][0], atol=1e-6)  # normalised, and back
+    model = build_pspnet("tiny", num_classes=19, bins=(1,)).eval()  # the fake frames are 8x16
+
+    def logits(x):
+        with torch.no_grad():
+            return model(x[None])["out"]
+    assert torch.equal(logits(image), logits(expected_image)) and not torch.allclose(logits(raw[0][0]), logits(image))
 
 
 def test_transforms_are_applied(fake_root):

@@ -10,18 +10,22 @@ import textwrap
 
 import torch
 
-from pspnet_edu.training import load_checkpoint
+from pspnet_edu.training import build_model, load_checkpoint
+from pspnet_edu.training.config import config_from_dict
 
-# A model without BatchNorm and dropout, so that "each process normalises its own half of the
-# batch" (the CPU's deviation, see training.distributed) does not enter the comparison: DDP
+# The config's own model, the tiny PSPNet, built from it (so that the checkpoint describes what was
+# trained), with dropout 0 and its BatchNorms frozen (torchvision's FrozenBatchNorm2d: fixed
+# statistics, as detection models are fine-tuned), so that "each process normalises its own half
+# of the batch" (the CPU's deviation, see training.distributed) does not enter the comparison: DDP
 # must then give exactly the gradients of the whole batch, up to float rounding.
 SCRIPT = textwrap.dedent(
     """
     import sys
     import torch
     from torch import nn
+    from torchvision.ops import FrozenBatchNorm2d
     from pspnet_edu.pspnet import preset_config
-    from pspnet_edu.training import TrainConfig, train
+    from pspnet_edu.training import TrainConfig, build_model, train
 
     torch.set_num_threads(1)
     out, batch = sys.argv[1], int(sys.argv[2])
@@ -30,7 +34,7 @@ SCRIPT = textwrap.dedent(
         def __init__(self):
             g = torch.Generator().manual_seed(0)
             coarse = torch.randint(0, 4, (8, 1, 6, 6), generator=g).float()
-            self.masks = nn.functional.interpolate(coarse, size=(24, 24))[:, 0].long()
+            self.masks = nn.functional.interpolate(coarse, size=(48, 48))[:, 0].long()  # tiny: >= 41 pixels
             self.images = torch.randn(4, 3, generator=g)[self.masks].permute(0, 3, 1, 2)
         def __len__(self):
             return len(self.masks)
@@ -39,19 +43,20 @@ SCRIPT = textwrap.dedent(
             image, mask = self.images[i], self.masks[i]
             return (image.flip(-1), mask.flip(-1)) if flip else (image, mask)
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
-            self.head, self.aux_head = nn.Conv2d(8, 4, 1), nn.Conv2d(8, 4, 1)
-        def forward(self, x):
-            features = self.backbone(x)
-            return {"out": self.head(features), "aux": self.aux_head(features)}
+    def freeze_batchnorm(module):
+        for name, child in module.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+                for key in ("weight", "bias", "running_mean", "running_var"):
+                    getattr(frozen, key).copy_(getattr(child, key).detach())
+                setattr(module, name, frozen)
+            else:
+                freeze_batchnorm(child)
+        return module
 
-    torch.manual_seed(0)
-    config = TrainConfig(model=preset_config("tiny", num_classes=4), out=out, iters=3, batch_size=batch,
-                         crop=(24, 24), log_every=1, lr=0.05)
-    net = Net()
+    config = TrainConfig(model=preset_config("tiny", num_classes=4, dropout=0.0), out=out, iters=3, batch_size=batch,
+                         crop=(48, 48), log_every=1, lr=0.05)
+    net = freeze_batchnorm(build_model(config))
     initial = {name: p.detach().clone() for name, p in net.named_parameters()}
     result = train(config, net, Toy(), Toy())
     trained = {name: p.detach().clone() for name, p in result.model.named_parameters()}
@@ -91,5 +96,8 @@ def test_two_processes_learn_what_one_learns_from_the_whole_batch(tmp_path) -> N
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
     checkpoint = load_checkpoint(tmp_path / "ddp")  # written by rank 0 only
+    described = build_model(config_from_dict(checkpoint["config"]))  # the network its config describes...
+    shapes = {k: v.shape for k, v in described.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert shapes == {k: v.shape for k, v in checkpoint["model"].items()}  # ...is the one trained (BN frozen)
     assert checkpoint["iteration"] == 3 and [row["iteration"] for row in checkpoint["history"]["val"]] == [3]
     assert ddp.stdout.count("val mIoU") == 1 and single.stdout.count("val mIoU") == 1  # only rank 0 prints

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         note = other_data_note(saved, data, args.checkpoint)
         if note:
             print(note, file=sys.stderr)
-    dataset = CityscapesSegmentation(data, args.split, transforms=EvalTransforms())
+    dataset = CityscapesSegmentation(data, args.val_split, transforms=EvalTransforms())
     result = evaluate(model, dataset, num_classes=NUM_CLASSES, device=args.device, batch_size=args.batch_size,
                       **inference_options(args, saved))
     if args.json is not None:
@@ -71,8 +71,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                         help="dataset folder (default: the data the checkpoint was trained on: the default Synthcity, "
                              "generated if absent, or the run's folder while it still holds the same data)")
     split, batch_size = TrainConfig().val_split, default_of(evaluate, "batch_size")
-    parser.add_argument("--split", default=split,
-                        help=f"split to score, a folder of DATA/leftImg8bit (default {split}, the one training scores)")
+    parser.add_argument("--val-split", default=split,
+                        help=f"split to score, a folder of DATA/leftImg8bit (default {split}; the same option as "
+                             "train's --val-split)")
     parser.add_argument("--batch-size", type=positive_int, default=batch_size,
                         help=f"images per forward pass (default {batch_size}); the scores do not depend on it")
     parser.add_argument("--json", type=Path, default=None,

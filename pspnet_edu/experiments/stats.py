@@ -78,6 +78,28 @@ def seeds_needed(effect: float, spread: float, t_critical: float = 1.96) -> int:
     return max(2, math.ceil((t_critical * spread / effect) ** 2))
 
 
+def fisher_exact(a_hits: int, a_runs: int, b_hits: int, b_runs: int) -> float:
+    """One-sided Fisher's exact p-value that setting ``a`` succeeds more often than ``b``.
+
+    For all-or-nothing outcomes (a seed learns a pair or it does not) a mean IoU and its t are
+    a poor summary; the count of successes is the measurement. Given the total number of
+    successes, every way to split them between the two settings is equally likely if the
+    setting does not matter (the hypergeometric distribution); the p-value is the probability of
+    a split at least as lopsided towards ``a`` as the one seen (Fisher 1935).
+
+    >>> round(fisher_exact(3, 5, 0, 5), 4)  # 3 of 5 against 0 of 5: C(5,3) / C(10,3) = 10/120
+    0.0833
+    >>> fisher_exact(10, 10, 0, 10) < 1e-5
+    True
+    """
+    if not (0 <= a_hits <= a_runs and 0 <= b_hits <= b_runs and a_runs > 0 and b_runs > 0):
+        raise ValueError(f"hits must be between 0 and the runs, got {a_hits}/{a_runs} and {b_hits}/{b_runs}")
+    hits, total = a_hits + b_hits, a_runs + b_runs
+    splits = math.comb(total, hits)
+    return sum(math.comb(a_runs, k) * math.comb(b_runs, hits - k)
+               for k in range(a_hits, min(a_runs, hits) + 1)) / splits
+
+
 def finite_mean(values: Iterable[float | None]) -> float | None:
     """Mean of the values that are numbers (None and NaN left out); None if there are none.
 
