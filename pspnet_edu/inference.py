@@ -119,8 +119,9 @@ def prepare_for_inference(model: nn.Module, precision: str = "fp32", device: str
         raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, got {precision!r}")
     device = torch.device(device)
     if isinstance(model, PSPNet):
-        copy_ = PSPNet(dataclasses.replace(model.config, aux=False))
-        state = {k: v for k, v in model.state_dict().items() if not k.startswith("aux_head.")}
+        with torch.random.fork_rng(devices=[]):  # the new layers' random init must not move the caller's RNG:
+            copy_ = PSPNet(dataclasses.replace(model.config, aux=False))  # an evaluation mid-training would
+        state = {k: v for k, v in model.state_dict().items() if not k.startswith("aux_head.")}  # change the run
         copy_.load_state_dict(state)
     else:
         copy_ = copy.deepcopy(model)

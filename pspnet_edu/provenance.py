@@ -31,7 +31,10 @@ def command_line() -> str:
     with results; it must not name a folder of this machine): a path below the current folder
     becomes relative, any other keeps only its last two parts after ``.../``.
     """
-    words = _COMMAND if _COMMAND is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    program = Path(sys.argv[0]).name
+    if Path(sys.argv[0]).resolve() == Path(__file__).with_name("__main__.py"):  # python -m pspnet_edu, e.g. in a
+        program = "pspnet-edu"                                                  # worker process of a sweep
+    words = _COMMAND if _COMMAND is not None else [program, *sys.argv[1:]]
     return shlex.join(portable_path(word) for word in words)
 
 

@@ -145,3 +145,32 @@ def test_compare_settings_pairs_by_seed_and_names_the_mistakes():
 
     with pytest.raises(AssertionError, match="the sign is flipped"):
         check_compare_settings(flipped)
+
+
+def test_fisher_exact_check_passes_a_right_answer_and_names_the_plausible_mistakes(capsys):
+    from pspnet_edu.checks.ablate import check_fisher_exact
+
+    def ways(a_hits, a_runs, b_hits, b_runs, k):
+        return math.comb(a_runs, k) * math.comb(b_runs, a_hits + b_hits - k) / math.comb(a_runs + b_runs, a_hits + b_hits)
+
+    def right(a_hits, a_runs, b_hits, b_runs):
+        return sum(ways(a_hits, a_runs, b_hits, b_runs, k) for k in range(a_hits, min(a_runs, a_hits + b_hits) + 1))
+
+    check_fisher_exact(right)
+    assert capsys.readouterr().out.startswith("✓ right matches pspnet_edu.experiments.stats.fisher_exact on 7 cases")
+
+    def only_the_split_seen(a_hits, a_runs, b_hits, b_runs):
+        return ways(a_hits, a_runs, b_hits, b_runs, a_hits)
+
+    def strictly_more(a_hits, a_runs, b_hits, b_runs):
+        return right(a_hits, a_runs, b_hits, b_runs) - ways(a_hits, a_runs, b_hits, b_runs, a_hits)
+
+    def two_sided(a_hits, a_runs, b_hits, b_runs):
+        from pspnet_edu.checks.ablate import _fisher_two_sided
+        return _fisher_two_sided(a_hits, a_runs, b_hits, b_runs)
+
+    for wrong, hint in ((only_the_split_seen, "the split seen alone"), (strictly_more, "the split seen belongs"),
+                        (two_sided, "two-sided")):
+        with pytest.raises(AssertionError) as info:
+            check_fisher_exact(wrong)
+        assert hint in str(info.value), str(info.value)

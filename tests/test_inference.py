@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from pspnet_edu.inference import evaluate, predict, predict_probs
+from pspnet_edu.inference import evaluate, predict, predict_probs, prepare_for_inference
 
 NUM_CLASSES = 4
 
@@ -191,3 +191,15 @@ def test_evaluate_with_nothing_to_score_says_so() -> None:
     void.masks[:] = 255
     with pytest.raises(ValueError, match="nothing to score: none of the .* evaluation images has a labelled pixel"):
         evaluate(Oracle(), void, num_classes=NUM_CLASSES)
+
+
+def test_prepare_for_inference_leaves_the_global_rng_as_it_was() -> None:
+    """The trainer evaluates with it mid-training: a draw from the global RNG there changed every later dropout mask."""
+    from pspnet_edu.pspnet import build_pspnet
+
+    model = build_pspnet("tiny", num_classes=5)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    prepare_for_inference(model)
+    assert torch.equal(torch.rand(3), expected)

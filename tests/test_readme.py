@@ -15,8 +15,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- from: (?P<source>[^>]+?) -->\n(?P<table>.*?)\n<!-- end -->", re.S)
 
 
-def readme_blocks() -> dict[str, str]:
-    return {match["source"]: match["table"] for match in BLOCK.finditer(README.read_text())}
+def readme_blocks(path: Path = README) -> dict[str, str]:
+    return {match["source"]: match["table"] for match in BLOCK.finditer(path.read_text())}
 
 
 def test_every_table_from_a_committed_file_is_in_the_readme() -> None:
@@ -27,6 +27,13 @@ def test_every_table_from_a_committed_file_is_in_the_readme() -> None:
 def test_the_readme_table_is_what_its_file_gives_today(source) -> None:
     assert readme_blocks().get(source) == blocks()[source], (
         f"README.md's table from {source} is stale: paste the output of `python -m pspnet_edu.experiments.report`")
+
+
+def test_the_data_readme_quotes_the_same_tables_as_its_files_give_today() -> None:
+    quoted = readme_blocks(README.parent / "data" / "README.md")
+    assert quoted, "data/README.md quotes the ablation through <!-- from: ... --> blocks"
+    for source, table in quoted.items():
+        assert table == blocks().get(source), f"data/README.md's table from {source} is stale"
 
 
 def test_a_changed_number_is_caught() -> None:

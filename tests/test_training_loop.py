@@ -274,3 +274,13 @@ def test_class_weighting_reads_the_training_labels_saves_its_weights_and_changes
     assert not torch.equal(saved["model"][first], unweighted["model"][first])  # same seed, other loss: other weights
     with pytest.raises(ValueError, match="no .samples"):
         run(toy_config(tmp_path, name="toy", class_weighting="enet"))
+
+
+def test_evaluating_during_training_does_not_change_what_is_learnt(tmp_path) -> None:
+    """eval_every is a bookkeeping setting (RESUMABLE_CHANGES): the weights must not depend on it."""
+    data = Toy()
+    quiet = run(toy_config(tmp_path, name="quiet", iters=6, eval_every=0), data, Toy(n=2, augment=False))
+    watched = run(toy_config(tmp_path, name="watched", iters=6, eval_every=2), data, Toy(n=2, augment=False))
+    assert len(watched.history["val"]) == 3 and len(quiet.history["val"]) == 1
+    a, b = quiet.model.state_dict(), watched.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]

@@ -74,3 +74,12 @@ def test_export_writes_no_folder_of_this_machine_and_evaluates_anywhere(run, dat
     assert "pspnet-edu data synthetic --train 4 --val 2 --size 48x96 --seed 0 --out DIR" in error
     assert main(["evaluate", "--checkpoint", str(out), "--data", data, "--threads", "1"]) == 0
     assert capsys.readouterr().err == ""  # the right data: no note
+
+
+def test_a_portable_config_names_no_folder_of_this_machine() -> None:
+    from pspnet_edu.training.trained_on import portable_config
+
+    source = {"kind": "folder", "name": "synthcity"}
+    config = portable_config({"data": "/srv/ann/data/synthcity", "out": "/scratch/sweeps/B1236-avg/seed0"}, source)
+    assert config["out"] == ".../B1236-avg/seed0" and "/srv" not in str(config) and "/scratch" not in str(config)
+    assert portable_config({"data": "x", "out": "runs/a"}, source)["out"] == "runs/a"

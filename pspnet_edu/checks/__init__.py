@@ -46,6 +46,6 @@ Modules, by lesson:
 - ``data``: 06_cityscapes_data
 - ``schedule`` and ``training``: 07_training (the optimiser, one training step)
 - ``metrics`` and ``inference``: 08_evaluation (confusion matrix, IoU, sliding window)
-- ``ablate``: 09_ablations (mean and spread, paired t, a paired comparison)
+- ``ablate``: 09_ablations (mean and spread, paired t, a paired comparison, Fisher's exact test)
 - ``scaling``: 10_scaling_up (DDP prefixes, the torchrun plan)
 """

@@ -7,7 +7,10 @@ statistics decide what such a comparison can claim:
   mean over seeds and the *sample* standard deviation (divide by n - 1), against
   :func:`mean_and_spread` (= :func:`statistics.mean` and :func:`statistics.stdev`);
 - :func:`check_paired_t`: ``my_paired_t(a, b)``, the paired t statistic of two settings run
-  with the same seeds (``a[i]`` and ``b[i]`` share seed ``i``), against :func:`paired_t`.
+  with the same seeds (``a[i]`` and ``b[i]`` share seed ``i``), against :func:`paired_t`;
+- :func:`check_fisher_exact`: ``my_fisher_exact(a_hits, a_runs, b_hits, b_runs)``, the one-sided
+  p-value of Fisher's exact test for all-or-nothing outcomes (how many seeds learn a pair),
+  against :func:`pspnet_edu.experiments.stats.fisher_exact`.
 
 While the learner's function runs, the package's function it re-derives is hidden (``*_HIDDEN``
 below; :func:`pspnet_edu.checks._core.hidden`). :mod:`statistics` and numpy are not: the
@@ -27,10 +30,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases
-from pspnet_edu.experiments.stats import T_CRITICAL_95, compare_settings, mean_and_spread, paired_t
+from pspnet_edu.experiments.stats import T_CRITICAL_95, compare_settings, fisher_exact, mean_and_spread, paired_t
 
-__all__ = ["T_CRITICAL_95", "check_compare_settings", "check_mean_and_spread", "check_paired_t", "mean_and_spread",
-           "paired_t"]
+__all__ = ["T_CRITICAL_95", "check_compare_settings", "check_fisher_exact", "check_mean_and_spread", "check_paired_t",
+           "mean_and_spread", "paired_t"]
 
 # What each check hides while the learner's code runs.
 MEAN_AND_SPREAD_HIDDEN = (mean_and_spread,)
@@ -202,3 +205,58 @@ def check_compare_settings(my_compare: Callable[..., tuple[float, float]]) -> No
     """
     check_cases(my_compare, _reference_compare, _COMPARE_CASES, hide=COMPARE_HIDDEN, hint=_compare_diagnose,
                 against="pspnet_edu.experiments.stats.compare_settings")
+
+
+# ------------------------------------------------------------------ counting seeds: Fisher's exact test
+
+FISHER_EXACT_HIDDEN = (fisher_exact,)
+_FISHER_CASES = (
+    Case((3, 5, 0, 5), hint="3 of 5 seeds against 0 of 5: p = C(5,3) C(5,0) / C(10,3) = 10/120."),
+    Case((9, 10, 1, 10), hint="9 of 10 against 1 of 10."),
+    Case((10, 10, 0, 10), hint="10 of 10 against 0 of 10: the most lopsided split, p = 1 / C(20,10)."),
+    Case((2, 4, 2, 4), hint="no difference at all."),
+    Case((0, 3, 3, 3), hint="a worse than b: p = 1 (every split is at least this lopsided towards a)."),
+    Case((4, 6, 1, 7), hint="unequal numbers of runs."),
+    Case((5, 5, 5, 5), hint="both always succeed: nothing to tell apart."),
+)
+
+
+def _fisher_two_sided(a_hits: int, a_runs: int, b_hits: int, b_runs: int) -> float:
+    hits, total = a_hits + b_hits, a_runs + b_runs
+    probability = [math.comb(a_runs, k) * math.comb(b_runs, hits - k) / math.comb(total, hits)
+                   for k in range(max(0, hits - b_runs), min(a_runs, hits) + 1)]
+    seen = math.comb(a_runs, a_hits) * math.comb(b_runs, b_hits) / math.comb(total, hits)
+    return min(1.0, sum(p for p in probability if p <= seen * (1 + 1e-9)))
+
+
+def _fisher_diagnose(case: Case, expected: Any, got: Any) -> str:
+    base = ("given the total number of successes, every way to deal them out to the two settings is equally likely "
+            "(hypergeometric: C(a_runs, k) C(b_runs, hits - k) / C(runs, hits)); p sums that probability over the "
+            "splits that give a at least a_hits successes, the one seen included. math.comb counts the ways.")
+    if not isinstance(got, (int, float)):
+        return "return one number, the p-value. " + base
+    a_hits, a_runs, b_hits, b_runs = case.args
+    hits, total = a_hits + b_hits, a_runs + b_runs
+    only_seen = math.comb(a_runs, a_hits) * math.comb(b_runs, b_hits) / math.comb(total, hits)
+    if abs(got - only_seen) < 1e-12 and abs(expected - only_seen) > 1e-12:
+        return "that is the probability of the split seen alone; add every split more lopsided towards a. " + base
+    if abs(got - (expected - only_seen)) < 1e-12:
+        return "the split seen belongs in the sum too (at least a_hits, not more than a_hits). " + base
+    if abs(got - _fisher_two_sided(*case.args)) < 1e-12 and abs(expected - got) > 1e-12:
+        return ("that is the two-sided p; the question is one-sided: does a learn MORE often than b? " + base)
+    return base
+
+
+def check_fisher_exact(my_fisher_exact: Callable[[int, int, int, int], float]) -> None:
+    """Check ``my_fisher_exact(a_hits, a_runs, b_hits, b_runs)`` -> the one-sided p-value on 7 cases.
+
+    >>> import math
+    >>> def my_fisher_exact(a_hits, a_runs, b_hits, b_runs):
+    ...     hits, total = a_hits + b_hits, a_runs + b_runs
+    ...     ways = lambda k: math.comb(a_runs, k) * math.comb(b_runs, hits - k)
+    ...     return sum(ways(k) for k in range(a_hits, min(a_runs, hits) + 1)) / math.comb(total, hits)
+    >>> check_fisher_exact(my_fisher_exact)
+    ✓ my_fisher_exact matches pspnet_edu.experiments.stats.fisher_exact on 7 cases
+    """
+    check_cases(my_fisher_exact, fisher_exact, _FISHER_CASES, hide=FISHER_EXACT_HIDDEN, hint=_fisher_diagnose,
+                rtol=1e-9, atol=1e-12)

@@ -368,6 +368,9 @@ CHECKS: tuple[Entry, ...] = (
     Entry(checks_ablate.check_paired_t, checks_ablate.PAIRED_T_HIDDEN, _stub("my_paired_t"), (
         _wrapper("my_paired_t", stats.paired_t, lambda a, b: stats.paired_t(a, b)),
     )),
+    Entry(checks_ablate.check_fisher_exact, checks_ablate.FISHER_EXACT_HIDDEN, _stub("my_fisher_exact"), (
+        _wrapper("my_fisher_exact", stats.fisher_exact, lambda a, n, b, m: stats.fisher_exact(a, n, b, m)),
+    )),
     Entry(checks_ablate.check_compare_settings, checks_ablate.COMPARE_HIDDEN, _stub("my_compare"), (
         _wrapper("my_compare", stats.compare_settings,
                  lambda results, a, b, classes: (stats.compare_settings(results, a, b, classes).mean,

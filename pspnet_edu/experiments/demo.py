@@ -28,8 +28,8 @@ DEMO_RECIPE = TrainConfig(
     model=dataclasses.replace(PRESETS["tiny"], ppm_channels=64),
     iters=800,
     # Deviation: paper 16. Measured: at the same compute, 800 steps of 4 crops learn the bus/train
-    # cue more often than 400 steps of 8 (it is the number of updates), but not in every seed: 3 of
-    # 5 seeds in results/ablate_ppm.json (B1236-avg); terrain/vegetation in 5 of 5.
+    # cue more often than 400 steps of 8 (it is the number of updates); 1600 steps of 2 did worse
+    # (BatchNorm over 2 crops; results/lottery/exploration.json).
     batch_size=4,
     lr=0.02,  # measured: 0.01 slower, 0.03-0.05 unstable on this from-scratch net (data/README.md)
     # Deviation: paper 0.5-2.0. Crops of an image magnified 2x often hold no sky, the only cue

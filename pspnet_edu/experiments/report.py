@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from pspnet_edu.data import CLASS_NAMES, CONTEXT_PAIRS
-from pspnet_edu.experiments.stats import compare_settings, mean_and_spread
+from pspnet_edu.experiments.stats import compare_settings, context_miou, fisher_exact, mean_and_spread
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 COURSE_CHECKPOINTS = ("pspnet_demo", "fcn_demo", "pspnet_tiny", "fcn_tiny")
 THIN_CLASSES = ("pole", "traffic sign", "person", "car")  # Synthcity's small and thin classes
+LEARNT = 0.6  # a seed "learns" a context pair when the pair's mean IoU reaches this (chance: about 0.3)
 
 
 def _mean_iou(iou: dict[str, float | None], names: Sequence[str]) -> float:
@@ -68,12 +69,47 @@ def ablation_table(results: dict[str, Any], baseline: str) -> str:
     return "\n".join(lines)
 
 
+def learnt(run: dict[str, Any], pair: Sequence[str]) -> bool:
+    """Whether ``run`` learnt the context ``pair``: its mean IoU on the pair is at least :data:`LEARNT`."""
+    return context_miou(run["iou"], _class_ids(pair)) >= LEARNT
+
+
+def learnt_table(results: dict[str, Any], baselines: Sequence[str]) -> str:
+    """Per setting and pair: how many seeds learnt it, and Fisher's one-sided p against each baseline.
+
+    Outcomes are all-or-nothing (a pair's IoU is near 0.3 or near 0.8), so the count of seeds that
+    learn a pair is the measurement, and Fisher's exact test asks whether a setting learns it more
+    often than a baseline could by chance.
+    """
+    lines = ["| setting | " + " | ".join(f"{' / '.join(pair)}: seeds that learn it (IoU ≥ {LEARNT}), p vs "
+                                         + ", ".join(f"`{b}`" for b in baselines) for pair in CONTEXT_PAIRS) + " |",
+             "|---|" + "---|" * len(CONTEXT_PAIRS)]
+    counts = {name: {pair: sum(learnt(run, pair) for run in setting["runs"]) for pair in CONTEXT_PAIRS}
+              for name, setting in results["settings"].items()}
+    runs = {name: len(setting["runs"]) for name, setting in results["settings"].items()}
+    for name in results["settings"]:
+        cells = [f"`{name}`"]
+        for pair in CONTEXT_PAIRS:
+            tests = [f"{fisher_exact(counts[name][pair], runs[name], counts[b][pair], runs[b]):.2g}"
+                     for b in baselines if b != name and b in counts]
+            cells.append(f"{counts[name][pair]} of {runs[name]}" + (f", p {', '.join(tests)}" if tests else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_alpha", "alpha=0"))
+
+
 def blocks(repository: Path = REPOSITORY) -> dict[str, str]:
     """Every README block by its source: ``{"data/checkpoints": table, "results/ablate_ppm.json": table, ...}``."""
     found = {"data/checkpoints": checkpoints_table(repository / "data" / "checkpoints")}
-    for name, baseline in (("ablate_ppm", "none"), ("ablate_alpha", "alpha=0")):
-        results = json.loads((repository / "results" / f"{name}.json").read_text())
-        found[f"results/{name}.json"] = ablation_table(results, baseline)
+    for name, baseline in ABLATIONS:
+        path = repository / "results" / f"{name}.json"
+        if path.is_file():
+            results = json.loads(path.read_text())
+            found[f"results/{name}.json"] = ablation_table(results, baseline)
+            if name.startswith("ablate_ppm"):
+                found[f"results/{name}.json: learnt"] = learnt_table(results, ("none", "B1236-control"))
     return found
 
 

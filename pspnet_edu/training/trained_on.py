@@ -21,6 +21,7 @@ from typing import Any
 from pspnet_edu.data import dataset_fingerprint, ensure_synthetic
 from pspnet_edu.data.manifest import read_manifest
 from pspnet_edu.data.synthetic import SYNTHCITY_VERSION, SynthcityOptions, options_json
+from pspnet_edu.provenance import portable_path
 
 
 def data_source(root: str | Path) -> dict[str, Any]:
@@ -50,8 +51,12 @@ def describe_source(source: dict[str, Any]) -> str:
 
 
 def portable_config(config: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
-    """A config dict fit to commit: its data folder replaced by :func:`describe_source` (no machine's path)."""
-    return {**config, "data": describe_source(source)}
+    """A config dict fit to commit: its data folder replaced by :func:`describe_source`, its run folder (if
+    any) made relative or shortened by :func:`~pspnet_edu.provenance.portable_path` (no machine's path)."""
+    portable = {**config, "data": describe_source(source)}
+    if isinstance(config.get("out"), str):
+        portable["out"] = portable_path(config["out"])
+    return portable
 
 
 def _synthcity_command(options: dict[str, Any]) -> str:
