@@ -114,9 +114,9 @@ def pspnet_loss(
 # shares p_c (pspnet_edu.data.frequencies) give rare classes a larger part of the loss:
 CLASS_WEIGHTINGS = {
     "none": "every pixel alike (the paper, hszhao/semseg)",
-    "median-frequency": "median(p) / p_c (Eigen & Fergus 2015, Sec. 4.1; SegNet)",
+    "median-frequency": "median(p) / p_c (Eigen & Fergus, ICCV 2015; used by SegNet)",
     "sqrt-median-frequency": "sqrt(median(p) / p_c): the square root, a milder balance",
-    "enet": "1 / ln(1.02 + p_c) (Paszke et al. 2016, ENet, Sec. 5.2)",
+    "enet": "1 / ln(1.02 + p_c) (Paszke et al. 2016, ENet)",
 }
 
 
