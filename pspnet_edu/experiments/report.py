@@ -104,12 +104,10 @@ def blocks(repository: Path = REPOSITORY) -> dict[str, str]:
     """Every README block by its source: ``{"data/checkpoints": table, "results/ablate_ppm.json": table, ...}``."""
     found = {"data/checkpoints": checkpoints_table(repository / "data" / "checkpoints")}
     for name, baseline in ABLATIONS:
-        path = repository / "results" / f"{name}.json"
-        if path.is_file():
-            results = json.loads(path.read_text())
-            found[f"results/{name}.json"] = ablation_table(results, baseline)
-            if name.startswith("ablate_ppm"):
-                found[f"results/{name}.json: learnt"] = learnt_table(results, ("none", "B1236-control"))
+        results = json.loads((repository / "results" / f"{name}.json").read_text())  # a missing file is an error
+        found[f"results/{name}.json"] = ablation_table(results, baseline)
+        if name.startswith("ablate_ppm"):
+            found[f"results/{name}.json: learnt"] = learnt_table(results, ("none", "B1236-control"))
     return found
 
 
