@@ -152,16 +152,39 @@ def run_memory(case: dict[str, Any]) -> dict[str, Any]:
     step = step_function(name, case["task"], case["batch"], tuple(case["size"]), same_weights=False)
     for _ in range(2):
         step()
-    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"peak_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    Linux's ``ru_maxrss`` survives ``exec``: a child started by ``subprocess`` reports at least
+    its parent's peak at the fork, which printed the parent's 1805 MB for every model. The
+    kernel's ``VmHWM`` (/proc/self/status) belongs to the new program alone; ``ru_maxrss``
+    remains the fallback where there is no /proc (macOS reports it in bytes).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def count_flops(name: str, task: str, batch: int, size: tuple[int, int]) -> float:
-    """FLOPs of one step of ``name``, counted while it runs once on a small batch and scaled."""
-    step = step_function(name, task, 1, size)
+    """FLOPs of one step of ``name``, counted while it runs once on a small batch and scaled.
+
+    Training counts on 2 images: BatchNorm in training mode needs more than one value per
+    channel, and the pyramid's 1x1 bin has one per image.
+    """
+    small = min(batch, 2) if task == "train" else 1
+    step = step_function(name, task, small, size)
     counter = FlopCounterMode(display=False)
     with counter:
         step()
-    return float(counter.get_total_flops()) * batch
+    return float(counter.get_total_flops()) * batch / small
 
 
 def spawn(mode: str, case: dict[str, Any]) -> dict[str, Any]:

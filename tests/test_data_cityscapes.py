@@ -89,6 +89,33 @@ def test_transforms_are_applied(fake_root):
     assert torch.equal(flipped[1][1], plain[1][1].flip(-1))
 
 
+def test_kept_decoded_items_equal_fresh_ones_and_the_files_are_read_once(fake_root, monkeypatch):
+    from pspnet_edu.data import TrainTransforms
+    from pspnet_edu.data import cityscapes
+
+    def items(data, seed):
+        torch.manual_seed(seed)  # the same augmentation for both datasets
+        return [data[i] for i in range(len(data))]
+
+    transforms = TrainTransforms(crop_size=(6, 12), scale=(0.5, 2.0))
+    fresh = CityscapesSegmentation(fake_root, "train", transforms=transforms)
+    kept = CityscapesSegmentation(fake_root, "train", transforms=transforms, keep_decoded=True)
+    reads = []
+    monkeypatch.setattr(cityscapes, "read_png", lambda path, mode=None: reads.append(path) or read_png(path, mode))
+    for epoch in range(3):
+        for (image, mask), (image_kept, mask_kept) in zip(items(fresh, epoch), items(kept, epoch)):
+            assert torch.equal(image, image_kept) and torch.equal(mask, mask_kept)
+            assert mask_kept.dtype == torch.int64
+    assert len([p for p in reads if p in {path for path, _ in kept.samples}]) == 3 + 3 * len(fresh)  # kept: epoch 1
+    kept.keep_decoded = False  # and back: reads again, memory freed
+    assert kept[0][0].shape == (3, 6, 12) and not kept.keep_decoded
+
+
+def test_decoded_megabytes_counts_four_bytes_a_pixel(fake_root):
+    data = CityscapesSegmentation(fake_root, "train")
+    assert data.decoded_megabytes() == 3 * H * W * 4 / 2**20
+
+
 def test_missing_root_says_how_to_get_data(tmp_path):
     with pytest.raises(FileNotFoundError, match="cityscapes-dataset.com.*pspnet-edu data synthetic"):
         CityscapesSegmentation(tmp_path / "nowhere", "train")

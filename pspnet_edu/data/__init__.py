@@ -10,6 +10,7 @@ from pspnet_edu.data.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES, PALET
 from pspnet_edu.data.synthetic import (
     CONTEXT_CLASSES,
     CONTEXT_PAIRS,
+    THIN_CLASSES,
     default_synthetic_root,
     ensure_synthetic,
     generate_synthetic,
@@ -18,6 +19,6 @@ from pspnet_edu.data.transforms import EvalTransforms, TrainTransforms, denormal
 
 __all__ = [
     "CLASS_NAMES", "CONTEXT_CLASSES", "CONTEXT_PAIRS", "CityscapesSegmentation", "EvalTransforms",
-    "IGNORE_INDEX", "NUM_CLASSES", "PALETTE", "TrainTransforms", "dataset_fingerprint", "default_synthetic_root", "denormalize",
+    "IGNORE_INDEX", "NUM_CLASSES", "PALETTE", "THIN_CLASSES", "TrainTransforms", "dataset_fingerprint", "default_synthetic_root", "denormalize",
     "ensure_synthetic", "generate_synthetic", "label_ids_to_train_ids",
 ]

@@ -32,6 +32,7 @@ from pspnet_edu.files import check_no_link_loop
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
 LABEL_SAMPLE = 8  # label files decoded when a dataset is built, to tell labelIds from trainIds
+KEEP_DECODED_MB = 1024  # the trainer keeps a split decoded in memory up to this size (Synthcity's: 157 + 31 MB)
 HOW_TO_GET_DATA = (
     "get Cityscapes from https://www.cityscapes-dataset.com (free login; packages "
     "gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip, unzipped into one folder) "
@@ -107,10 +108,16 @@ class CityscapesSegmentation(Dataset):
     ``transforms``: a callable ``(image, mask) -> (image, mask)`` that receives the stored image
     in [0, 1], e.g. :class:`pspnet_edu.data.transforms.TrainTransforms` (which normalises too).
     ``samples``: the list of ``(image_path, label_path)`` pairs, sorted by city and name.
+    ``keep_decoded``: keep every image and mask in memory once decoded (uint8, 4 bytes per
+    pixel: :meth:`decoded_megabytes`), so that later epochs skip the PNG decoding; the items
+    are the same. The trainer does so for splits within :data:`KEEP_DECODED_MB`.
     """
 
-    def __init__(self, root: str | Path, split: str, transforms: JointTransform | None = MODEL_READY) -> None:
+    def __init__(self, root: str | Path, split: str, transforms: JointTransform | None = MODEL_READY,
+                 keep_decoded: bool = False) -> None:
         self.root, self.split, self.transforms = Path(root), split, transforms
+        self._decoded: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.keep_decoded = keep_decoded
         check_no_link_loop(self.root, "dataset folder")
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder {self.root} does not exist: {HOW_TO_GET_DATA}")
@@ -148,7 +155,38 @@ class CityscapesSegmentation(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def keep_decoded(self) -> bool:
+        return self._decoded is not None
+
+    @keep_decoded.setter
+    def keep_decoded(self, keep: bool) -> None:
+        if not keep:
+            self._decoded = None
+        elif self._decoded is None:
+            self._decoded = {}
+
+    def decoded_megabytes(self) -> float:
+        """The memory the whole split takes decoded (RGB + trainIds, 4 bytes a pixel), from the first image's size."""
+        with Image.open(self.samples[0][0]) as first:  # reads the header only
+            width, height = first.size
+        return len(self) * width * height * 4 / 2**20
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        decoded = self._decoded.get(index) if self._decoded is not None else None
+        if decoded is None:
+            decoded = self._decode(index)
+            if self._decoded is not None:
+                self._decoded[index] = decoded
+        image, mask = decoded
+        image_tensor = image.permute(2, 0, 1).float().div_(255)  # (3, H, W) in [0, 1]
+        mask_tensor = mask.long()  # (H, W) trainIds
+        if self.transforms is not None:
+            image_tensor, mask_tensor = self.transforms(image_tensor, mask_tensor)
+        return image_tensor, mask_tensor
+
+    def _decode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stored image (H, W, 3) and its trainId mask (H, W), both uint8, checked."""
         image_path, label_path = self.samples[index]
         image = read_png(image_path, "RGB")  # (H, W, 3) uint8
         label_ids = read_png(label_path)
@@ -160,11 +198,8 @@ class CityscapesSegmentation(Dataset):
                              f"is {image.shape[1]}x{image.shape[0]} (WxH); labels must match their images pixel "
                              "for pixel: resize labels with nearest neighbour or rebuild the subset")
         check_label_file(label_ids, str(label_path))  # not labelIds (a trainId mask, 34..254): say so
-        image_tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)  # (3, H, W) in [0, 1]
-        mask = torch.from_numpy(label_ids_to_train_ids(label_ids).astype(np.int64))  # (H, W) trainIds
-        if self.transforms is not None:
-            image_tensor, mask = self.transforms(image_tensor, mask)
-        return image_tensor, mask
+        train_ids = label_ids_to_train_ids(label_ids).astype(np.uint8, copy=False)  # 0..18 and 255
+        return torch.from_numpy(image), torch.from_numpy(train_ids)
 
     def __repr__(self) -> str:
         return f"CityscapesSegmentation(root={str(self.root)!r}, split={self.split!r}, {len(self)} images)"

@@ -55,6 +55,7 @@ CITIES = {"train": ("synthbourg", "pixelstadt"), "val": ("rasterheim",)}  # val 
 
 # (class when the cue is absent, class when it is present), by name. The cue is in the sky only.
 CONTEXT_PAIRS: tuple[tuple[str, str], ...] = (("bus", "train"), ("terrain", "vegetation"))
+THIN_CLASSES: tuple[str, ...] = ("pole", "traffic sign", "person", "car")  # small and thin: what context may cost
 CONTEXT_CUES: dict[tuple[str, str], str] = {
     ("bus", "train"): "sunset glow: no glow -> bus, orange glow patches in the sky (dusk) -> train",
     ("terrain", "vegetation"): "clouds: clear sky -> terrain, cloudy sky -> vegetation",

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pspnet_edu.data import CLASS_NAMES, CONTEXT_PAIRS
+from pspnet_edu.data import CLASS_NAMES, CONTEXT_PAIRS, THIN_CLASSES
 from pspnet_edu.experiments.stats import compare_settings, context_miou, fisher_exact, mean_and_spread
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 COURSE_CHECKPOINTS = ("pspnet_demo", "fcn_demo", "pspnet_tiny", "fcn_tiny")
-THIN_CLASSES = ("pole", "traffic sign", "person", "car")  # Synthcity's small and thin classes
 LEARNT = 0.6  # a seed "learns" a context pair when the pair's mean IoU reaches this (chance: about 0.3)
 
 
@@ -51,10 +50,11 @@ def _class_ids(names: Sequence[str]) -> list[int]:
 
 
 def ablation_table(results: dict[str, Any], baseline: str) -> str:
-    """Per setting: seeds, mIoU mean ± spread, and each pair's and the thin classes' mean gain over ``baseline``."""
+    """Per setting: seeds, mIoU mean ± spread, and each pair's and the thin classes' mean gain over ``baseline``
+    (paired by seed) with its 95 % interval and t; ``*`` marks a gain beyond seed noise."""
     groups = {" / ".join(pair): _class_ids(pair) for pair in CONTEXT_PAIRS}
     groups["thin classes"] = _class_ids(THIN_CLASSES)
-    lines = ["| setting | seeds | mIoU (mean ± sd) | " + " | ".join(f"{g}: gain, t" for g in groups) + " |",
+    lines = ["| setting | seeds | mIoU (mean ± sd) | " + " | ".join(f"{g}: gain [95 % interval], t" for g in groups) + " |",
              "|---|---|---|" + "---|" * len(groups)]
     for name, setting in results["settings"].items():
         mean, spread = mean_and_spread([run["miou"] for run in setting["runs"]])
@@ -64,7 +64,8 @@ def ablation_table(results: dict[str, Any], baseline: str) -> str:
                 cells.append("(baseline)")
                 continue
             result = compare_settings(results, name, baseline, classes)
-            cells.append(f"{result.mean:+.2f}, t {result.t:+.1f}" + (" *" if result.significant else ""))
+            cells.append(f"{result.mean:+.3f} [{result.low:+.3f}, {result.high:+.3f}], t {result.t:+.1f}"
+                         + (" *" if result.significant else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms, TrainTransforms, dataset_fingerprint
+from pspnet_edu.data.cityscapes import KEEP_DECODED_MB
 from pspnet_edu.files import check_no_link_loop
 from pspnet_edu.pspnet import PSPNet
 from pspnet_edu.training.config import TrainConfig
@@ -35,6 +36,7 @@ def build_datasets(config: TrainConfig) -> tuple[CityscapesSegmentation, Citysca
                                 "`pspnet-edu data synthetic` or pass --data DIR (a folder in the Cityscapes layout)")
     train_set = CityscapesSegmentation(root, config.train_split,
                                        transforms=TrainTransforms(crop_size=config.crop, scale=config.scale))
+    train_set.keep_decoded = train_set.decoded_megabytes() <= KEEP_DECODED_MB  # no PNG decoding after epoch 1
     val_set = None
     if config.val_split:
         if not (root / "leftImg8bit" / config.val_split).is_dir():
@@ -43,6 +45,7 @@ def build_datasets(config: TrainConfig) -> tuple[CityscapesSegmentation, Citysca
                                     f"{', '.join(found) or 'none'}); pass --val-split SPLIT, or --val-split none to "
                                     "train without evaluation")
         val_set = CityscapesSegmentation(root, config.val_split, transforms=EvalTransforms())
+        val_set.keep_decoded = val_set.decoded_megabytes() <= KEEP_DECODED_MB  # decoded once for every evaluation
     return train_set, val_set
 
 
