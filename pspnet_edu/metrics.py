@@ -4,7 +4,9 @@ PSPNet reports mean IoU and pixel accuracy (Zhao et al. 2017, Sec. 5.2, "Evaluat
 metrics"); the author's code reports mIoU, mAcc (mean class accuracy) and allAcc (pixel
 accuracy). Every one of them is a function of a single ``(C, C)`` confusion matrix, so the
 evaluation counts that matrix over the whole dataset and computes the scores once at the end
-(averaging per-image mIoUs would give a different and wrong number).
+(averaging per-image mIoUs would give a different and wrong number). Under ``torchrun`` each
+process counts the matrix of its own shard, and :func:`reduce_confusion_matrices` sums them
+before any score is computed (averaging the processes' mIoUs would be wrong for the same reason).
 
 Two mistakes this module avoids on purpose:
 
@@ -19,9 +21,11 @@ Taught in ``notebooks/08_evaluation.ipynb``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
 
 
@@ -127,6 +131,38 @@ def mean_iou(cm: Tensor | np.ndarray) -> float:
     0.7083
     """
     return float(torch.nanmean(iou_per_class(cm)))
+
+
+def reduce_confusion_matrices(cms: Sequence[Tensor | np.ndarray]) -> Tensor:
+    """The sum of confusion matrices: this process's, then, under ``torchrun``, every process's.
+
+    The matrices in ``cms`` (e.g. one per batch, or one per simulated rank) are added up; when
+    a ``torch.distributed`` process group is initialised, the result is then summed over the
+    processes with ``all_reduce(SUM)``, so that every rank holds the matrix of the whole
+    dataset. Scores come after that sum: the mean of the ranks' mIoUs is not the dataset's mIoU
+    (shards differ in size, and a class absent from one shard is left out of that shard's mean).
+    Returns a new ``int64`` tensor on the CPU; the inputs are left untouched.
+
+    >>> rank0 = torch.tensor([[3, 1], [0, 0]])   # no true pixel of class 1 on rank 0
+    >>> rank1 = torch.tensor([[0, 0], [1, 1]])
+    >>> reduce_confusion_matrices([rank0, rank1])
+    tensor([[3, 1],
+            [1, 1]])
+    >>> round(mean_iou(reduce_confusion_matrices([rank0, rank1])), 4), (mean_iou(rank0) + mean_iou(rank1)) / 2
+    (0.4667, 0.3125)
+    """
+    if len(cms) == 0:
+        raise ValueError("reduce_confusion_matrices needs at least one confusion matrix")
+    checked = [_check_cm(cm) for cm in cms]
+    if any(cm.shape != checked[0].shape for cm in checked):
+        raise ValueError(f"the confusion matrices have different shapes: {sorted({tuple(cm.shape) for cm in checked})}")
+    total = torch.stack([cm.detach().to("cpu", torch.int64) for cm in checked]).sum(dim=0)  # (C, C), a new tensor
+    if dist.is_available() and dist.is_initialized():
+        backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors only
+        shared = total.to(backend_device)
+        dist.all_reduce(shared, op=dist.ReduceOp.SUM)  # every rank now holds the sum over all ranks
+        total = shared.to("cpu")
+    return total
 
 
 def pixel_accuracy(cm: Tensor | np.ndarray) -> float:

@@ -10,13 +10,17 @@ import torch
 from pspnet_edu.checks.scaling import (
     _PLAN_CASES,
     _PLAN_REFUSED,
+    _miou_cases,
     _state_dict_cases,
+    check_distributed_miou,
     check_strip_module_prefix,
     check_torchrun_plan,
+    distributed_miou,
     strip_module_prefix,
     torchrun_plan,
 )
 from pspnet_edu.convert import semseg_to_pspnet_edu
+from pspnet_edu.metrics import confusion_matrix, iou_per_class, reduce_confusion_matrices
 
 
 def right_strip(state_dict):
@@ -143,3 +147,85 @@ def test_plan_plausible_mistakes_are_named(wrong, hint):
 def test_plan_that_splits_an_uneven_batch_is_refused():
     with pytest.raises(AssertionError, match=r"plan\(3, 200, 2975\) returned .*expected a ValueError"):
         check_torchrun_plan(plan_with(refuse=False))
+
+
+# ------------------------------------------------------------------ evaluation under DDP
+
+
+def miou_from_sum(shards, num_classes):
+    total = sum(confusion_matrix(pred, target, num_classes) for pred, target in shards).double()
+    tp = total.diagonal()
+    union = total.sum(0) + total.sum(1) - tp
+    iou = torch.where(union > 0, tp / union, float("nan"))
+    return {"iou": iou, "miou": float(iou.nanmean())}
+
+
+def iou_of(cm):
+    cm = cm.double()
+    tp = cm.diagonal()
+    union = cm.sum(0) + cm.sum(1) - tp
+    return torch.where(union > 0, tp / union, float("nan"))
+
+
+def mean_of_rank_mious(shards, num_classes):
+    per_rank = [iou_of(confusion_matrix(p, t, num_classes)) for p, t in shards]
+    return {"iou": iou_of(sum(confusion_matrix(p, t, num_classes) for p, t in shards)),
+            "miou": sum(float(i.nanmean()) for i in per_rank) / len(per_rank)}
+
+
+def mean_of_rank_ious(shards, num_classes):
+    iou = torch.stack([iou_of(confusion_matrix(p, t, num_classes)) for p, t in shards]).nanmean(dim=0)
+    return {"iou": iou, "miou": float(iou.nanmean())}
+
+
+def absent_as_zero(shards, num_classes):
+    iou = torch.nan_to_num(miou_from_sum(shards, num_classes)["iou"], nan=0.0)
+    return {"iou": iou, "miou": float(iou.mean())}
+
+
+def test_reference_counts_the_whole_set_and_every_multi_rank_case_separates_the_two_means():
+    for about, shards, k in _miou_cases():
+        whole = confusion_matrix(torch.cat([p for p, _ in shards]), torch.cat([t for _, t in shards]), k)
+        assert torch.allclose(distributed_miou(shards, k)["iou"], iou_of(whole), equal_nan=True), about
+        if len(shards) > 1:
+            assert not math.isclose(mean_of_rank_mious(shards, k)["miou"], distributed_miou(shards, k)["miou"],
+                                    rel_tol=1e-3), about
+
+
+def test_right_distributed_miou_passes(capsys):
+    def my_distributed_miou(shards, num_classes):
+        return miou_from_sum(shards, num_classes)
+
+    check_distributed_miou(my_distributed_miou)
+    assert capsys.readouterr().out == ("✓ my_distributed_miou matches pspnet_edu.metrics.reduce_confusion_matrices "
+                                       "on 6 cases\n")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (mean_of_rank_mious, "MEAN OF THE RANKS' mIoUs"),
+        (mean_of_rank_ious, "mean of the ranks' per-class IoUs"),
+        (absent_as_zero, "NaN, left out of the mean"),
+        (lambda shards, k: miou_from_sum(shards, k)["miou"], 'return a dict {"iou"'),
+    ],
+)
+def test_distributed_miou_mistakes_are_named(wrong, hint):
+    with pytest.raises(AssertionError) as info:
+        check_distributed_miou(wrong)
+    assert "gave a wrong result" in str(info.value) and hint in str(info.value)
+
+
+def test_distributed_miou_stub_and_shortcut_are_refused():
+    def my_distributed_miou(shards, num_classes):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="not implemented yet"):
+        check_distributed_miou(my_distributed_miou)
+
+    def my_shortcut(shards, num_classes):
+        total = reduce_confusion_matrices([confusion_matrix(p, t, num_classes) for p, t in shards])
+        return {"iou": iou_per_class(total), "miou": 0.0}
+
+    with pytest.raises(AssertionError, match="write it yourself"):
+        check_distributed_miou(my_shortcut)

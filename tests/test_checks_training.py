@@ -1,4 +1,4 @@
-"""Tests for pspnet_edu/checks/training.py (the self-checks of notebook 07: optimiser, training step)."""
+"""Tests for pspnet_edu/checks/training.py (the self-checks of notebook 07: optimiser, step, overfitting one batch)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pspnet_edu.checks.training import check_optimizer, check_training_step
+from pspnet_edu.checks.training import (
+    OVERFIT_LOSS,
+    OVERFIT_LR,
+    OVERFIT_SLIPS,
+    OVERFIT_STEPS,
+    _batches,
+    _overfit_config,
+    _overfit_model,
+    _recipe_run,
+    _slipped_run,
+    check_optimizer,
+    check_overfit_one_batch,
+    check_training_step,
+)
+from pspnet_edu.training import build_optimizer, train_step
 
 # ------------------------------------------------------------------ the optimiser
 
@@ -207,3 +221,109 @@ def test_a_step_that_returns_nothing_is_told_to_return_the_loss():
 
     with pytest.raises(AssertionError, match="returned None after step 1 of 2: return the loss"):
         check_training_step(my_training_step)
+
+
+# ------------------------------------------------------------------ overfit one batch
+
+
+def overfit(model, images, masks, config, slips=()):
+    """A learner's loop, written independently of the check's ``_slipped_run``, with optional planted bugs."""
+    if "one group" in slips:
+        optimizer = sgd(model.parameters(), config)
+    else:
+        optimizer = sgd(groups_by_name(model, config), config)
+    scheduler = poly(optimizer, config)
+    losses = []
+    for _ in range(config.iters):
+        outputs = model(images)
+        main = F.cross_entropy(outputs["out"], masks, ignore_index=255)
+        if "aux without gradient" in slips:
+            with torch.no_grad():
+                aux = F.cross_entropy(outputs["aux"], masks, ignore_index=255)
+        else:
+            aux = F.cross_entropy(outputs["aux"], masks, ignore_index=255)
+        loss = main + config.alpha * aux
+        if "no zero_grad" not in slips:
+            optimizer.zero_grad()
+        loss.backward()
+        if "scheduler first" in slips:
+            scheduler.step()
+        optimizer.step()
+        if "scheduler first" not in slips:
+            scheduler.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_the_checks_hand_written_recipe_is_the_packages():
+    images, masks = _batches(3, 1)[0]
+    config = _overfit_config(4, 0.05)
+    ours, theirs = _overfit_model(), _overfit_model()
+    assert _slipped_run(ours, images, masks, config, frozenset()) == pytest.approx(
+        _recipe_run(theirs, images, masks, config), rel=1e-5)
+    for key, value in ours.state_dict().items():
+        torch.testing.assert_close(value, theirs.state_dict()[key], rtol=1e-4, atol=1e-6, msg=key)
+
+
+def test_each_planted_bug_alone_fails_to_overfit_and_the_recipe_does():
+    images, masks = _batches(3, 1)[0]
+    config = _overfit_config(OVERFIT_STEPS, OVERFIT_LR)
+    assert overfit(_overfit_model(), images, masks, config)[-1] < OVERFIT_LOSS / 2  # a margin for other CPUs
+    for slip in ("aux without gradient", "one group", "no zero_grad"):
+        assert not overfit(_overfit_model(), images, masks, config, (slip,))[-1] < OVERFIT_LOSS * 1.5, slip
+
+
+def test_right_overfit_passes(capsys):
+    def my_overfit_one_batch(model, images, masks, config):
+        return overfit(model, images, masks, config)
+
+    check_overfit_one_batch(my_overfit_one_batch)
+    assert capsys.readouterr().out == ("✓ my_overfit_one_batch matches pspnet_edu.training.train_step on 3 steps, "
+                                       "and overfits one batch in 100 steps\n")
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # the slip itself
+@pytest.mark.parametrize(
+    "slips",
+    [("aux without gradient",), ("one group",), ("no zero_grad",), ("scheduler first",),
+     ("aux without gradient", "one group", "no zero_grad")],  # the notebook's loop: all three named at once
+)
+def test_overfit_slips_are_each_named(slips):
+    def my_overfit_one_batch(model, images, masks, config):
+        return overfit(model, images, masks, config, slips)
+
+    with pytest.raises(AssertionError) as info:
+        check_overfit_one_batch(my_overfit_one_batch)
+    message = str(info.value)
+    assert f"still wrong ({len(slips)})" in message, message
+    for slip in slips:
+        assert OVERFIT_SLIPS[slip] in message, (slip, message)
+
+
+def test_overfit_that_returns_no_losses_or_the_wrong_ones_is_told():
+    def returns_nothing(model, images, masks, config):
+        overfit(model, images, masks, config)
+
+    with pytest.raises(AssertionError, match="return a list of the 3 losses"):
+        check_overfit_one_batch(returns_nothing)
+
+    def rounded_losses(model, images, masks, config):
+        return [round(loss, 1) for loss in overfit(model, images, masks, config)]
+
+    with pytest.raises(AssertionError, match="computed before its update"):
+        check_overfit_one_batch(rounded_losses)
+
+
+def test_overfit_stub_and_shortcut_are_refused():
+    def my_overfit_one_batch(model, images, masks, config):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="not implemented yet"):
+        check_overfit_one_batch(my_overfit_one_batch)
+
+    def my_shortcut(model, images, masks, config):
+        optimizer, scheduler = build_optimizer(model, config)
+        return [train_step(model, images, masks, optimizer, scheduler)["loss"].item() for _ in range(config.iters)]
+
+    with pytest.raises(AssertionError, match="write it yourself"):
+        check_overfit_one_batch(my_shortcut)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -15,6 +20,7 @@ from pspnet_edu.metrics import (
     mean_class_accuracy,
     mean_iou,
     pixel_accuracy,
+    reduce_confusion_matrices,
 )
 
 IGNORE = 255
@@ -159,3 +165,56 @@ def test_pred_that_is_no_array_of_numbers(bad: object, text: str) -> None:
 def test_scores_reject_what_is_no_confusion_matrix(score, cm: object, text: str) -> None:
     with pytest.raises(ValueError, match=text):
         score(cm)
+
+
+def test_reduce_sums_simulated_ranks_and_leaves_them_untouched() -> None:
+    g = torch.Generator().manual_seed(3)
+    shards = [(torch.randint(0, 4, (n, 5, 6), generator=g), torch.randint(0, 4, (n, 5, 6), generator=g))
+              for n in (1, 3)]  # uneven shards
+    cms = [confusion_matrix(p, t, 4) for p, t in shards]
+    kept = [cm.clone() for cm in cms]
+    whole = confusion_matrix(torch.cat([p for p, _ in shards]), torch.cat([t for _, t in shards]), 4)
+    assert torch.equal(reduce_confusion_matrices(cms), whole)
+    assert all(torch.equal(a, b) for a, b in zip(cms, kept))
+    assert torch.equal(reduce_confusion_matrices(np.stack([cm.numpy() for cm in cms])), whole)  # numpy rows too
+
+
+def test_reduce_refuses_no_matrix_and_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        reduce_confusion_matrices([])
+    with pytest.raises(ValueError, match="different shapes"):
+        reduce_confusion_matrices([torch.zeros(2, 2, dtype=torch.long), torch.zeros(3, 3, dtype=torch.long)])
+
+
+# Each of 2 gloo processes counts its own shard (rank 1 has 3 images, rank 0 one); after the
+# reduction both must hold the matrix of the whole dataset.
+REDUCE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import torch
+    import torch.distributed as dist
+    from pspnet_edu.metrics import confusion_matrix, reduce_confusion_matrices
+
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    g = torch.Generator().manual_seed(0)
+    preds, targets = torch.randint(0, 3, (4, 4, 5), generator=g), torch.randint(0, 3, (4, 4, 5), generator=g)
+    mine = slice(0, 1) if rank == 0 else slice(1, 4)
+    total = reduce_confusion_matrices([confusion_matrix(preds[mine], targets[mine], 3)])
+    assert torch.equal(total, confusion_matrix(preds, targets, 3)), (rank, total)
+    dist.destroy_process_group()
+    """
+)
+
+
+def test_reduce_sums_over_two_gloo_processes(tmp_path) -> None:
+    script = tmp_path / "reduce.py"
+    script.write_text(REDUCE_SCRIPT)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+               f"--master_port={port}", str(script)]
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -4,10 +4,22 @@
   array of Cityscapes labelIds (any shape, -1 allowed) -> the array of trainIds (19 trained
   classes 0..18, everything else 255), against
   :func:`pspnet_edu.data.labels.label_ids_to_train_ids`.
+- :func:`check_joint_augment`: ``my_joint_augment(image, mask, crop_size, scale)``, the
+  training augmentation of the PSPNet recipe written by hand (random scale, horizontal flip,
+  random crop padded with the mean colour and 255), against
+  :class:`pspnet_edu.data.transforms.TrainTransforms` (``normalize=False``) from the same torch
+  seed, so the learner must draw the same random numbers in the same order; also two
+  invariants, checked first because they name a mistake where a comparison only says "differs":
+  every mask value comes from the input mask or is 255, and a mask painted into the image stays
+  on its colours.
 
 While the learner's function runs, that function and the package's lookup table
 ``LABEL_TO_TRAIN_TABLE`` (its whole answer) and its builder ``_lookup_table`` are hidden (:func:`pspnet_edu.checks._core.hidden`);
-torchvision's ``Cityscapes.classes``, the table the exercise reads, is not.
+torchvision's ``Cityscapes.classes``, the table the exercise reads, is not. For the
+augmentation, the package's transforms and torchvision's random transforms that do a whole step
+(``v2.RandomCrop``, ``v2.RandomHorizontalFlip``, ``v2.RandomResize``, ``v2.RandomResizedCrop``)
+are hidden; the kernels (``F.interpolate``, ``torchvision.transforms.v2.functional``) are the
+bricks and stay available.
 """
 
 from __future__ import annotations
@@ -16,8 +28,24 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.transforms import v2
 
-from pspnet_edu.checks._core import Case, check_cases
+from pspnet_edu.checks._core import (
+    Case,
+    check_cases,
+    differences,
+    hidden,
+    learner_code,
+    learner_name,
+    passed,
+    refuse_reference,
+    require_callable,
+    short_repr,
+)
+from pspnet_edu.data import transforms
 from pspnet_edu.data import labels
 from pspnet_edu.data.labels import CITYSCAPES_CLASSES, IGNORE_INDEX, label_ids_to_train_ids
 
@@ -78,3 +106,232 @@ def check_label_ids_to_train_ids(my_label_ids_to_train_ids: Callable[[np.ndarray
     """
     check_cases(my_label_ids_to_train_ids, label_ids_to_train_ids, _LABEL_CASES, hide=LABEL_IDS_TO_TRAIN_IDS_HIDDEN,
                 hint=_labels_diagnose)
+
+
+# ------------------------------------------------------------------ joint augmentation
+
+# What check_joint_augment hides while the learner's code runs.
+JOINT_AUGMENT_HIDDEN = (transforms.TrainTransforms, transforms.RandomScale, v2.RandomCrop, v2.RandomHorizontalFlip,
+                        v2.RandomResize, v2.RandomResizedCrop)
+
+AUGMENT_HINT = ("in this order, from torch's global generator: (1) factor = torch.empty(1).uniform_(low, high), "
+                "new size (max(1, round(H * factor)), max(1, round(W * factor))), the image resized bilinearly with "
+                "antialias=True, the mask by nearest neighbour; (2) ONE draw torch.rand(1) < 0.5 flips image AND mask; "
+                "(3) where the crop is larger, pad diff = crop - size on BOTH sides (image: the mean colour "
+                "IMAGENET_MEAN per channel; mask: 255), then top = torch.randint(0, H_padded - crop_h + 1, size=()) "
+                "only if H_padded > crop_h (else 0), then left the same way for the width.")
+
+# Labels of the check's masks: spread out, so that a bilinear mask makes values that are no label.
+_LABELS = (0, 5, 11, 18)
+_VOID = 255
+
+
+def _painted(seed: int, size: tuple[int, int], void: bool) -> tuple[Tensor, Tensor]:
+    """A blocky trainId mask (H, W) and the image (3, H, W) painted from it, one colour per label."""
+    generator = torch.Generator().manual_seed(seed)
+    height, width = size
+    blocks = torch.randint(0, len(_LABELS), (1, 1, (height + 5) // 6, (width + 5) // 6), generator=generator)
+    index = F.interpolate(blocks.float(), size=size, mode="nearest")[0, 0].long()  # (H, W), blocks of ~6 px
+    mask = torch.tensor(_LABELS)[index]
+    if void:
+        mask[-2:] = _VOID  # the ego vehicle's bonnet, say
+    image = _PALETTE[_label_slot(mask)].permute(2, 0, 1)  # (3, H, W): each label in its own colour
+    return image.contiguous(), mask
+
+
+def _label_slot(mask: Tensor) -> Tensor:
+    """The index of each pixel's label in ``_LABELS + (255,)``: the row of ``_PALETTE`` that paints it."""
+    slots = torch.zeros_like(mask)
+    for slot, label in enumerate(_LABELS + (_VOID,)):
+        slots[mask == label] = slot
+    return slots
+
+
+_PALETTE = torch.tensor([[0.9, 0.1, 0.2], [0.1, 0.8, 0.3], [0.2, 0.3, 0.9], [0.7, 0.7, 0.1], [0.05, 0.05, 0.05]])
+
+
+# (what the case is about, image size, crop (H, W), scale, void rows, torch seed)
+_AUGMENT_CASES = (
+    ("a crop smaller than the image, the paper's scales", (36, 48), (24, 32), (0.5, 2.0), False, 0),
+    ("the same image and crop, another seed", (36, 48), (24, 32), (0.5, 2.0), False, 1),
+    ("a crop LARGER than the image: padded on both sides", (20, 24), (32, 40), (0.5, 1.0), False, 2),
+    ("a crop larger than the image, another seed", (20, 24), (32, 40), (0.5, 1.0), True, 5),
+    ("a crop as tall as the image (scale 1): no draw for the top, only for the left", (24, 40), (24, 16), (1.0, 1.0),
+     False, 3),
+    ("magnified 1.5-2x, void pixels (255) in the mask", (30, 30), (28, 20), (1.5, 2.0), True, 4),
+    ("taller than the crop, narrower than it: one side cropped, the other padded", (40, 16), (24, 28), (0.8, 1.2),
+     True, 7),
+    ("shrunk 0.5-0.7x (bilinear with antialias)", (48, 40), (16, 16), (0.5, 0.7), False, 8),
+)
+
+
+def _augment(image: Tensor, mask: Tensor, crop_size: tuple[int, int], scale: tuple[float, float],
+             slip: str | None = None) -> tuple[Tensor, Tensor]:
+    """TrainTransforms(normalize=False) by hand, or with one known ``slip`` (to name the learner's)."""
+    _, height, width = image.shape
+    if slip == "flip first":
+        flip = bool(torch.rand(1) < 0.5)
+    factor = float(torch.empty(1).uniform_(scale[0], scale[1]))
+    size = (max(1, round(height * factor)), max(1, round(width * factor)))
+    image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
+                          antialias=slip != "no antialias")[0]
+    mask = F.interpolate(mask[None, None].float(), size=size, mode="nearest")[0, 0].to(mask.dtype)
+    if slip == "independent flips":
+        image = image.flip(-1) if torch.rand(1) < 0.5 else image
+        mask = mask.flip(-1) if torch.rand(1) < 0.5 else mask
+    elif slip != "crop before flip":
+        if slip != "flip first":
+            flip = bool(torch.rand(1) >= 0.5) if slip == "flip if >= 0.5" else bool(torch.rand(1) < 0.5)
+        image, mask = (image.flip(-1), mask.flip(-1)) if flip else (image, mask)
+    crop_h, crop_w = crop_size
+    pad_h, pad_w = max(0, crop_h - size[0]), max(0, crop_w - size[1])
+    if slip == "pad to the crop only":
+        before_h = before_w = 0
+        padded = (max(size[0], crop_h), max(size[1], crop_w))
+    else:
+        before_h, before_w = pad_h, pad_w
+        padded = (size[0] + 2 * pad_h, size[1] + 2 * pad_w)
+    padded_image = torch.tensor(transforms.IMAGENET_MEAN, dtype=image.dtype).view(3, 1, 1).repeat(1, *padded)
+    padded_image[:, before_h:before_h + size[0], before_w:before_w + size[1]] = image
+    padded_mask = torch.full(padded, _VOID, dtype=mask.dtype)
+    padded_mask[before_h:before_h + size[0], before_w:before_w + size[1]] = mask
+    draws = {"top": padded[0] - crop_h + 1 if padded[0] > crop_h or slip == "always draw" else 1,
+             "left": padded[1] - crop_w + 1 if padded[1] > crop_w or slip == "always draw" else 1}
+    order = ("left", "top") if slip == "left first" else ("top", "left")
+    offset = {side: int(torch.randint(0, draws[side], size=())) if draws[side] > 1 or slip == "always draw" else 0
+              for side in order}
+    image = padded_image[:, offset["top"]:offset["top"] + crop_h, offset["left"]:offset["left"] + crop_w]
+    mask = padded_mask[offset["top"]:offset["top"] + crop_h, offset["left"]:offset["left"] + crop_w]
+    if slip == "crop before flip" and torch.rand(1) < 0.5:
+        image, mask = image.flip(-1), mask.flip(-1)
+    return image, mask
+
+
+AUGMENT_SLIPS = {  # the slips that show in one case only come first
+    "always draw": ("an offset was drawn where the padded side equals the crop (randint(0, 1)): torchvision draws "
+                    "only when the padded side is LONGER than the crop, else the offset is 0 and no number is used."),
+    "independent flips": "image and mask were flipped by two separate draws: one torch.rand(1) decides for both.",
+    "flip first": "the flip was drawn before the scale: the scale factor is the FIRST draw, the flip the second.",
+    "crop before flip": "the crop offsets were drawn before the flip: flip first, then pad and crop.",
+    "flip if >= 0.5": "flip when torch.rand(1) < 0.5 (torchvision's rule), not when it is >= 0.5.",
+    "left first": "the left offset was drawn before the top one: top first (the height), then left.",
+    "pad to the crop only": ("the image was padded only up to the crop size (at the bottom/right): torchvision pads "
+                             "diff = crop - size on BOTH sides, so the image lands anywhere in the crop."),
+    "no antialias": "downscaling must use antialias=True (F.interpolate(..., antialias=True)), as torchvision does.",
+}
+
+
+def _structure_problem(got: Any, image: Tensor, mask: Tensor, crop_size: tuple[int, int]) -> str | None:
+    if not (isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(t, Tensor) for t in got)):
+        return f"return (image, mask), two tensors; got {short_repr(got)}"
+    out_image, out_mask = got
+    if tuple(out_image.shape) != (3, *crop_size) or tuple(out_mask.shape) != tuple(crop_size):
+        return (f"expected an image (3, {crop_size[0]}, {crop_size[1]}) and a mask {tuple(crop_size)} (the crop size), "
+                f"got {tuple(out_image.shape)} and {tuple(out_mask.shape)}")
+    if out_mask.dtype != mask.dtype:
+        return (f"the mask came back as {out_mask.dtype}; keep its dtype ({mask.dtype}): labels are integers "
+                "(resize a float copy by nearest neighbour and convert back, or use an integer-safe kernel)")
+    if not out_image.is_floating_point():
+        return f"the image came back as {out_image.dtype}; keep it a float image in [0, 1]"
+    return None
+
+
+def _values_problem(out_mask: Tensor, mask: Tensor) -> str | None:
+    allowed = set(mask.unique().tolist()) | {_VOID}
+    foreign = sorted(set(out_mask.unique().tolist()) - allowed)
+    if foreign:
+        return (f"the mask holds {foreign[:5]}, which are neither labels of the input mask {sorted(allowed - {_VOID})} "
+                "nor 255: labels are names, not quantities; resize the mask by NEAREST neighbour, never bilinearly")
+    return None
+
+
+def _alignment_problem(out_image: Tensor, out_mask: Tensor) -> str | None:
+    """Where the image shows one painted colour exactly, the mask must hold that colour's label."""
+    slots = _label_slot(out_mask)  # the palette row each mask pixel's label paints with
+    pure = (out_image.permute(1, 2, 0)[:, :, None, :] - _PALETTE[None, None]).abs().amax(dim=-1) < 1e-4  # (H, W, 5)
+    shown = pure.any(dim=-1) & (out_mask != _VOID)
+    if int(shown.sum()) < 20:
+        return None  # too few pure pixels to judge (e.g. a crop of mostly padding)
+    agree = pure.gather(-1, slots[..., None].clamp(max=len(_LABELS)))[..., 0]
+    wrong = float((shown & ~agree).sum()) / float(shown.sum())
+    if wrong > 0.05:
+        return (f"the mask is no longer on the image: the check paints each label in its own colour, and on "
+                f"{wrong:.0%} of the pixels the mask's label is not the colour under it. Image and mask must get the "
+                "SAME scale, the SAME flip (one draw) and the SAME crop window")
+    return None
+
+
+def _padding_problem(expected: tuple[Tensor, Tensor], got: tuple[Tensor, Tensor]) -> str | None:
+    (want_image, want_mask), (got_image, got_mask) = expected, got
+    mask_off = want_mask != got_mask
+    if bool(mask_off.any()) and bool((want_mask[mask_off] == _VOID).all()) and bool((got_mask[mask_off] == 0).all()):
+        return ("the mask's padding holds 0, a real class (road): pad the mask with 255 (IGNORE_INDEX), so that the "
+                "loss ignores the padded pixels")
+    image_off = (want_image - got_image).abs().amax(dim=0) > 1e-4
+    mean = torch.tensor(transforms.IMAGENET_MEAN).view(3, 1)
+    if bool(image_off.any()) and bool(((want_image[:, image_off] - mean).abs() < 1e-6).all()):
+        return ("the image's padding is not the mean colour: pad the image with IMAGENET_MEAN, one value per channel, "
+                "so that it becomes 0 after the normalisation")
+    return None
+
+
+def _slip(image: Tensor, mask: Tensor, crop_size: tuple[int, int], scale: tuple[float, float], seed: int,
+          got: tuple[Tensor, Tensor]) -> str | None:
+    """The known slip whose output, from the same seed, equals the learner's."""
+    for slip in AUGMENT_SLIPS:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            slipped = _augment(image, mask, crop_size, scale, slip)
+        if slipped[0].shape == got[0].shape and slipped[1].shape == got[1].shape and torch.equal(slipped[1], got[1]) \
+                and torch.allclose(slipped[0], got[0], atol=1e-5):
+            return slip
+    return None
+
+
+def check_joint_augment(my_joint_augment: Callable[..., tuple[Tensor, Tensor]]) -> None:
+    """Check ``my_joint_augment(image, mask, crop_size, scale)`` against ``TrainTransforms`` on 8 seeded cases.
+
+    >>> def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
+    ...     return _augment(image, mask, crop_size, scale)
+    >>> check_joint_augment(my_joint_augment)
+    ✓ my_joint_augment matches pspnet_edu.data.transforms.TrainTransforms on 8 cases
+    """
+    require_callable(my_joint_augment)
+    name = learner_name(my_joint_augment)
+    refuse_reference(my_joint_augment, JOINT_AUGMENT_HIDDEN, name)
+    prepared = []
+    with torch.random.fork_rng(devices=[]):  # the seeds below leave the caller's generator as it was
+        for about, size, crop, scale, void, seed in _AUGMENT_CASES:  # the expected values first: before hiding
+            image, mask = _painted(seed, size, void)
+            torch.manual_seed(seed)
+            expected = transforms.TrainTransforms(crop, scale, normalize=False)(image.clone(), mask.clone())
+            prepared.append((about, image, mask, crop, scale, seed, expected))
+        failure = None
+        with hidden(*JOINT_AUGMENT_HIDDEN) as hiding:
+            for about, image, mask, crop, scale, seed, expected in prepared:
+                call = (f"{name}(image {tuple(image.shape)}, mask, crop_size={crop}, scale={scale})  "
+                        f"[{about}; seed {seed}]")
+                torch.manual_seed(seed)
+                with learner_code(name, call, hiding):
+                    got = my_joint_augment(image.clone(), mask.clone(), crop, scale)
+                problem = _structure_problem(got, image, mask, crop)
+                if problem is None:
+                    got = (got[0].detach(), got[1].detach())
+                    problem = _values_problem(got[1], mask) or _alignment_problem(*got)
+                if problem is not None:
+                    raise AssertionError(f"{call} gave a wrong result.\n  hint: {problem}.")
+                detail = differences(expected[0], got[0], rtol=1e-5, atol=1e-5)
+                detail = f"the image: {detail}" if detail else None
+                if detail is None and differences(expected[1], got[1]) is not None:
+                    detail = f"the mask: {differences(expected[1], got[1])}"
+                if detail is not None:
+                    failure = call, image, mask, crop, scale, seed, expected, got, detail
+                    break
+        if failure is not None:  # diagnosed after the hidden block: the slips use torchvision's kernels
+            call, image, mask, crop, scale, seed, expected, got, detail = failure
+            problem = _padding_problem(expected, got)
+            slip = None if problem else _slip(image, mask, crop, scale, seed, got)
+            hint = problem + "." if problem else AUGMENT_SLIPS[slip] if slip else "this differs from TrainTransforms."
+            raise AssertionError(f"{call} gave a wrong result.\n  difference: {detail}\n  hint: {hint} "
+                                 f"The spec: {AUGMENT_HINT}")
+    passed(name, "pspnet_edu.data.transforms.TrainTransforms", len(_AUGMENT_CASES))

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.modules.utils as torch_module_utils
 from torch import nn
+from torchvision.transforms import v2 as torchvision_v2
 
 import pspnet_edu.backbone as backbone
 import pspnet_edu.checks.ablate as checks_ablate
@@ -43,6 +44,7 @@ import pspnet_edu.checks.scaling as checks_scaling
 import pspnet_edu.checks.schedule as checks_schedule
 import pspnet_edu.checks.training as checks_training
 import pspnet_edu.data.labels as labels
+import pspnet_edu.data.transforms as transforms
 import pspnet_edu.dilation as dilation
 import pspnet_edu.experiments.stats as stats
 import pspnet_edu.inference as inference
@@ -227,6 +229,19 @@ def _sizes_from_resnet(input_size: int, output_stride: int) -> list[int]:
     return sides
 
 
+def _augment_with_torchvision_steps(image: Any, mask: Any, crop_size: Any, scale: Any = (0.5, 2.0)) -> Any:
+    """Its own scale, then torchvision's flip and padded crop."""
+    from torchvision import tv_tensors
+
+    factor = float(torch.empty(1).uniform_(*scale))
+    size = [max(1, round(image.shape[-2] * factor)), max(1, round(image.shape[-1] * factor))]
+    pair = torchvision_v2.functional.resize(tv_tensors.Image(image), size), torchvision_v2.functional.resize(
+        tv_tensors.Mask(mask), size)
+    steps = torchvision_v2.Compose([torchvision_v2.RandomHorizontalFlip(), torchvision_v2.RandomCrop(
+        crop_size, pad_if_needed=True, fill={tv_tensors.Image: list(transforms.IMAGENET_MEAN), tv_tensors.Mask: 255})])
+    return steps(*pair)
+
+
 # ------------------------------------------------------------------ lessons 07, 08, 10: optimiser, step, windows, torchrun
 
 
@@ -253,6 +268,38 @@ def _plan_from_sampler(world_size: int, epochs: int, dataset_size: int, global_b
     return {"per_process_batch": per_process, "lr": base_lr, "iters": epochs * batches.per_epoch}
 
 
+def _miou_from_reduce(shards: Any, num_classes: int) -> dict[str, Any]:
+    total = metrics.reduce_confusion_matrices([metrics.confusion_matrix(p, t, num_classes) for p, t in shards])
+    return {"iou": metrics.iou_per_class(total), "miou": metrics.mean_iou(total)}
+
+
+def _miou_from_mean_iou(shards: Any, num_classes: int) -> dict[str, Any]:
+    total = sum(metrics.confusion_matrix(p, t, num_classes) for p, t in shards)  # the sum done right, the score not
+    return {"miou": metrics.mean_iou(total), "iou": metrics.iou_per_class(total)}
+
+
+def _overfit_with_the_trainer(model: Any, images: Any, masks: Any, config: Any) -> list[float]:
+    optimizer, scheduler = training_optim.build_optimizer(model, config)
+    return [training_step.train_step(model, images, masks, optimizer, scheduler, config.alpha)["loss"].item()
+            for _ in range(config.iters)]
+
+
+def _overfit_with_pspnet_loss(model: Any, images: Any, masks: Any, config: Any) -> list[float]:
+    optimizer, scheduler = _optimizer_from_sgd(model, config)
+    return [_step_with_pspnet_loss(model, images, masks, optimizer, scheduler, config.alpha)
+            for _ in range(config.iters)]
+
+
+def _optimizer_from_sgd(model: Any, config: Any) -> tuple[Any, Any]:
+    """The two groups and the schedule by hand (the part of the exercise this shortcut does itself)."""
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+    new = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    optimizer = torch.optim.SGD([{"params": backbone, "lr": config.lr},
+                                 {"params": new, "lr": config.lr * config.head_lr_mult}],
+                                lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=config.iters, power=config.power)
+
+
 _LESSONS_07_08_10 = (
     Entry(checks_training.check_optimizer, checks_training.OPTIMIZER_HIDDEN, _stub("my_optimizer"), (
         _wrapper("my_optimizer", training_optim.build_optimizer,
@@ -265,12 +312,21 @@ _LESSONS_07_08_10 = (
                  lambda model, images, masks, optimizer, scheduler, alpha: training_step.train_step(
                      model, images, masks, optimizer, scheduler, alpha)["loss"].item()),
     )),
+    Entry(checks_training.check_overfit_one_batch, checks_training.OVERFIT_HIDDEN, _stub("my_overfit_one_batch"), (
+        _wrapper("my_overfit_one_batch", training_optim.build_optimizer, _overfit_with_the_trainer),
+        _wrapper("my_overfit_one_batch", loss.pspnet_loss, _overfit_with_pspnet_loss),
+    )),
     Entry(checks_inference.check_sliding_window, checks_inference.SLIDING_WINDOW_HIDDEN, _stub("my_sliding_window"), (
         _wrapper("my_sliding_window", inference.predict_probs,
                  lambda model, images, crop, stride: inference.predict_probs(
                      model, images, mode="sliding", crop=crop, stride_rate=stride[0] / crop[0])),
         _wrapper("my_sliding_window", inference.sliding_window_probs,
                  lambda model, images, crop, stride: inference.sliding_window_probs(model, images, crop, stride)),
+    )),
+    Entry(checks_scaling.check_distributed_miou, checks_scaling.distributed_miou_hidden(),
+          _stub("my_distributed_miou"), (
+        _wrapper("my_distributed_miou", metrics.reduce_confusion_matrices, _miou_from_reduce),
+        _wrapper("my_distributed_miou", metrics.mean_iou, _miou_from_mean_iou),
     )),
     Entry(checks_scaling.check_torchrun_plan, checks_scaling.torchrun_plan_hidden(), _stub("my_torchrun_plan"), (
         _wrapper("my_torchrun_plan", sampling.EndlessBatches, _plan_from_sampler),
@@ -351,6 +407,12 @@ CHECKS: tuple[Entry, ...] = (
               _wrapper("my_label_ids_to_train_ids", labels._lookup_table,
                        lambda ids: labels._lookup_table()[np.asarray(ids).astype(np.int64)]),
           )),
+    Entry(checks_data.check_joint_augment, checks_data.JOINT_AUGMENT_HIDDEN, _stub("my_joint_augment"), (
+        _wrapper("my_joint_augment", transforms.TrainTransforms,
+                 lambda image, mask, crop_size, scale=(0.5, 2.0): transforms.TrainTransforms(
+                     crop_size, scale, normalize=False)(image, mask)),
+        _wrapper("my_joint_augment", torchvision_v2.RandomHorizontalFlip, _augment_with_torchvision_steps),
+    )),
     Entry(checks_schedule.check_poly_lr, checks_schedule.POLY_LR_HIDDEN, _stub("my_poly_lr"), (
         _wrapper("my_poly_lr", schedule.poly_lr, lambda *args, **kwargs: schedule.poly_lr(*args, **kwargs)),
     )),

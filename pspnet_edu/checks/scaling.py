@@ -12,11 +12,19 @@
   itself (its split of the global batch, its per-process sampler
   :class:`pspnet_edu.training.sampling.EndlessBatches`). The paper trains with a batch of 16
   (Zhao et al. 2017, Sec. 5.1 "Implementation Details"); hszhao/semseg counts epochs.
+- :func:`check_distributed_miou`: ``my_distributed_miou(shards, num_classes)``, the scores of
+  an evaluation split over ranks (``shards``: one ``(pred, target)`` pair of trainId tensors
+  per rank), ``{"iou": per-class IoU, "miou": float}``, against
+  :func:`pspnet_edu.metrics.reduce_confusion_matrices` followed by ``iou_per_class`` and
+  ``mean_iou``; the cases are those where the mean of the ranks' mIoUs differs from the mIoU of
+  the whole set (uneven shards, a class absent from one rank).
 
 While the learner's function runs, what it re-derives is hidden (:func:`pspnet_edu.checks._core.hidden`):
 for the prefix, the reference and torch's ``consume_prefix_in_state_dict_if_present`` (the
 exercise is to write that one step yourself); for the plan, the reference and the trainer's
-``EndlessBatches`` (see :func:`torchrun_plan_hidden`).
+``EndlessBatches`` (see :func:`torchrun_plan_hidden`); for the distributed mIoU, the reduction
+and the two scores (:data:`DISTRIBUTED_MIOU_HIDDEN`), but not ``confusion_matrix``, lesson 08's
+brick, which each rank still needs.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
@@ -248,3 +256,144 @@ def check_torchrun_plan(my_torchrun_plan: Callable[..., dict[str, Any]]) -> None
                 f"run (pspnet-edu train says so before it starts): raise ValueError when global_batch % world_size "
                 f"!= 0. {PLAN_HINT}")
     passed(name, "pspnet_edu.training.sampling.EndlessBatches", len(_PLAN_CASES) + len(_PLAN_REFUSED))
+
+
+# ------------------------------------------------------------------ evaluation under DDP
+
+
+def distributed_miou(shards: Sequence[tuple[Any, Any]], num_classes: int) -> dict[str, Any]:
+    """The reference: each rank's confusion matrix, summed over the ranks, then the scores.
+
+    >>> import torch
+    >>> shards = [(torch.tensor([0, 0, 1]), torch.tensor([0, 0, 0])), (torch.tensor([1]), torch.tensor([1]))]
+    >>> result = distributed_miou(shards, 2)
+    >>> result["iou"], round(result["miou"], 4)
+    (tensor([0.6667, 0.5000], dtype=torch.float64), 0.5833)
+    """
+    from pspnet_edu.metrics import confusion_matrix, iou_per_class, mean_iou, reduce_confusion_matrices
+
+    total = reduce_confusion_matrices([confusion_matrix(pred, target, num_classes) for pred, target in shards])
+    return {"iou": iou_per_class(total), "miou": mean_iou(total)}
+
+
+def distributed_miou_hidden() -> tuple[Any, ...]:
+    """What :func:`check_distributed_miou` hides: the reference, the reduction and the two scores."""
+    from pspnet_edu import metrics
+
+    return (distributed_miou, metrics.reduce_confusion_matrices, metrics.iou_per_class, metrics.mean_iou)
+
+
+def _shards(seed: int, images: Sequence[int], num_classes: int, size: tuple[int, int] = (6, 8),
+            absent: Mapping[int, int] | None = None, void: bool = False) -> list[tuple[Any, Any]]:
+    """One (pred, target) pair of (N, H, W) int64 tensors per rank, ``images[r]`` images on rank ``r``.
+
+    ``absent`` maps a rank to a class that neither its predictions nor its targets contain;
+    ``void`` puts a row of 255 (ignored) pixels at the top of every target.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    shards = []
+    for rank, count in enumerate(images):
+        target = torch.randint(0, num_classes, (count, *size), generator=generator)
+        right = torch.rand(target.shape, generator=generator) < 0.7  # 70 % of the pixels predicted right
+        pred = torch.where(right, target, torch.randint(0, num_classes, target.shape, generator=generator))
+        missing = (absent or {}).get(rank)
+        if missing is not None:  # move the class's pixels to the next class, in the labels and the predictions
+            target = torch.where(target == missing, (missing + 1) % num_classes, target)
+            pred = torch.where(pred == missing, (missing + 1) % num_classes, pred)
+        if void:
+            target[:, 0] = 255
+        shards.append((pred, target))
+    return shards
+
+
+# (what the case is about, the shards, the number of classes)
+def _miou_cases() -> tuple[tuple[str, list[tuple[Any, Any]], int], ...]:
+    return (
+        ("2 ranks, 1 and 3 images (uneven shards)", _shards(0, (1, 3), 4), 4),
+        ("2 ranks of 2 images; class 2 is absent from rank 1", _shards(1, (2, 2), 4, absent={1: 2}), 4),
+        ("3 ranks, 2, 1 and 1 images; rank 0 never sees class 0, rank 2 never sees class 3",
+         _shards(2, (2, 1, 1), 5, absent={0: 0, 2: 3}), 5),
+        ("4 ranks with void (255) rows in every target", _shards(3, (1, 2, 1, 3), 3, void=True), 3),
+        ("class 4 is absent from every rank: its IoU is undefined (NaN) and left out of the mean",
+         _shards(4, (2, 1), 6, absent={0: 4, 1: 4}), 6),
+        ("a single rank: the whole set", _shards(5, (3,), 4), 4),
+    )
+
+
+MIOU_HINT = ("each rank counts a confusion matrix of its own pixels (confusion_matrix(pred, target, num_classes)); "
+             "add the matrices of all ranks (under torchrun: torch.distributed.all_reduce with SUM) and compute IoU "
+             "= TP / (TP + FP + FN) per class from the SUM, NaN where a class has no pixel in either, and the mIoU "
+             "as the mean over the classes that are not NaN.")
+
+
+def _per_rank_scores(shards: Sequence[tuple[Any, Any]], num_classes: int) -> list[dict[str, Any]]:
+    return [distributed_miou([shard], num_classes) for shard in shards]
+
+
+def _miou_diagnose(shards: Sequence[tuple[Any, Any]], num_classes: int, expected: Mapping[str, Any],
+                   got: Any) -> str:
+    """Name the slip whose result equals the learner's (computed after the learner ran: it needs what was hidden)."""
+    import torch
+
+    if not isinstance(got, Mapping) or set(got) != {"iou", "miou"}:
+        return 'return a dict {"iou": a tensor of one IoU per class, "miou": a float}. ' + MIOU_HINT
+    per_rank = _per_rank_scores(shards, num_classes)
+    miou, iou = got["miou"], got["iou"]
+    try:
+        iou = torch.as_tensor(iou, dtype=torch.float64)
+    except Exception:  # noqa: BLE001 - anything that is not a list of numbers
+        return 'the "iou" entry must be a tensor of one IoU per class. ' + MIOU_HINT
+    if iou.shape == expected["iou"].shape and len(shards) > 1:
+        mean_of_ious = torch.nanmean(torch.stack([r["iou"] for r in per_rank]), dim=0)
+        if torch.allclose(iou, mean_of_ious, equal_nan=True):
+            return ("that is the mean of the ranks' per-class IoUs: IoU is a ratio, and the mean of ratios is not the "
+                    "ratio of the sums. Sum the confusion matrices first. " + MIOU_HINT)
+    if isinstance(miou, (int, float)) and len(shards) > 1:
+        mean_of_mious = sum(r["miou"] for r in per_rank) / len(per_rank)
+        if math.isclose(miou, mean_of_mious, rel_tol=1e-6, abs_tol=1e-9):
+            return ("that is the MEAN OF THE RANKS' mIoUs: it weighs a small shard like a large one, and a class "
+                    "absent from a rank drops out of that rank's mean only. Sum the confusion matrices first, then "
+                    "score once. " + MIOU_HINT)
+    nan = torch.isnan(expected["iou"])
+    if iou.shape == nan.shape and nan.any() and not torch.isnan(iou[nan]).any():
+        return (f"class(es) {nan.nonzero().flatten().tolist()} have no pixel in the targets nor in the predictions: "
+                "their IoU is 0/0, undefined: NaN, left out of the mean (torch.nanmean), not 0. " + MIOU_HINT)
+    return MIOU_HINT
+
+
+def check_distributed_miou(my_distributed_miou: Callable[..., Mapping[str, Any]]) -> None:
+    """Check ``my_distributed_miou(shards, num_classes)`` on 6 evaluations split over 1 to 4 ranks.
+
+    >>> import torch
+    >>> from pspnet_edu.metrics import confusion_matrix
+    >>> def my_distributed_miou(shards, num_classes):
+    ...     total = sum(confusion_matrix(pred, target, num_classes) for pred, target in shards).double()
+    ...     tp = total.diagonal()
+    ...     union = total.sum(0) + total.sum(1) - tp
+    ...     iou = torch.where(union > 0, tp / union, float("nan"))
+    ...     return {"iou": iou, "miou": float(iou.nanmean())}
+    >>> check_distributed_miou(my_distributed_miou)
+    ✓ my_distributed_miou matches pspnet_edu.metrics.reduce_confusion_matrices on 6 cases
+    """
+    name = learner_name(my_distributed_miou)
+    require_callable(my_distributed_miou)
+    hide = distributed_miou_hidden()
+    refuse_reference(my_distributed_miou, hide, name)
+    cases = _miou_cases()
+    expected_values = [distributed_miou(shards, k) for _, shards, k in cases]  # before hiding
+    failure = None
+    with hidden(*hide) as hiding:
+        for (about, shards, num_classes), expected in zip(cases, expected_values):
+            call = f"{name}(shards, num_classes={num_classes})  [{about}]"
+            with learner_code(name, call, hiding):
+                got = my_distributed_miou(copy.deepcopy(shards), num_classes)
+            detail = differences(expected, got, rtol=1e-6, atol=1e-9)
+            if detail is not None:
+                failure = call, shards, num_classes, expected, got, detail
+                break
+    if failure is not None:
+        call, shards, num_classes, expected, got, detail = failure
+        raise fail(call, expected, got, detail, _miou_diagnose(shards, num_classes, expected, got))
+    passed(name, "pspnet_edu.metrics.reduce_confusion_matrices", len(cases))

@@ -16,6 +16,15 @@
   Both start from the same weights and the same optimiser, see the same batches (two steps in
   the first case, one in the second) and the same dropout seed; compared after each step: the
   returned loss, the rates of both groups, and every weight and BatchNorm statistic of the model.
+- :func:`check_overfit_one_batch`: ``my_overfit_one_batch(model, images, masks, config)`` ->
+  the ``config.iters`` losses of training on one fixed batch, the learner's repair of a loop
+  with planted bugs. First 3 steps from the same weights as the package's own recipe
+  (:func:`pspnet_edu.training.build_optimizer`, then :func:`pspnet_edu.training.train_step` at
+  every step): every weight and the returned losses must match, and when they do not, the
+  slips whose simulated run gives the learner's weights are named, each on its own line (the
+  auxiliary loss without a gradient, one parameter group, no ``zero_grad``, the scheduler
+  stepped first). Then the sanity check of Karpathy's "A Recipe for Training Neural Networks"
+  (2019): 100 steps on one batch must bring the loss below :data:`OVERFIT_LOSS`.
 
 While the learner's code runs, the package's versions are hidden (``*_HIDDEN`` below,
 :func:`pspnet_edu.checks._core.hidden`): ``param_groups`` and ``build_optimizer`` (the groups
@@ -58,6 +67,7 @@ from pspnet_edu.training.optim import build_optimizer, param_groups
 # What each check hides while the learner's code runs.
 OPTIMIZER_HIDDEN = (build_optimizer, param_groups)
 TRAINING_STEP_HIDDEN = (train_step, pspnet_loss, param_groups, build_optimizer)
+OVERFIT_HIDDEN = TRAINING_STEP_HIDDEN
 
 NUM_CLASSES = 19  # the Cityscapes classes, as in the lesson
 SIZE = (48, 56)  # (H, W) of the check's images: the tiny preset needs >= 41 px for its 6x6 bin
@@ -436,3 +446,146 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+# ------------------------------------------------------------------ overfit one batch
+
+OVERFIT_STEPS = 100  # about 2 s on one CPU core for the tiny model at 48x56
+OVERFIT_LOSS = 0.15  # the recipe reaches about 0.06 in 100 steps; each planted bug alone stays above 0.3
+OVERFIT_LR = 0.1  # a fast rate: nothing to generalise to, only one batch to memorise
+
+OVERFIT_SLIPS = {
+    "aux without gradient": ("the auxiliary loss has no gradient (computed under torch.no_grad() or on detached "
+                             "logits): aux_head never learns and layer3 misses the deep supervision, so "
+                             "main + alpha * aux cannot reach 0. Both cross-entropies must be part of the graph."),
+    "one group": ("the PPM and the heads learn at the backbone's rate: they need config.lr * config.head_lr_mult, "
+                  "a second parameter group (parameters whose name does not start with 'backbone.')."),
+    "no zero_grad": ("the gradients add up over the steps (the first step matches, the next do not): call "
+                     "optimizer.zero_grad() before loss.backward()."),
+    "scheduler first": ("the scheduler steps before the optimizer, so the first update already uses a decayed rate: "
+                        "scheduler.step() after optimizer.step()."),
+}
+
+
+def _overfit_model() -> PSPNet:
+    """The tiny PSPNet without dropout: a sanity check switches regularisation off (and draws no random numbers)."""
+    return _model(dropout=0.0).train()
+
+
+def _overfit_config(iters: int, lr: float) -> TrainConfig:
+    return TrainConfig(iters=iters, lr=lr, channels_last=False)
+
+
+def _recipe_run(model: nn.Module, images: Tensor, masks: Tensor, config: TrainConfig) -> list[float]:
+    """The package's recipe on one batch: build_optimizer, then train_step ``config.iters`` times."""
+    optimizer, scheduler = build_optimizer(model, config)
+    return [float(train_step(model, images, masks, optimizer, scheduler, config.alpha)["loss"])
+            for _ in range(config.iters)]
+
+
+def _slipped_run(model: nn.Module, images: Tensor, masks: Tensor, config: TrainConfig,
+                 slips: frozenset[str]) -> list[float]:
+    """The recipe by hand with the given ``slips`` (keys of :data:`OVERFIT_SLIPS`), to name the learner's."""
+    if "one group" in slips:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
+    else:
+        backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
+        new = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+        optimizer = torch.optim.SGD([{"params": backbone, "lr": config.lr},
+                                     {"params": new, "lr": config.lr * config.head_lr_mult}],
+                                    lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=config.iters, power=config.power)
+    losses = []
+    for _ in range(config.iters):
+        outputs = model(images)
+        main = F.cross_entropy(outputs["out"], masks, ignore_index=IGNORE_INDEX)
+        aux_logits = outputs["aux"].detach() if "aux without gradient" in slips else outputs["aux"]
+        loss = main + config.alpha * F.cross_entropy(aux_logits, masks, ignore_index=IGNORE_INDEX)
+        if "no zero_grad" not in slips:
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if "scheduler first" in slips:
+            scheduler.step()
+        optimizer.step()
+        if "scheduler first" not in slips:
+            scheduler.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _slips_of(start: dict[str, Tensor], images: Tensor, masks: Tensor, config: TrainConfig,
+              got: dict[str, Tensor]) -> list[str] | None:
+    """The smallest set of known slips whose run ends at the learner's weights, or None if none does."""
+    import itertools
+
+    for size in range(1, len(OVERFIT_SLIPS) + 1):
+        for slips in itertools.combinations(OVERFIT_SLIPS, size):
+            model = _overfit_model()
+            model.load_state_dict(start)
+            with contextlib.suppress(Exception), _quiet():
+                _slipped_run(model, images, masks, config, frozenset(slips))
+                if _weights_problem(_snapshot(model), got) is None:
+                    return list(slips)
+    return None
+
+
+def _overfit_call(my_overfit_one_batch: Callable[..., Any], name: str, call: str, hiding: Any,
+                  model: nn.Module, images: Tensor, masks: Tensor, config: TrainConfig) -> list[float]:
+    with learner_code(name, call, hiding):
+        losses = my_overfit_one_batch(model, images.clone(), masks.clone(), config)
+    values = [_as_float(v) for v in losses] if isinstance(losses, (list, tuple)) else None
+    if values is None or len(values) != config.iters or any(v is None for v in values):
+        raise AssertionError(f"{call} returned {short_repr(losses)}.\n  hint: return a list of the "
+                             f"{config.iters} losses, one number per step (loss.item()), in order.")
+    return values  # type: ignore[return-value]
+
+
+def check_overfit_one_batch(my_overfit_one_batch: Callable[..., Any]) -> None:
+    """Check ``my_overfit_one_batch(model, images, masks, config)``: the recipe's first steps, then the sanity check.
+
+    >>> def my_overfit_one_batch(model, images, masks, config):
+    ...     return _slipped_run(model, images, masks, config, frozenset())
+    >>> check_overfit_one_batch(my_overfit_one_batch)
+    ✓ my_overfit_one_batch matches pspnet_edu.training.train_step on 3 steps, and overfits one batch in 100 steps
+    """
+    require_callable(my_overfit_one_batch)
+    name = learner_name(my_overfit_one_batch)
+    refuse_reference(my_overfit_one_batch, OVERFIT_HIDDEN, name)
+    images, masks = _batches(3, 1)[0]
+    short = _overfit_config(3, 0.01)  # a small rate: 3 steps stay close to the start, floats agree to 1e-4
+    model = _overfit_model()
+    start = _snapshot(model)
+    expected_losses = _recipe_run(model, images, masks, short)  # before hiding: the recipe needs what is hidden
+    expected = _snapshot(model)
+    call = f"{name}(model, images, masks, config)  [3 steps at lr {short.lr} from the package's starting weights]"
+    model = _overfit_model()
+    with hidden(*OVERFIT_HIDDEN) as hiding:
+        losses = _overfit_call(my_overfit_one_batch, name, call, hiding, model, images, masks, short)
+    got = _snapshot(model)
+    problem = _weights_problem(expected, got)
+    if problem is not None:
+        slips = _slips_of(start, images, masks, short, got)
+        if slips:
+            found = "\n".join(f"  - {OVERFIT_SLIPS[s]}" for s in slips)
+            raise AssertionError(f"{call} gave other weights than build_optimizer + train_step: {problem}.\n"
+                                 f"  still wrong ({len(slips)}):\n{found}")
+        if _weights_problem(start, got) is None:
+            raise AssertionError(f"{call} did not change the weights.\n  hint: call loss.backward() and "
+                                 f"optimizer.step() at every step. {STEP_HINT}")
+        raise AssertionError(f"{call} gave other weights than build_optimizer + train_step: {problem}.\n"
+                             f"  hint: {OPTIMIZER_HINT} {STEP_HINT}")
+    for step, (want, have) in enumerate(zip(expected_losses, losses), start=1):
+        if not math.isclose(have, want, rel_tol=1e-5, abs_tol=1e-7):
+            raise AssertionError(f"{call} returned the loss {have:.6g} at step {step}, expected {want:.6g}.\n"
+                                 "  hint: return main + alpha * aux of each step, computed before its update.")
+    config = _overfit_config(OVERFIT_STEPS, OVERFIT_LR)
+    call = f"{name}(model, images, masks, config)  [{OVERFIT_STEPS} steps at lr {OVERFIT_LR} on one batch]"
+    with hidden(*OVERFIT_HIDDEN) as hiding:
+        losses = _overfit_call(my_overfit_one_batch, name, call, hiding, _overfit_model(), images, masks, config)
+    if not (math.isfinite(losses[-1]) and losses[-1] < OVERFIT_LOSS):
+        raise AssertionError(f"{call} ended at the loss {losses[-1]:.3g}, expected below {OVERFIT_LOSS}: one batch "
+                             "was not memorised.\n  hint: the first steps matched the recipe, so look at what "
+                             "changes later in the run. " + STEP_HINT)
+    print(f"✓ {name} matches pspnet_edu.training.train_step on 3 steps, and overfits one batch in {OVERFIT_STEPS} "
+          f"steps")
