@@ -283,6 +283,7 @@ def check_cases(
     hint: str | Callable[[Case, Any, Any], str | None] | None = None,
     rtol: float = RTOL,
     atol: float = ATOL,
+    hide_methods: bool = False,
 ) -> None:
     """Compare ``learner`` with ``reference`` on every case; print a verdict or raise AssertionError.
 
@@ -292,7 +293,8 @@ def check_cases(
     verdict (default: its ``module.qualname``). ``reference`` and ``hide`` (the package's
     functions, classes or tables the reference is read from, and their aliases) are hidden
     while the learner runs, see :func:`hidden`; so the expected values are computed first, and
-    the hints after.
+    the hints after. ``hide_methods``: the hidden classes' own methods too, so that an object
+    built before the check (a notebook's model) cannot run them either.
 
     >>> def my_square(x):
     ...     return x * x
@@ -320,7 +322,7 @@ def check_cases(
         args, kwargs = copy.deepcopy((case.args, dict(case.kwargs)))
         expected_values.append(reference(*args, **kwargs))
     failure = None
-    with hidden(*references) as hiding:
+    with hidden(*references, methods=hide_methods) as hiding:
         for case, expected in zip(cases, expected_values):
             got = call_learner(learner, case, name, hiding)
             detail = differences(expected, got, rtol=rtol, atol=atol)

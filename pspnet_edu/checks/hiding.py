@@ -5,8 +5,9 @@ A self-check must refuse a learner who only calls the package's own version of t
 attribute that holds a reference (in ``pspnet_edu.schedule``, in ``__main__``, the notebook's
 namespace, in any module that did ``from pspnet_edu.schedule import poly_lr``) to a stand-in
 that raises :class:`ReferenceUsed`, and puts the references back afterwards, also on errors;
-:func:`refuse_reference` refuses, before anything runs, the reference itself, a subclass of it
-and a function holding it. The message functions name references the same way everywhere.
+:func:`refuse_reference` refuses, before anything runs, the reference itself, a subclass of it,
+a copy of its code and a function holding it (in a default argument, a closure, a partial, or a
+list, dict, namespace or class that its code reads, nested too). The message functions name references the same way everywhere.
 Not a sandbox: it stops the shortcut a learner takes in good faith, not one who works around it
 on purpose. Used by :mod:`pspnet_edu.checks._core` and the checks.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math  # noqa: F401 (the doctests name math.floor)
 import numbers
 import re
@@ -119,7 +121,7 @@ def uses_reference_message(name: str, reference: Any, label: str | None = None, 
     owner = "the package" if label.startswith("pspnet_edu") else label.split(".")[0].replace("builtins", "Python")
     why = {
         "subclasses": f"a subclass runs {owner}'s code",
-        "holds": "it keeps it in a default argument, a closure or functools.partial",
+        "holds": "it keeps it in a default argument, a closure, a list, dict or class, or functools.partial",
     }.get(how, f"the check hides {owner}'s version while it runs your code")
     return f"{name} {how} {label}, the {kind} it is meant to replace: write it yourself ({why})"
 
@@ -166,6 +168,14 @@ class Hiding:
     used: list[ReferenceUsed] = field(default_factory=list)
 
 
+# id of a stand-in -> (its reference, its Hiding), while :func:`hidden` runs.
+_STAND_INS: dict[int, tuple[Any, Hiding]] = {}
+
+
+def _reference_of(stand_in: _StandIn) -> Any:
+    return _STAND_INS[id(stand_in)][0]
+
+
 class _StandIn:
     """What the names of a hidden reference point to while the learner's code runs: any use raises.
 
@@ -175,17 +185,22 @@ class _StandIn:
     """
 
     def __init__(self, reference: Any, label: str, hiding: Hiding) -> None:
-        self._reference, self._label, self._hiding = reference, label, hiding
+        # The reference stays out of the learner's reach: not an attribute, but a module entry.
+        self._label = label
+        _STAND_INS[id(self)] = (reference, hiding)
 
     def _used(self) -> ReferenceUsed:
-        error = ReferenceUsed(self._reference, self._label)
-        self._hiding.used.append(error)
+        reference, hiding = _STAND_INS[id(self)]
+        error = ReferenceUsed(reference, self._label)
+        hiding.used.append(error)
         return error
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise self._used()
 
     def __getattr__(self, attribute: str) -> Any:  # only for attributes the stand-in does not have
+        if attribute in ("_reference", "_hiding"):  # where the reference used to be kept
+            raise self._used()
         if attribute.startswith("_"):
             raise AttributeError(attribute)  # what introspection asks for (__wrapped__, _fields, ...)
         raise self._used()
@@ -219,7 +234,7 @@ class _StandIn:
 
 
 @contextlib.contextmanager
-def hidden(*references: Any) -> Iterator[Hiding]:
+def hidden(*references: Any, methods: bool = False) -> Iterator[Hiding]:
     """Hide ``references`` from every loaded module while the block runs; restore them afterwards.
 
     Every module attribute that holds one of them (``pspnet_edu.schedule.poly_lr``,
@@ -228,7 +243,8 @@ def hidden(*references: Any) -> Iterator[Hiding]:
     :class:`ReferenceUsed` when it is used. Afterwards every such attribute holds the reference
     again, also after an exception, and also in a module imported inside the block that picked
     up a stand-in. A function that keeps the reference itself (not its name) is not affected:
-    :func:`refuse_reference` refuses those. Hiding costs two passes over the loaded modules
+    :func:`refuse_reference` refuses those. The stand-in does not keep the reference as an
+    attribute (``stand_in._reference`` counts as a use). Hiding costs two passes over the loaded modules
     (about 10 ms each with torch loaded), so a check hides once around all its cases, not per case.
     Another thread that uses a reference meanwhile would meet the stand-in too.
 
@@ -244,29 +260,108 @@ def hidden(*references: Any) -> Iterator[Hiding]:
     hiding = Hiding(unique)
     places = _places(unique)
     stand_ins = {id(r): _StandIn(r, _reference_name(r, places), hiding) for r in unique}
+    # An object built before the check (a notebook's ResNet) would still run the class's code:
+    # with ``methods=True`` its own methods answer with the class's stand-in too. Only for a
+    # check that computes everything it needs from the classes before the block.
+    methods = [(reference, key, value) for reference in (unique if methods else ()) if isinstance(reference, type)
+               for key, value in list(vars(reference).items())
+               if isinstance(value, types.FunctionType) and not key.startswith("__")]
     try:
         for _, namespace, key, reference in places:
             namespace[key] = stand_ins[id(reference)]
+        for reference, key, _ in methods:
+            type.__setattr__(reference, key, stand_ins[id(reference)])
         yield hiding
     finally:
+        for reference, key, method in methods:
+            type.__setattr__(reference, key, method)
         for _, namespace, key, reference in places:
             namespace[key] = reference
         # A module imported inside the block (or a name bound there) may hold a stand-in now.
         for _, namespace, key, stand_in in _places(list(stand_ins.values())):
-            namespace[key] = stand_in._reference
+            namespace[key] = _reference_of(stand_in)
+        for stand_in in stand_ins.values():
+            del _STAND_INS[id(stand_in)]
 
 
-def _held(learner: Any) -> list[Any]:
-    """What a learner function keeps itself: a partial's function, a decorator's, defaults, closure cells."""
-    held = [getattr(learner, "func", None), getattr(learner, "__wrapped__", None)]
-    held += getattr(learner, "__defaults__", None) or ()
-    held += (getattr(learner, "__kwdefaults__", None) or {}).values()
-    for cell in getattr(learner, "__closure__", None) or ():
-        try:
-            held.append(cell.cell_contents)
-        except ValueError:  # a cell not filled yet
-            pass
-    return held
+# How deep refuse_reference looks from the learner's function: function -> global or cell ->
+# container -> nested container -> the reference, with room for a helper function in between.
+_HOLD_DEPTH = 6
+_CONTAINER_ITEMS = 1000  # a long list of the learner's own numbers is scanned only this far
+
+
+def _global_names(code: types.CodeType) -> Iterator[str]:
+    """The global names a function's code (its nested functions and comprehensions too) reads."""
+    yield from code.co_names
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield from _global_names(constant)
+
+
+def _is_library_class(cls: type) -> bool:
+    return cls.__module__ == "builtins" or cls.__module__.split(".")[0] in ("torch", "numpy", "pspnet_edu")
+
+
+def _children(value: Any, wanted: set[int]) -> list[Any]:
+    """What a learner's object keeps: a function's defaults, closure cells and the globals its
+    code reads; a partial's function and arguments; a container's items; a learner's class's
+    attributes. Modules and the package's or libraries' objects are not looked into."""
+    if isinstance(value, functools.partial):
+        return [value.func, *value.args, *value.keywords.values()]
+    if isinstance(value, (types.MethodType, staticmethod, classmethod)):
+        return [value.__func__]
+    if isinstance(value, types.FunctionType):
+        held = [getattr(value, "__wrapped__", None), *(value.__defaults__ or ())]
+        held += (value.__kwdefaults__ or {}).values()
+        for cell in value.__closure__ or ():
+            try:
+                held.append(cell.cell_contents)
+            except ValueError:  # a cell not filled yet
+                pass
+        namespace = value.__globals__
+        for key in dict.fromkeys(_global_names(value.__code__)):
+            # A global that is the reference itself is hidden while the code runs, and refused
+            # then with "calls"; what is looked into here is what hiding cannot reach.
+            if key in namespace and id(namespace[key]) not in wanted:
+                held.append(namespace[key])
+        return held
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)[:_CONTAINER_ITEMS]
+    if isinstance(value, dict):
+        return list(value.values())[:_CONTAINER_ITEMS]
+    if isinstance(value, types.SimpleNamespace):
+        return list(vars(value).values())
+    if isinstance(value, type) and not _is_library_class(value):
+        return list(vars(value).values())
+    return []
+
+
+def _held(learner: Any, references: Sequence[Any]) -> list[Any]:
+    """Everything ``learner`` keeps, directly or through containers, closures and helpers."""
+    wanted = {id(reference) for reference in references}
+    found, seen = [], {id(learner)}
+    frontier = [learner]
+    for _ in range(_HOLD_DEPTH):
+        next_frontier = []
+        for value in frontier:
+            if isinstance(value, types.ModuleType):
+                continue
+            for child in _children(value, wanted):
+                if child is None or id(child) in seen:
+                    continue
+                seen.add(id(child))
+                found.append(child)
+                next_frontier.append(child)
+        frontier = next_frontier
+    return found
+
+
+def _is_copy_of(value: Any, reference: Any) -> bool:
+    """``value`` is ``reference`` or a function built on its code (``types.FunctionType(ref.__code__, ...)``)."""
+    if value is reference:
+        return True
+    code = getattr(reference, "__code__", None)
+    return code is not None and isinstance(value, types.FunctionType) and value.__code__ is code
 
 
 def refuse_reference(learner: Any, references: Sequence[Any], name: str | None = None) -> None:
@@ -281,17 +376,20 @@ def refuse_reference(learner: Any, references: Sequence[Any], name: str | None =
     >>> import functools
     >>> refuse_reference(functools.partial(math.floor), [math.floor], "my_floor")
     Traceback (most recent call last):
-    AssertionError: my_floor holds math.floor, the function it is meant to replace: write it yourself (it keeps it in a default argument, a closure or functools.partial)
+    AssertionError: my_floor holds math.floor, the function it is meant to replace: write it yourself (it keeps it in a default argument, a closure, a list, dict or class, or functools.partial)
     """
     name = name or learner_name(learner)
     for reference in references:
         if learner is reference:
             raise AssertionError(f"{name} is the package's own {reference_name(reference)}: write your own version")
-    held = _held(learner)
     for reference in references:
         if isinstance(learner, type) and isinstance(reference, type) and issubclass(learner, reference):
             raise AssertionError(uses_reference_message(name, reference, how="subclasses"))
-        if any(value is reference for value in held):
+        if _is_copy_of(learner, reference):
+            raise AssertionError(uses_reference_message(name, reference, how="holds"))
+    held = _held(learner, references)
+    for reference in references:
+        if any(_is_copy_of(value, reference) for value in held):
             raise AssertionError(uses_reference_message(name, reference, how="holds"))
 
 
