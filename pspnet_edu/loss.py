@@ -60,11 +60,6 @@ def _cross_entropy(logits: Tensor, target: Tensor, ignore_index: int, weight: Te
     if not (target != ignore_index).any():
         return logits.sum() * 0.0
     weight = None if weight is None else weight.to(device=logits.device, dtype=logits.dtype)
-    if logits.dim() == 4 and not logits.is_contiguous() and logits.is_contiguous(memory_format=torch.channels_last):
-        # channels_last logits (the trainer's): the same loss, taken over rows of K scores. The
-        # gradient then stays channels_last, which makes the backward pass of the upsampling
-        # several times faster on the CPU than a copy to (B, K, H, W) (benchmarks/bench_train.py).
-        logits, target = logits.permute(0, 2, 3, 1).reshape(-1, logits.shape[1]), target.reshape(-1)
     return F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
 
 

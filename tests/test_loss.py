@@ -150,19 +150,3 @@ def test_class_weights_favour_rare_classes_keep_the_mean_pixel_at_one_and_skip_a
         assert torch.allclose(weights[:4] * shares[:4], torch.full((4,), 0.25, dtype=torch.float64))
     if method == "sqrt-median-frequency":
         assert torch.allclose(weights[:4] ** 2 * shares[:4] / (weights[0] ** 2 * shares[0]), torch.ones(4, dtype=torch.float64))
-
-
-@pytest.mark.parametrize("weighted", [False, True])
-def test_channels_last_logits_give_the_same_loss_and_gradient(weighted):
-    outputs, target = make_batch()
-    weights = torch.rand(5) + 0.5 if weighted else None
-    dense = {k: v.detach().clone().requires_grad_() for k, v in outputs.items()}
-    nhwc = {k: v.detach().clone().contiguous(memory_format=torch.channels_last).requires_grad_()
-            for k, v in outputs.items()}
-    loss_dense, _ = pspnet_loss(dense, target, class_weights=weights)
-    loss_nhwc, _ = pspnet_loss(nhwc, target, class_weights=weights)
-    loss_dense.backward()
-    loss_nhwc.backward()
-    torch.testing.assert_close(loss_nhwc, loss_dense)
-    for name in outputs:
-        torch.testing.assert_close(nhwc[name].grad, dense[name].grad)
