@@ -58,15 +58,17 @@ def run(tree: Path, out: Path, extra: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one training command run in ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree), "TQDM_DISABLE": "1"}
     command = [sys.executable, "-m", "pspnet_edu", "train", "--iters", "60", "--out", str(out), *extra]
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    error = process.stderr.read().decode() if process.stderr else ""
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a full pipe would block the child
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage (peak RSS)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        error = errors.read().decode(errors="replace").strip()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} in {tree} failed ({process.returncode}): "
-                         f"{error.strip().splitlines()[-1] if error.strip() else 'no message'}")
+                         f"{error.splitlines()[-1] if error else 'no message'}")
     return seconds, usage.ru_maxrss / 1024  # kB on Linux
 
 

@@ -43,3 +43,13 @@ def test_the_ppm_figure_draws_the_files_gains():
     names = [n for n in results["settings"] if n != "none"]
     bars = [patch.get_height() for patch in figure.axes[0].patches]
     assert np.allclose(bars, [compare_settings(results, name, "none", pair).mean for pair in PAIR_IDS for name in names])
+
+
+def test_a_one_seed_sweep_still_gets_its_figure(alpha_results):
+    """`ablate alpha --num-seeds 1` is allowed: its figure has no intervals and no paired gains, and no error."""
+    one_seed = {**alpha_results, "settings": {name: {**s, "runs": s["runs"][:1]}
+                                              for name, s in alpha_results["settings"].items()}}
+    levels, gains, _ = plot_alpha(one_seed).axes
+    assert [list(c.lines[0].get_ydata()) for c in levels.containers][0] == [s["runs"][0]["miou"]
+                                                                          for s in one_seed["settings"].values()]
+    assert not gains.containers and "two seeds" in gains.texts[0].get_text()

@@ -9,7 +9,6 @@ both sides, so that a small effect looks small.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from pspnet_edu.data import CONTEXT_PAIRS, THIN_CLASSES, CityscapesSegmentation,
 from pspnet_edu.data.labels import CLASS_NAMES
 from pspnet_edu.data.visualize import colorize, error_map, legend_handles, present_classes
 from pspnet_edu.experiments.paper import PAPER_ROW_OF_VARIANT, PAPER_TABLE1, PAPER_TABLE2, TRANSCRIPTION_NOTE
-from pspnet_edu.experiments.stats import T_CRITICAL_95, compare_settings, context_miou, finite_mean, mean_and_spread
+from pspnet_edu.experiments.stats import compare_settings, context_miou, finite_mean, mean_interval
 from pspnet_edu.files import write_atomic
 from pspnet_edu.inference import predict
 from pspnet_edu.training import load_checkpoint, model_from_checkpoint
@@ -63,6 +62,8 @@ def plot_alpha(results: dict[str, Any], path: Path | None = None) -> Figure:
             levels.plot([alpha] * len(seeds), seeds, "o", color=colour, alpha=0.3, markersize=4)
         means, halves = zip(*(_mean_and_half_interval(seeds) for seeds in values))
         levels.errorbar(alphas, means, yerr=halves, fmt="-", color=colour, capsize=3, label=label)
+        if len(settings[0]["runs"]) < 2:
+            continue  # a paired gain needs two seeds or more (the panel says so below)
         compared = [compare_settings(results, name, names[0], classes) for name in names[1:]]
         gains.errorbar(alphas[1:], [c.mean for c in compared],
                        yerr=[[c.mean - c.low for c in compared], [c.high - c.mean for c in compared]],
@@ -73,7 +74,10 @@ def plot_alpha(results: dict[str, Any], path: Path | None = None) -> Figure:
     gains.axhline(0, color="black", linewidth=0.8)
     gains.set(xlabel="alpha", ylabel=f"gain over alpha = {alphas[0]:g} (IoU)", xlim=(-0.05, 1.05),
               title="paired gain over the same seeds at alpha = 0, 95 % interval")
-    gains.legend(fontsize=7, loc="lower left")
+    if gains.containers:
+        gains.legend(fontsize=7, loc="lower left")
+    else:
+        gains.text(0.5, 0.5, "paired gains need two seeds or more", ha="center", transform=gains.transAxes)
     paper_miou = [v[0] for v in PAPER_TABLE2.values()]
     paper.plot(list(PAPER_TABLE2), paper_miou, "s-", color="tab:green")
     low = int(min(paper_miou)) - 1  # the paper's effect is 1.4 points: from 0 it would be a flat line
@@ -86,9 +90,12 @@ def plot_alpha(results: dict[str, Any], path: Path | None = None) -> Figure:
 
 
 def _mean_and_half_interval(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and half the width of its two-sided 95 % interval (Student's t; 0 for one value)."""
-    mean, spread = mean_and_spread(values) if len(values) > 1 else (values[0], 0.0)
-    return mean, (T_CRITICAL_95[len(values) - 1] * spread / math.sqrt(len(values)) if len(values) > 1 else 0.0)
+    """Mean and half the width of its 95 % interval (:func:`~pspnet_edu.experiments.stats.mean_interval`);
+    one seed has no interval (0)."""
+    if len(values) < 2:
+        return float(values[0]), 0.0
+    mean, low, _ = mean_interval(values)
+    return mean, mean - low
 
 
 def plot_ppm(results: dict[str, Any], path: Path | None = None) -> Figure:

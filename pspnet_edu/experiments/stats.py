@@ -53,15 +53,24 @@ def paired_t(a: Sequence[float], b: Sequence[float]) -> float:
     return mean / (spread / math.sqrt(len(differences)))
 
 
+def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean of per-seed values and its two-sided 95 % confidence interval (Student's t, n - 1 df).
+
+    >>> [round(v, 4) for v in mean_interval([0.20, 0.16, 0.17])]
+    [0.1767, 0.125, 0.2284]
+    """
+    mean, spread = mean_and_spread(values)
+    half = T_CRITICAL_95[len(values) - 1] * spread / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
 def paired_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
     """Mean difference ``a - b`` over paired seeds and its two-sided 95 % confidence interval.
 
     >>> [round(v, 4) for v in paired_interval([0.60, 0.66, 0.62], [0.40, 0.50, 0.45])]
     [0.1767, 0.125, 0.2284]
     """
-    mean, spread = mean_and_spread([float(x) - float(y) for x, y in zip(a, b, strict=True)])
-    half = T_CRITICAL_95[len(a) - 1] * spread / math.sqrt(len(a))
-    return mean, mean - half, mean + half
+    return mean_interval([float(x) - float(y) for x, y in zip(a, b, strict=True)])
 
 
 def seeds_needed(effect: float, spread: float, t_critical: float = 1.96) -> int:
