@@ -1,4 +1,4 @@
-"""``pspnet-edu ablate alpha | ppm``: the paper's ablations (Tables 1 and 2) at course scale.
+"""``pspnet-edu ablate alpha | ppm | curves``: the paper's ablations (Tables 1 and 2) at course scale, and learning curves.
 
 Argument parsing only: the sweeps are :mod:`pspnet_edu.experiments.sweeps`, whose defaults the
 options show. Options every run would override are refused: ``--seed`` (the runs use seeds
@@ -16,6 +16,7 @@ from typing import Any
 from pspnet_edu.cli.options import (add_training_options, config_from_args, default_of, finite_float, positive_int,
                                     refuse_given, set_threads)
 from pspnet_edu.experiments import ALPHAS, DEMO_RECIPE, PPM_VARIANTS, ablate_alpha, ablate_ppm
+from pspnet_edu.experiments.curves import CURVE_RECIPE, CURVE_STEPS, CURVE_VARIANTS, learning_curves
 
 BASE = DEMO_RECIPE  # the sweeps run at the demo's size and recipe
 SEEDS = {"seed": "does not apply: the ablations train seeds 0..N-1 of every setting; use --num-seeds N"}
@@ -46,6 +47,21 @@ def _ppm(args: argparse.Namespace) -> int:
                processes=args.processes)
     return 0
 
+CURVES_REFUSED = {**PPM_REFUSED, "iters": "is set by --steps (the runs train to the last step)"}
+
+
+def _curves(args: argparse.Namespace) -> int:
+    refuse_given(args, CURVES_REFUSED)
+    set_threads(args)
+    unknown = sorted(set(args.variants) - set(PPM_VARIANTS))
+    if unknown:  # before the data is generated
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {list(PPM_VARIANTS)}")
+    if args.steps != sorted(set(args.steps)):
+        raise ValueError(f"--steps must be increasing, e.g. {' '.join(map(str, CURVE_STEPS))}; got {args.steps}")
+    learning_curves(config_from_args(args, CURVE_RECIPE), variants=args.variants, seeds=args.num_seeds,
+                    steps=args.steps, out=args.out, processes=args.processes)
+    return 0
+
 
 def _add_sweep_options(parser: argparse.ArgumentParser, sweep: Callable[..., Any]) -> None:
     """--num-seeds, --out and --processes, with the defaults of the library's ``sweep`` function."""
@@ -59,7 +75,7 @@ def _add_sweep_options(parser: argparse.ArgumentParser, sweep: Callable[..., Any
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Register `ablate alpha` and `ablate ppm`."""
+    """Register `ablate alpha`, `ablate ppm` and `ablate curves`."""
     ablate = subparsers.add_parser("ablate", help="the paper's ablations: alpha sweep, PPM variants",
                                    description="Re-run the paper's ablations (Tables 1 and 2) at course scale, with "
                                                "the demo's recipe unless options say otherwise.")
@@ -78,3 +94,14 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                         help=f"variants (default: all of {' '.join(PPM_VARIANTS)})")
     _add_sweep_options(parser, ablate_ppm)
     parser.set_defaults(func=_ppm)
+    parser = commands.add_parser("curves", help="when each network learns each context pair, and the FCN's "
+                                                 "effective receptive field along training")
+    add_training_options(parser, CURVE_RECIPE, hidden=CURVES_REFUSED)
+    parser.add_argument("--variants", nargs="+", default=list(CURVE_VARIANTS),
+                        help=f"variants (default {' '.join(CURVE_VARIANTS)}; any of {' '.join(PPM_VARIANTS)})")
+    steps = default_of(learning_curves, "steps")
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=list(steps),
+                        help=f"steps at which the weights are kept and the effective field measured; the runs "
+                             f"train to the last (default {' '.join(map(str, steps))})")
+    _add_sweep_options(parser, learning_curves)
+    parser.set_defaults(func=_curves)

@@ -179,3 +179,46 @@ def _curves(figure: Figure, grid: Any, runs: dict[Path, dict[str, Any]], labels:
         axis.set(xlabel="iteration", ylabel="IoU", title=f"val IoU, {' / '.join(CLASS_NAMES[c] for c in pair)}",
                  ylim=(0, 1))
     loss_axis.legend(fontsize=8)
+
+
+CURVE_COLOURS = {"none": "tab:red", "B1236-avg": "tab:blue", "B1236-control": "tab:grey"}
+
+
+def plot_curves(results: dict[str, Any], path: Path | None = None) -> Figure:
+    """Each context pair's val IoU along training per setting, and the backbone's effective field.
+
+    Thin lines: seeds; thick: their mean. Right: the radius (input pixels) around the centre unit
+    of ``backbone.layer4`` that holds most of its gradient (``results["erf"]``), at each snapshot.
+    """
+    curves = results["curves"]
+    pairs = list(next(iter(curves.values()))[0]["pairs"])
+    figure = Figure(figsize=(15, 3.8), layout="constrained")
+    axes = figure.subplots(1, len(pairs) + 1)
+    for name, runs in curves.items():
+        colour = CURVE_COLOURS.get(name)
+        label = f"{name} ({len(runs)} seeds)"
+        for ax, pair in zip(axes, pairs):
+            for r in runs:
+                ax.plot(r["iteration"], r["pairs"][pair], color=colour, alpha=0.25, linewidth=0.8)
+            ax.plot(runs[0]["iteration"], [finite_mean(v) for v in zip(*(r["pairs"][pair] for r in runs))],
+                    color=colour, linewidth=2.2, label=label)
+        field = axes[-1]
+        for r in runs:
+            field.plot(r["erf"]["iteration"], r["erf"]["radius"], "o", color=colour, alpha=0.3, markersize=3)
+        field.plot(runs[0]["erf"]["iteration"], [finite_mean(v) for v in zip(*(r["erf"]["radius"] for r in runs))],
+                   "-", color=colour, linewidth=2.2, label=label)
+    threshold = results["learnt_threshold"]
+    for ax, pair in zip(axes, pairs):
+        ax.axhline(threshold, color="black", linestyle=":", linewidth=0.8)
+        ax.set(xlabel="training step", ylabel="val IoU of the pair", ylim=(0, 1), title=f"{pair} (dotted: 'learnt')")
+    axes[0].legend(fontsize=7, loc="lower right")
+    erf = results["erf"]
+    h, w = erf["input"]
+    field.axhline((h ** 2 + w ** 2) ** 0.5 / 2, color="black", linestyle="--", linewidth=0.8)
+    field.text(0, (h ** 2 + w ** 2) ** 0.5 / 2, " centre to corner", va="bottom", fontsize=7)
+    field.set(xlabel="training step", ylabel=f"radius holding {erf['mass']:.0%} of the gradient (px)", ylim=(0, None),
+              title=f"effective field of {erf['node']} ({h}x{w} input)")
+    field.legend(fontsize=7, loc="lower right")
+    if path is not None:
+        save_figure(figure, path)
+    return figure

@@ -60,7 +60,7 @@ def with_model(config: TrainConfig, **fields: Any) -> TrainConfig:
 
 
 def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: str | Path, log: Log = print,
-                 processes: int = 1) -> dict[str, Any]:
+                 processes: int = 1, snapshots: Sequence[int] = ()) -> dict[str, Any]:
     """Train every setting with every seed, each run in ``out/SETTING/seedS``.
 
     A finished run is read back, an interrupted one resumed. ``processes > 1`` trains that
@@ -69,7 +69,8 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: st
     through more work than one run on two threads). Returns (and writes to
     ``out/results.json`` after every run) per setting and seed: mIoU, pixel accuracy,
     per-class IoU, the context classes' mean IoU and the training time, with a provenance
-    record.
+    record. ``snapshots``: iterations at which each run also saves its weights
+    (:func:`~pspnet_edu.training.setup.train_from_config`).
     """
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
@@ -93,11 +94,11 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: st
 
     if processes <= 1:
         for name, config in jobs:
-            record(name, _run_one(config, name, log))
+            record(name, _run_one(config, name, log, snapshots))
         return results
     threads = max(1, torch.get_num_threads() // processes)
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_in_process, config, name, threads): name for name, config in jobs}
+        futures = {pool.submit(_run_in_process, config, name, threads, snapshots): name for name, config in jobs}
         for name, config in jobs:
             log(f"--- {name}, seed {config.seed}: in a process of its own, {threads} thread(s), log {config.out}.log")
         for future in as_completed(futures):
@@ -105,18 +106,18 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: st
     return results
 
 
-def _run_in_process(config: TrainConfig, name: str, threads: int) -> dict[str, Any]:
+def _run_in_process(config: TrainConfig, name: str, threads: int, snapshots: Sequence[int] = ()) -> dict[str, Any]:
     """One run in a worker process, its printout in ``OUT.log`` (beside the run folder)."""
     torch.set_num_threads(threads)
     Path(config.out).parent.mkdir(parents=True, exist_ok=True)
     with open(f"{config.out}.log", "a") as file, contextlib.redirect_stdout(file):
-        return _run_one(config, name, print)
+        return _run_one(config, name, print, snapshots)
 
 
-def _run_one(config: TrainConfig, name: str, log: Log) -> dict[str, Any]:
+def _run_one(config: TrainConfig, name: str, log: Log, snapshots: Sequence[int] = ()) -> dict[str, Any]:
     resume = (Path(config.out) / CHECKPOINT_NAME).is_file()
     log(f"--- {name}, seed {config.seed}: {'resuming/reading' if resume else 'training'} {config.out}")
-    result = train_from_config(config, resume=resume)
+    result = train_from_config(config, resume=resume, snapshots=snapshots)
     if result.interrupted:
         raise KeyboardInterrupt(f"stopped during {name}, seed {config.seed}; run the same command to resume")
     final = result.final or {}

@@ -60,6 +60,34 @@ class EffectiveReceptiveField:
     # theoretical_box (Luo et al.: much less than 1, and shrinking with depth)
     effective_area_ratio: float
 
+    def radius(self, mass: float = 0.9) -> float:
+        """Radius in input pixels of the smallest disc around the unit's centre holding ``mass`` of the gradient.
+
+        The distance is measured from the centre of the unit's theoretical field to each pixel's
+        centre; the radius is that of the farthest pixel needed. A measure of how far the unit
+        reads that grows with training if the network learns to use distant pixels.
+
+        >>> from pspnet_edu.receptive_field import ReceptiveField
+        >>> g = torch.zeros(5, 5, dtype=torch.float64); g[2, 2], g[2, 4] = 3.0, 1.0
+        >>> erf = _summarise(g, (2, 2), ReceptiveField2d.square(ReceptiveField.identity()), (1, 1, 5, 5), 0.9)
+        >>> erf.radius(0.75), erf.radius(0.9)
+        (0.0, 2.0)
+        """
+        if not 0.0 < mass <= 1.0:
+            raise ValueError(f"mass must be in (0, 1], got {mass}; e.g. 0.9.")
+        total = float(self.gradient.sum())
+        if total == 0.0:
+            return math.nan
+        h, w = self.gradient.shape
+        cy, cx = self.theoretical.center(*self.unit)
+        rows = torch.arange(h, dtype=torch.float64).view(-1, 1)
+        cols = torch.arange(w, dtype=torch.float64).view(1, -1)
+        distance = ((rows - cy) ** 2 + (cols - cx) ** 2).sqrt().flatten()
+        order = distance.argsort(stable=True)
+        cumulative = self.gradient.flatten()[order].cumsum(0)
+        needed = int((cumulative < mass * total * (1 - 1e-12)).sum())  # pixels before the one that reaches it
+        return float(distance[order][min(needed, len(order) - 1)])
+
 
 _LINEAR_ACTIVATIONS = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,

@@ -4,7 +4,7 @@
     optim       SGD over two parameter groups (backbone 1x, PPM and heads 10x) and the poly schedule
     step        train_step: one step of the paper's recipe, and where each value is defined
     loop        train(config, model, train_set, val_set): the loop around it (devices, precision, saving)
-    setup       build_model, build_datasets, train_from_config: a run from its config alone
+    setup       build_model, build_datasets, train_from_config: a run from its config alone (snapshots)
     sampling    seeds, the order of the images and their augmentation: exact resume
     checkpoint  last.pt: save, load safely, rebuild the model
     export      a finished run as small committed weights + a sidecar (course checkpoints)
@@ -22,11 +22,12 @@ from pspnet_edu.training.config import PRECISIONS, TrainConfig, config_from_dict
 from pspnet_edu.training.loop import NonFiniteLossError, TrainResult, train
 from pspnet_edu.training.optim import build_optimizer, param_groups
 from pspnet_edu.training.sampling import EndlessBatches
-from pspnet_edu.training.setup import build_datasets, build_model, train_from_config
+from pspnet_edu.training.setup import build_datasets, build_model, load_snapshot, train_from_config
 from pspnet_edu.training.step import train_step
 
 __all__ = [
     "CHECKPOINT_NAME", "EndlessBatches", "NonFiniteLossError", "PRECISIONS", "TrainConfig", "TrainResult",
     "build_datasets", "build_model", "build_optimizer", "config_from_dict", "config_to_dict", "load_checkpoint",
+    "load_snapshot",
     "model_from_checkpoint", "param_groups", "saved_config", "train", "train_from_config", "train_step",
 ]

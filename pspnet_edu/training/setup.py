@@ -7,6 +7,7 @@ with the paper's augmentation) and hands them to :func:`pspnet_edu.training.loop
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from pspnet_edu.data import CLASS_NAMES, CityscapesSegmentation, EvalTransforms,
 from pspnet_edu.data.cityscapes import KEEP_DECODED_MB
 from pspnet_edu.files import check_no_link_loop
 from pspnet_edu.pspnet import PSPNet
+from pspnet_edu.training.checkpoint import save_checkpoint
 from pspnet_edu.training.config import TrainConfig
 from pspnet_edu.training.loop import TrainResult, train
 
@@ -50,9 +52,39 @@ def build_datasets(config: TrainConfig) -> tuple[CityscapesSegmentation, Citysca
 
 
 def train_from_config(config: TrainConfig, *, resume: bool = False, force: bool = False,
-                      progress: bool | None = None) -> TrainResult:
-    """Build the model and the datasets of ``config`` and train (or resume) the run."""
+                      progress: bool | None = None, snapshots: Collection[int] = ()) -> TrainResult:
+    """Build the model and the datasets of ``config`` and train (or resume) the run.
+
+    ``snapshots``: iterations after which the weights are also saved, to ``OUT/step{N}.pt``
+    (``{"iteration": N, "model": state_dict}``; read with :func:`load_snapshot`), for measures
+    along training such as the effective receptive field. Saving does not touch any random
+    state: the run is the same with or without them.
+    """
     train_set, val_set = build_datasets(config)
     model: nn.Module = build_model(config)
+    wanted = frozenset(snapshots)
+
+    def snapshot(iteration: int) -> None:
+        if iteration in wanted:
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(snapshot_path(config.out, iteration), {"iteration": iteration, "model": weights})
+
     return train(config, model, train_set, val_set, resume=resume, force=force, progress=progress,
-                 data_id=dataset_fingerprint(config.data), class_names=CLASS_NAMES)
+                 data_id=dataset_fingerprint(config.data), class_names=CLASS_NAMES,
+                 on_step=snapshot if wanted else None)
+
+
+def snapshot_path(run_dir: str | Path, iteration: int) -> Path:
+    """Where :func:`train_from_config` saves the weights after ``iteration`` (``snapshots``)."""
+    return Path(run_dir) / f"step{iteration}.pt"
+
+
+def load_snapshot(config: TrainConfig, iteration: int) -> PSPNet:
+    """The model of ``config`` with the weights saved after ``iteration`` (0: its initial weights)."""
+    model = build_model(config)
+    if iteration:
+        path = snapshot_path(config.out, iteration)
+        if not path.is_file():
+            raise FileNotFoundError(f"no snapshot {path}; train the run with snapshots including {iteration}")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    return model.eval()
