@@ -37,6 +37,19 @@ def test_ablate_commands(data, tmp_path, capsys) -> None:
                                                         "--out", str(out), *SMALL])
 
 
+def test_ablate_curves_command(data, tmp_path, capsys) -> None:
+    out, small = tmp_path / "curves", SMALL[2:]  # without --iters
+    assert main(["ablate", "curves", "--variants", "none", "--steps", "1", "2", "--num-seeds", "1", "--eval-every", "1",
+                 "--data", data, "--out", str(out), *small]) == 0
+    curves = json.loads((out / "results.json").read_text())["curves"]
+    assert curves["none"][0]["iteration"] == [1, 2] and curves["none"][0]["erf"]["iteration"] == [0, 1, 2]
+    assert (out / "curves.png").is_file() and (out / "none" / "seed0" / "step1.pt").is_file()
+    assert "set by --steps" in one_line_error(capsys, ["ablate", "curves", "--iters", "5", "--data", data,
+                                                       "--out", str(out)])
+    assert "increasing" in one_line_error(capsys, ["ablate", "curves", "--steps", "4", "2", "--data", data,
+                                                   "--out", str(out)])
+
+
 def test_demo_into_a_file_is_one_sentence_before_any_work(data, tmp_path, capsys) -> None:
     """It trained first, then failed with "[Errno 20] Not a directory: 'afile/baseline'"."""
     (tmp_path / "afile").write_text("x")

@@ -386,3 +386,16 @@ def test_effective_field_rejects_bad_arguments() -> None:
         effective_receptive_field(model, (8, 8), "0", mass=1.5)
     with pytest.raises(ValueError, match="do not match input_shape"):
         effective_receptive_field(model, (8, 8), "0", inputs=torch.zeros(1, 1, 9, 9))
+
+
+def test_radius_holding_a_share_of_the_gradient() -> None:
+    """A linearized 5x5 field is a symmetric bump: the 100 % disc reaches its corner, smaller shares less far."""
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1))
+    erf = effective_receptive_field(model, (15, 15), "1", linearize=True)
+    assert erf.unit == (7, 7)
+    assert erf.radius(1.0) == pytest.approx(8 ** 0.5)  # the corner (2, 2) away of the 5x5 support
+    assert erf.radius(0.5) < erf.radius(0.9) <= erf.radius(1.0)
+    point = effective_receptive_field(nn.Sequential(nn.Conv2d(1, 1, 1)), (9, 9), "0", linearize=True)
+    assert point.radius(1.0) == 0.0  # a 1x1 convolution reads one pixel
+    with pytest.raises(ValueError, match="mass"):
+        erf.radius(0.0)

@@ -1,0 +1,68 @@
+"""Tests for pspnet_edu.experiments.curves: curves along training, snapshots that change nothing, the figure."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from pspnet_edu.data.synthetic import generate_synthetic
+from pspnet_edu.experiments.curves import CURVE_RECIPE, learning_curves, learnt_counts
+from pspnet_edu.training import build_model, load_snapshot, train_from_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    data = generate_synthetic(tmp_path_factory.mktemp("data") / "synth", train=4, val=2, size=(48, 96))
+    return dataclasses.replace(CURVE_RECIPE, data=str(data), batch_size=2, crop=(48, 96), eval_every=2)
+
+
+def test_snapshots_keep_the_weights_of_those_steps_and_change_nothing(base, tmp_path) -> None:
+    plain = train_from_config(dataclasses.replace(base, iters=4, out=str(tmp_path / "plain")))
+    config = dataclasses.replace(base, iters=4, out=str(tmp_path / "snap"))
+    kept = train_from_config(config, snapshots=(2, 4))
+    assert sorted(p.name for p in (tmp_path / "snap").glob("step*.pt")) == ["step2.pt", "step4.pt"]
+    final, fresh = kept.model.state_dict(), build_model(config).state_dict()
+    assert all(torch.equal(final[k], v) for k, v in plain.model.state_dict().items())  # bit-identical run
+    at4, at2, at0 = (load_snapshot(config, s).state_dict() for s in (4, 2, 0))
+    assert all(torch.equal(final[k], at4[k]) for k in final)
+    assert all(torch.equal(fresh[k], at0[k]) for k in fresh)  # step 0: the seed's initial weights
+    assert any(not torch.equal(at2[k], at4[k]) for k in at2 if at2[k].is_floating_point())
+    with pytest.raises(FileNotFoundError, match="no snapshot"):
+        load_snapshot(config, 3)
+
+
+def test_learning_curves_write_the_evaluations_and_the_effective_field(base, tmp_path) -> None:
+    out = tmp_path / "curves"
+    results = learning_curves(base, variants=("none", "B1-avg"), seeds=2, steps=(2, 4), out=out)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["curves"] == results["curves"] and set(saved["curves"]) == {"none", "B1-avg"}
+    run = saved["curves"]["none"][1]
+    history = json.loads((out / "none" / "seed1" / "history.json").read_text())
+    assert run["seed"] == 1 and run["iteration"] == [2, 4] == [row["iteration"] for row in history["val"]]
+    assert run["miou"] == [row["miou"] for row in history["val"]]
+    bus, train = history["class_names"].index("bus"), history["class_names"].index("train")
+    last = history["val"][-1]["iou"]
+    assert run["pairs"]["bus/train"][-1] == pytest.approx((last[bus] + last[train]) / 2)
+    erf = run["erf"]
+    assert erf["iteration"] == [0, 2, 4] and all(0 < r50 <= r for r, r50 in zip(erf["radius"], erf["radius50"]))
+    assert all(0 < a50 < a95 <= 1 for a50, a95 in zip(erf["area50"], erf["area95"]))
+    assert saved["erf"]["node"] == "backbone.layer4" and saved["erf"]["input"] == [48, 96]
+    assert {"command", "commit", "machine"} <= set(saved["provenance"])
+    assert (out / "curves.png").stat().st_size > 5_000
+    counts = learnt_counts(saved, "bus/train", threshold=0.0)
+    assert counts == {"none": [2, 2], "B1-avg": [2, 2]}
+    assert learnt_counts(saved, "bus/train", threshold=1.01) == {"none": [0, 0], "B1-avg": [0, 0]}
+
+
+def test_bad_arguments(base, tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown variant"):
+        learning_curves(base, variants=("B7",), out=tmp_path)
+    with pytest.raises(ValueError, match="increasing"):
+        learning_curves(base, steps=(4, 2), out=tmp_path)
+    with pytest.raises(ValueError, match="eval_every"):
+        learning_curves(dataclasses.replace(base, eval_every=0), out=tmp_path)
