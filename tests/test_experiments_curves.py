@@ -10,6 +10,7 @@ import torch
 
 from pspnet_edu.data.synthetic import generate_synthetic
 from pspnet_edu.experiments.curves import CURVE_RECIPE, learning_curves, learnt_counts
+from pspnet_edu.experiments.report import curves_table
 from pspnet_edu.training import build_model, load_snapshot, train_from_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -51,12 +52,16 @@ def test_learning_curves_write_the_evaluations_and_the_effective_field(base, tmp
     erf = run["erf"]
     assert erf["iteration"] == [0, 2, 4] and all(0 < r50 <= r for r, r50 in zip(erf["radius"], erf["radius50"]))
     assert all(0 < a50 < a95 <= 1 for a50, a95 in zip(erf["area50"], erf["area95"]))
+    assert all(0 <= share <= 1 for share in erf["sky"]) and 0 < saved["erf"]["scene_sky_share"] < 1
     assert saved["erf"]["node"] == "backbone.layer4" and saved["erf"]["input"] == [48, 96]
     assert {"command", "commit", "machine"} <= set(saved["provenance"])
     assert (out / "curves.png").stat().st_size > 5_000
     counts = learnt_counts(saved, "bus/train", threshold=0.0)
     assert counts == {"none": [2, 2], "B1-avg": [2, 2]}
     assert learnt_counts(saved, "bus/train", threshold=1.01) == {"none": [0, 0], "B1-avg": [0, 0]}
+    table = curves_table(saved)
+    assert "| `none` | bus/train: seeds that learnt it | - | 2 of 2 |" not in table  # 0.6 threshold, 4 steps
+    assert table.count("share of the gradient from the sky") == 2 and "step 0 | step 2 | step 4" in table
 
 
 def test_bad_arguments(base, tmp_path) -> None:

@@ -53,3 +53,23 @@ def test_a_one_seed_sweep_still_gets_its_figure(alpha_results):
     assert [list(c.lines[0].get_ydata()) for c in levels.containers][0] == [s["runs"][0]["miou"]
                                                                           for s in one_seed["settings"].values()]
     assert not gains.containers and "two seeds" in gains.texts[0].get_text()
+
+
+def test_the_curves_figure_draws_the_files_means():
+    """Each thick line of the learning-curves figure is the per-step mean over the file's seeds."""
+    path = RESULTS / "curves.json"
+    if not path.is_file():
+        pytest.skip("results/curves.json is not committed yet")
+    from pspnet_edu.experiments.plots import plot_curves
+
+    results = json.loads(path.read_text())
+    figure = plot_curves(results)
+    pairs = list(next(iter(results["curves"].values()))[0]["pairs"])
+    for ax, pair in zip(figure.axes, pairs):
+        means = [list(line.get_ydata()) for line in ax.lines if line.get_linewidth() > 2]
+        expected = [list(np.mean([r["pairs"][pair] for r in runs], axis=0)) for runs in results["curves"].values()]
+        assert np.allclose(means, expected)
+    for ax, key in zip(figure.axes[-2:], ("radius", "sky")):
+        means = [list(line.get_ydata()) for line in ax.lines if line.get_linewidth() > 2]
+        expected = [list(np.mean([r["erf"][key] for r in runs], axis=0)) for runs in results["curves"].values()]
+        assert np.allclose(means, expected)

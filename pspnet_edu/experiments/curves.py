@@ -71,17 +71,19 @@ def learning_curves(base: TrainConfig = CURVE_RECIPE, variants: Sequence[str] = 
     _, val_set = build_datasets(config)
     if val_set is None:
         raise ValueError("learning curves need a validation split; drop --val-split none")
-    scenes = torch.stack([val_set[i][0] for i in range(min(ERF_SCENES, len(val_set)))]).double()
+    items = [val_set[i] for i in range(min(ERF_SCENES, len(val_set)))]
+    scenes, masks = torch.stack([image for image, _ in items]).double(), torch.stack([mask for _, mask in items])
     results["curves"] = {}
     for name, setting in settings.items():
         runs = []
         for seed in seed_list:
             run = dataclasses.replace(setting, seed=seed, out=str(Path(out) / name / f"seed{seed}"))
             log(f"--- {name}, seed {seed}: effective receptive field at steps 0, {', '.join(map(str, steps))}")
-            runs.append({"seed": seed, **evaluations(run), "erf": field_along_training(run, (0, *steps), scenes)})
+            runs.append({"seed": seed, **evaluations(run), "erf": field_along_training(run, (0, *steps), scenes, masks)})
         results["curves"][name] = runs
     results["erf"] = {"node": f"backbone.{ERF_NODE}", "scenes": len(scenes), "mass": ERF_MASS,
-                      "input": list(scenes.shape[-2:]), "unit": "centre unit; radius in input pixels"}
+                      "input": list(scenes.shape[-2:]), "unit": "centre unit; radius in input pixels",
+                      "scene_sky_share": round(float((masks == CLASS_NAMES.index("sky")).double().mean()), 4)}
     results["learnt_threshold"] = LEARNT
     results["provenance"] = provenance(seconds=time.time() - start)
     write_atomic(Path(out) / "results.json", strict_json(results, indent=1))
@@ -103,24 +105,33 @@ def evaluations(run: TrainConfig) -> dict[str, list[Any]]:
             "thin": [context_miou(_finite(row["iou"]), thin) for row in rows]}
 
 
-def field_along_training(run: TrainConfig, steps: Sequence[int], scenes: torch.Tensor) -> dict[str, list[Any]]:
+def field_along_training(run: TrainConfig, steps: Sequence[int], scenes: torch.Tensor,
+                         masks: torch.Tensor) -> dict[str, list[Any]]:
     """The effective receptive field of ``backbone.layer4``'s centre unit at each snapshot of the run.
 
     ``radius``: pixels around the unit holding ``ERF_MASS`` of the gradient (summed over
-    ``scenes``), ``radius50`` half of it; ``area50`` / ``area95``: the share of the image (the unit's theoretical field,
-    clipped to it) that holds half / 95 % of the gradient.
+    ``scenes``), ``radius50`` half of it; ``area50`` / ``area95``: the share of the image (the
+    unit's theoretical field, clipped to it) that holds half / 95 % of the gradient; ``sky``: the
+    share of each scene's gradient that comes from its sky pixels (``masks``), averaged over the
+    scenes: how much the unit reads the region that holds both context cues.
     """
     shape = tuple(scenes.shape[1:])
-    radius, radius50, area50, area95 = [], [], [], []
+    sky = masks == CLASS_NAMES.index("sky")
+    series: dict[str, list[Any]] = {"iteration": list(steps), "radius": [], "radius50": [], "area50": [],
+                                    "area95": [], "sky": []}
     for step in steps:
         backbone = load_snapshot(run, step).backbone
         erf = effective_receptive_field(backbone, shape, ERF_NODE, inputs=scenes, mass=0.95)
-        radius.append(round(erf.radius(ERF_MASS), 2))
-        radius50.append(round(erf.radius(0.5), 2))
-        area95.append(round(erf.effective_area_ratio, 4))
-        area50.append(round(effective_receptive_field(backbone, shape, ERF_NODE, inputs=scenes, mass=0.5)
-                            .effective_area_ratio, 4))
-    return {"iteration": list(steps), "radius": radius, "radius50": radius50, "area50": area50, "area95": area95}
+        series["radius"].append(round(erf.radius(ERF_MASS), 2))
+        series["radius50"].append(round(erf.radius(0.5), 2))
+        series["area95"].append(round(erf.effective_area_ratio, 4))
+        series["area50"].append(round(effective_receptive_field(backbone, shape, ERF_NODE, inputs=scenes, mass=0.5)
+                                      .effective_area_ratio, 4))
+        shares = [float(g[s].sum() / g.sum()) for g, s in
+                  ((effective_receptive_field(backbone, shape, ERF_NODE, inputs=scene[None]).gradient, s)
+                   for scene, s in zip(scenes, sky))]
+        series["sky"].append(round(sum(shares) / len(shares), 4))
+    return series
 
 
 def learnt_counts(results: dict[str, Any], pair: str, threshold: float | None = None) -> dict[str, list[int]]:

@@ -188,12 +188,13 @@ def plot_curves(results: dict[str, Any], path: Path | None = None) -> Figure:
     """Each context pair's val IoU along training per setting, and the backbone's effective field.
 
     Thin lines: seeds; thick: their mean. Right: the radius (input pixels) around the centre unit
-    of ``backbone.layer4`` that holds most of its gradient (``results["erf"]``), at each snapshot.
+    of ``backbone.layer4`` that holds most of its gradient (``results["erf"]``), and the share of
+    that gradient that comes from the sky (where both cues are), at each snapshot.
     """
     curves = results["curves"]
     pairs = list(next(iter(curves.values()))[0]["pairs"])
-    figure = Figure(figsize=(15, 3.8), layout="constrained")
-    axes = figure.subplots(1, len(pairs) + 1)
+    figure = Figure(figsize=(19, 3.8), layout="constrained")
+    axes = figure.subplots(1, len(pairs) + 2)
     for name, runs in curves.items():
         colour = CURVE_COLOURS.get(name)
         label = f"{name} ({len(runs)} seeds)"
@@ -202,13 +203,14 @@ def plot_curves(results: dict[str, Any], path: Path | None = None) -> Figure:
                 ax.plot(r["iteration"], r["pairs"][pair], color=colour, alpha=0.25, linewidth=0.8)
             ax.plot(runs[0]["iteration"], [finite_mean(v) for v in zip(*(r["pairs"][pair] for r in runs))],
                     color=colour, linewidth=2.2, label=label)
-        field = axes[-1]
-        for r in runs:
-            field.plot(r["erf"]["iteration"], r["erf"]["radius"], "o", color=colour, alpha=0.3, markersize=3)
-        field.plot(runs[0]["erf"]["iteration"], [finite_mean(v) for v in zip(*(r["erf"]["radius"] for r in runs))],
-                   "-", color=colour, linewidth=2.2, label=label)
+        field, sky = axes[-2:]
+        for ax, key in ((field, "radius"), (sky, "sky")):
+            for r in runs:
+                ax.plot(r["erf"]["iteration"], r["erf"][key], "o", color=colour, alpha=0.3, markersize=3)
+            ax.plot(runs[0]["erf"]["iteration"], [finite_mean(v) for v in zip(*(r["erf"][key] for r in runs))],
+                    "-", color=colour, linewidth=2.2, label=label)
     threshold = results["learnt_threshold"]
-    for ax, pair in zip(axes, pairs):
+    for ax, pair in zip(axes[:len(pairs)], pairs):
         ax.axhline(threshold, color="black", linestyle=":", linewidth=0.8)
         ax.set(xlabel="training step", ylabel="val IoU of the pair", ylim=(0, 1), title=f"{pair} (dotted: 'learnt')")
     axes[0].legend(fontsize=7, loc="lower right")
@@ -219,6 +221,10 @@ def plot_curves(results: dict[str, Any], path: Path | None = None) -> Figure:
     field.set(xlabel="training step", ylabel=f"radius holding {erf['mass']:.0%} of the gradient (px)", ylim=(0, None),
               title=f"effective field of {erf['node']} ({h}x{w} input)")
     field.legend(fontsize=7, loc="lower right")
+    sky.axhline(erf["scene_sky_share"], color="black", linestyle="--", linewidth=0.8)
+    sky.text(0, erf["scene_sky_share"], " sky's share of the pixels", va="bottom", fontsize=7)
+    sky.set(xlabel="training step", ylabel="share of the gradient from sky pixels", ylim=(0, 1),
+            title=f"how much the centre unit reads the sky ({erf['scenes']} val scenes)")
     if path is not None:
         save_figure(figure, path)
     return figure

@@ -98,6 +98,35 @@ def learnt_table(results: dict[str, Any], baselines: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def curves_table(results: dict[str, Any]) -> str:
+    """Per setting, at each snapshot step: how many seeds have learnt each pair, and the effective field's radius.
+
+    The counts use the evaluation at that step (pair IoU at least :data:`LEARNT`); the radius is
+    the mean ± sd over seeds of the distance around the centre unit of the backbone's last stage
+    that holds most of its gradient (``results["erf"]``), in input pixels, and the share of that
+    gradient from sky pixels; step 0 is the initialisation.
+    """
+    curves = results["curves"]
+    first = next(iter(curves.values()))[0]
+    steps, pairs = first["erf"]["iteration"], list(first["pairs"])
+    lines = ["| setting | measure | " + " | ".join(f"step {s}" for s in steps) + " |",
+             "|---|---|" + "---|" * len(steps)]
+    for name, runs in curves.items():
+        for pair in pairs:
+            counts = [sum(r["pairs"][pair][r["iteration"].index(s)] >= LEARNT for r in runs) if s else None
+                      for s in steps]
+            lines.append(f"| `{name}` | {pair}: seeds that learnt it | "
+                         + " | ".join("-" if c is None else f"{c} of {len(runs)}" for c in counts) + " |")
+        radii = [mean_and_spread([r["erf"]["radius"][k] for r in runs]) for k in range(len(steps))]
+        lines.append(f"| `{name}` | radius holding {results['erf']['mass']:.0%} of the gradient (px) | "
+                     + " | ".join(f"{m:.0f} ± {sd:.0f}" for m, sd in radii) + " |")
+        if "sky" in runs[0]["erf"]:
+            shares = [mean_and_spread([r["erf"]["sky"][k] for r in runs]) for k in range(len(steps))]
+            lines.append(f"| `{name}` | share of the gradient from the sky | "
+                         + " | ".join(f"{m:.2f} ± {sd:.2f}" for m, sd in shares) + " |")
+    return "\n".join(lines)
+
+
 ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_alpha", "alpha=0"))
 
 
@@ -109,6 +138,9 @@ def blocks(repository: Path = REPOSITORY) -> dict[str, str]:
         found[f"results/{name}.json"] = ablation_table(results, baseline)
         if name.startswith("ablate_ppm"):
             found[f"results/{name}.json: learnt"] = learnt_table(results, ("none", "B1236-control"))
+    curves = repository / "results" / "curves.json"
+    if curves.is_file():  # the learning curves (pspnet-edu ablate curves)
+        found["results/curves.json"] = curves_table(json.loads(curves.read_text()))
     return found
 
 
