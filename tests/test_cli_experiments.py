@@ -44,6 +44,14 @@ def test_ablate_curves_command(data, tmp_path, capsys) -> None:
     curves = json.loads((out / "results.json").read_text())["curves"]
     assert curves["none"][0]["iteration"] == [1, 2] and curves["none"][0]["erf"]["iteration"] == [0, 1, 2]
     assert (out / "curves.png").is_file() and (out / "none" / "seed0" / "step1.pt").is_file()
+    kept = tmp_path / "kept.json"
+    kept.write_text((out / "results.json").read_text())
+    again = ["ablate", "curves", "--variants", "none", "--steps", "1", "2", "--num-seeds", "1", "--eval-every", "1",
+             "--data", data, *small, "--reuse"]
+    assert main([*again, str(kept), "--out", str(tmp_path / "more")]) == 0
+    assert not (tmp_path / "more" / "none").exists()  # its one seed was in the file: nothing trained
+    assert json.loads((tmp_path / "more" / "results.json").read_text())["curves"] == json.loads(kept.read_text())["curves"]
+    assert "copy it aside" in one_line_error(capsys, [*again, str(out / "results.json"), "--out", str(out)])
     assert "set by --steps" in one_line_error(capsys, ["ablate", "curves", "--iters", "5", "--data", data,
                                                        "--out", str(out)])
     assert "increasing" in one_line_error(capsys, ["ablate", "curves", "--steps", "4", "2", "--data", data,

@@ -64,6 +64,38 @@ def test_learning_curves_write_the_evaluations_and_the_effective_field(base, tmp
     assert table.count("share of the gradient from the sky") == 2 and "step 0 | step 2 | step 4" in table
 
 
+def test_reuse_keeps_the_earlier_runs_and_trains_only_the_missing_seeds(base, tmp_path) -> None:
+    """A sweep longer than one sitting: the second sitting has only the first one's results file."""
+    whole = learning_curves(base, variants=("none", "B1-avg"), seeds=2, steps=(2, 4), out=tmp_path / "whole")
+    first = learning_curves(base, variants=("none",), seeds=2, steps=(2, 4), out=tmp_path / "first")
+    kept = tmp_path / "kept.json"
+    kept.write_text((tmp_path / "first" / "results.json").read_text())
+    lines: list[str] = []
+    second = learning_curves(base, variants=("none", "B1-avg"), seeds=2, steps=(2, 4), out=tmp_path / "second",
+                             reuse=kept, log=lines.append)
+    assert not (tmp_path / "second" / "none").exists()  # nothing of `none` trained again
+    assert sum("training" in line for line in lines) == 2 and any("seeds [0, 1] kept" in line for line in lines)
+    assert second["curves"] == whole["curves"]  # same seeds, same machine: the same numbers
+    assert second["settings"]["none"] == first["settings"]["none"]
+    assert [r["seed"] for r in second["settings"]["B1-avg"]["runs"]] == [0, 1]
+    assert second["earlier_provenance"] == [first["provenance"]]
+    # a third sitting adds seed 2 of `none` only; the earlier provenances pile up
+    third = learning_curves(base, variants=("none",), seeds=3, steps=(2, 4), out=tmp_path / "third",
+                            reuse=tmp_path / "second" / "results.json")
+    assert [r["seed"] for r in third["curves"]["none"]] == [0, 1, 2] and set(third["curves"]) == {"none", "B1-avg"}
+    assert len(third["earlier_provenance"]) == 2
+    with pytest.raises(ValueError, match="other steps; give --steps 2 4"):
+        learning_curves(base, variants=("none",), seeds=3, steps=(2, 6), out=tmp_path / "x", reuse=kept)
+    with pytest.raises(ValueError, match="none runs were trained with other options"):
+        learning_curves(dataclasses.replace(base, lr=0.5), variants=("none",), seeds=3, steps=(2, 4),
+                        out=tmp_path / "x", reuse=kept)
+    with pytest.raises(ValueError, match="rewrites after every run; copy it aside"):
+        learning_curves(base, variants=("none",), seeds=3, steps=(2, 4), out=tmp_path / "first",
+                        reuse=tmp_path / "first" / "results.json")
+    with pytest.raises(ValueError, match="cannot read --reuse"):
+        learning_curves(base, out=tmp_path / "x", steps=(2, 4), reuse=tmp_path / "missing.json")
+
+
 def test_bad_arguments(base, tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown variant"):
         learning_curves(base, variants=("B7",), out=tmp_path)

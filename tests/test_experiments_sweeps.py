@@ -10,7 +10,7 @@ import torch
 
 from pspnet_edu.data.synthetic import generate_synthetic
 from pspnet_edu.experiments import DEMO_RECIPE, PPM_VARIANTS, ablate_alpha, ablate_ppm
-from pspnet_edu.experiments.sweeps import with_model
+from pspnet_edu.experiments.sweeps import run_settings, with_model
 from pspnet_edu.pspnet import PSPNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -53,6 +53,18 @@ def test_ppm_ablation_builds_each_variant_and_the_control_keeps_the_parameters(b
     count = {v: sum(p.numel() for p in PSPNet(with_model(base, **PPM_VARIANTS[v]).model).parameters())
              for v in ("none", "B1236-avg", "B1236-control")}
     assert count["B1236-control"] == count["B1236-avg"] > count["none"]
+
+
+def test_runs_go_seed_by_seed_and_each_setting_may_have_its_own_seeds(base, tmp_path) -> None:
+    """A sweep stopped early has compared its settings on the same seeds; a setting given no seed is not run."""
+    settings = {v: with_model(base, **PPM_VARIANTS[v]) for v in ("none", "B1-avg", "B1-max")}
+    lines: list[str] = []
+    results = run_settings(settings, {"none": [0, 1], "B1-avg": [1]}, tmp_path / "order", log=lines.append)
+    started = [line.split(":")[0] for line in lines if "training" in line]
+    assert started == ["--- none, seed 0", "--- none, seed 1", "--- B1-avg, seed 1"]
+    assert list(results["settings"]) == ["none", "B1-avg"] and not (tmp_path / "order" / "B1-max").exists()
+    with pytest.raises(ValueError, match="at least one seed"):
+        run_settings(settings, {"none": []}, tmp_path / "order")
 
 
 def test_bad_arguments(base, tmp_path) -> None:

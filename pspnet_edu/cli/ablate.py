@@ -59,7 +59,7 @@ def _curves(args: argparse.Namespace) -> int:
     if args.steps != sorted(set(args.steps)):
         raise ValueError(f"--steps must be increasing, e.g. {' '.join(map(str, CURVE_STEPS))}; got {args.steps}")
     learning_curves(config_from_args(args, CURVE_RECIPE), variants=args.variants, seeds=args.num_seeds,
-                    steps=args.steps, out=args.out, processes=args.processes)
+                    steps=args.steps, out=args.out, processes=args.processes, reuse=args.reuse)
     return 0
 
 
@@ -103,5 +103,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=positive_int, nargs="+", default=list(steps),
                         help=f"steps at which the weights are kept and the effective field measured; the runs "
                              f"train to the last (default {' '.join(map(str, steps))})")
+    parser.add_argument("--reuse", metavar="RESULTS_JSON",
+                        help="an earlier results file of this command (e.g. results/curves.json): its runs of the "
+                             "same settings are kept and only the seeds it lacks are trained")
     _add_sweep_options(parser, learning_curves)
     parser.set_defaults(func=_curves)

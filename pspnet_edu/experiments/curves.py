@@ -27,11 +27,11 @@ from typing import Any
 
 import torch
 
-from pspnet_edu.data import CONTEXT_PAIRS, THIN_CLASSES
+from pspnet_edu.data import CONTEXT_CLASSES, CONTEXT_PAIRS, THIN_CLASSES
 from pspnet_edu.data.labels import CLASS_NAMES
 from pspnet_edu.experiments.demo import DEMO_RECIPE
-from pspnet_edu.experiments.stats import context_miou
-from pspnet_edu.experiments.sweeps import PPM_VARIANTS, Log, _seed_list, run_settings, with_model
+from pspnet_edu.experiments.stats import context_miou, finite_mean
+from pspnet_edu.experiments.sweeps import PPM_VARIANTS, Log, _describe, _seed_list, run_settings, with_model
 from pspnet_edu.files import strict_json, write_atomic
 from pspnet_edu.provenance import provenance
 from pspnet_edu.receptive_field import effective_receptive_field
@@ -49,12 +49,16 @@ CURVE_RECIPE = dataclasses.replace(DEMO_RECIPE, eval_every=200)
 
 def learning_curves(base: TrainConfig = CURVE_RECIPE, variants: Sequence[str] = CURVE_VARIANTS, seeds: int = 5,
                     steps: Sequence[int] = CURVE_STEPS, out: str | Path = "runs/curves",
-                    log: Log = print, processes: int = 1) -> dict[str, Any]:
+                    log: Log = print, processes: int = 1, reuse: str | Path | None = None) -> dict[str, Any]:
     """Train ``variants`` x ``seeds`` for ``max(steps)`` iterations; curves and effective fields.
 
     Every run is evaluated every ``base.eval_every`` steps and saves its weights after each of
     ``steps`` (and the initial weights are rebuilt from the seed), so an interrupted sweep
-    resumes and a finished one is read back. Returns (and writes) the results.
+    resumes and a finished one is read back. ``reuse``: an earlier results file of this
+    function (e.g. ``results/curves.json``, whose snapshots are gone): its runs of the same
+    settings are kept as they are and only the seeds it lacks are trained, so a sweep longer
+    than one sitting grows over several; the merged results keep the earlier provenance.
+    Returns (and writes) the results.
     """
     unknown = sorted(set(variants) - set(PPM_VARIANTS))
     if unknown:
@@ -67,30 +71,89 @@ def learning_curves(base: TrainConfig = CURVE_RECIPE, variants: Sequence[str] = 
     config = dataclasses.replace(base, iters=steps[-1])
     settings = {v: with_model(config, **PPM_VARIANTS[v]) for v in variants}
     seed_list = _seed_list(seeds)
-    results = run_settings(settings, seed_list, out, log, processes, snapshots=steps)
     _, val_set = build_datasets(config)
     if val_set is None:
         raise ValueError("learning curves need a validation split; drop --val-split none")
     items = [val_set[i] for i in range(min(ERF_SCENES, len(val_set)))]
     scenes, masks = torch.stack([image for image, _ in items]).double(), torch.stack([mask for _, mask in items])
+    erf_setup = {"node": f"backbone.{ERF_NODE}", "scenes": len(scenes), "mass": ERF_MASS,
+                 "input": list(scenes.shape[-2:]), "unit": "centre unit; radius in input pixels",
+                 "scene_sky_share": round(float((masks == CLASS_NAMES.index("sky")).double().mean()), 4)}
+    if reuse is not None and Path(reuse).resolve() == (Path(out) / "results.json").resolve():
+        raise ValueError(f"--reuse {reuse} is the file this run rewrites after every run; copy it aside "
+                         f"(e.g. to results/curves.json) and reuse the copy")
+    earlier = _earlier_results(reuse, settings, steps, erf_setup) if reuse is not None else None
+    kept = {name: {run["seed"] for run in earlier["curves"].get(name, ())} if earlier else set() for name in settings}
+    to_train = {name: [seed for seed in seed_list if seed not in kept[name]] for name in settings}
+    for name, seeds_kept in kept.items():
+        if seeds_kept:
+            log(f"--- {name}: seeds {sorted(seeds_kept)} kept from {reuse}")
+    if any(to_train.values()):
+        results = run_settings(settings, to_train, out, log, processes, snapshots=steps)
+    else:
+        results = {"settings": {}, "class_names": list(CLASS_NAMES), "context_classes": list(CONTEXT_CLASSES)}
     results["curves"] = {}
     for name, setting in settings.items():
         runs = []
-        for seed in seed_list:
+        for seed in to_train[name]:
             run = dataclasses.replace(setting, seed=seed, out=str(Path(out) / name / f"seed{seed}"))
             log(f"--- {name}, seed {seed}: effective receptive field at steps 0, {', '.join(map(str, steps))}")
             runs.append({"seed": seed, **evaluations(run), "erf": field_along_training(run, (0, *steps), scenes, masks)})
-        results["curves"][name] = runs
-    results["erf"] = {"node": f"backbone.{ERF_NODE}", "scenes": len(scenes), "mass": ERF_MASS,
-                      "input": list(scenes.shape[-2:]), "unit": "centre unit; radius in input pixels",
-                      "scene_sky_share": round(float((masks == CLASS_NAMES.index("sky")).double().mean()), 4)}
+        if runs:
+            results["curves"][name] = runs
+    if earlier is not None:
+        results = _merged(earlier, results)
+    results["erf"] = erf_setup
     results["learnt_threshold"] = LEARNT
     results["provenance"] = provenance(seconds=time.time() - start)
+    if earlier is not None:
+        results["earlier_provenance"] = [*earlier.get("earlier_provenance", []), earlier["provenance"]]
     write_atomic(Path(out) / "results.json", strict_json(results, indent=1))
     from pspnet_edu.experiments.plots import plot_curves  # matplotlib only when a figure is drawn (~0.5 s)
 
     plot_curves(results, Path(out) / "curves.png")
     return results
+
+
+def _earlier_results(path: str | Path, settings: dict[str, TrainConfig], steps: Sequence[int],
+                     erf_setup: dict[str, Any]) -> dict[str, Any]:
+    """The earlier results file to reuse, refused in one sentence when it was made another way."""
+    try:
+        earlier = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read --reuse {path} ({error}); give a results.json of `pspnet-edu ablate curves`")
+    if not isinstance(earlier, dict) or not {"settings", "curves", "erf", "provenance"} <= set(earlier):
+        raise ValueError(f"--reuse {path} is not a results file of `pspnet-edu ablate curves`")
+    measured = {key: value for key, value in earlier["erf"].items() if key != "scene_sky_share"}
+    if measured != {key: value for key, value in erf_setup.items() if key != "scene_sky_share"}:
+        raise ValueError(f"--reuse {path} measured the effective field another way ({earlier['erf']}); "
+                         f"run without --reuse")
+    for name, runs in earlier["curves"].items():
+        if name not in settings:
+            continue
+        if any(run["erf"]["iteration"] != [0, *steps] for run in runs):
+            raise ValueError(f"--reuse {path}: its {name} runs kept other steps; give --steps "
+                             f"{' '.join(map(str, runs[0]['erf']['iteration'][1:]))}")
+        if earlier["settings"][name]["config"] != _describe(settings[name]):
+            raise ValueError(f"--reuse {path}: its {name} runs were trained with other options; "
+                             f"give the same options or run without --reuse")
+    return earlier
+
+
+def _merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Both results' runs, per setting ordered by seed (the new run wins a seed both hold)."""
+    merged = {**earlier, "settings": {}, "curves": {}}
+    for name in [*earlier["curves"], *(n for n in new["curves"] if n not in earlier["curves"])]:
+        new_seeds = {run["seed"] for run in new["curves"].get(name, ())}
+        curves = [r for r in earlier["curves"].get(name, ()) if r["seed"] not in new_seeds] + new["curves"].get(name, [])
+        old_setting = earlier["settings"].get(name, {"runs": []})
+        setting = new["settings"].get(name, old_setting)
+        runs = [r for r in old_setting["runs"] if r["seed"] not in new_seeds] + new["settings"].get(name, {}).get("runs", [])
+        runs.sort(key=lambda r: r["seed"])
+        merged["curves"][name] = sorted(curves, key=lambda r: r["seed"])
+        merged["settings"][name] = {**setting, "runs": runs, "miou_mean": finite_mean(r["miou"] for r in runs),
+                                    "context_miou_mean": finite_mean(r["context_miou"] for r in runs)}
+    return merged
 
 
 def evaluations(run: TrainConfig) -> dict[str, list[Any]]:

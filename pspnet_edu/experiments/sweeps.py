@@ -59,8 +59,8 @@ def with_model(config: TrainConfig, **fields: Any) -> TrainConfig:
     return dataclasses.replace(config, model=dataclasses.replace(config.model, **fields))
 
 
-def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: str | Path, log: Log = print,
-                 processes: int = 1, snapshots: Sequence[int] = ()) -> dict[str, Any]:
+def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int] | dict[str, Sequence[int]], out: str | Path,
+                 log: Log = print, processes: int = 1, snapshots: Sequence[int] = ()) -> dict[str, Any]:
     """Train every setting with every seed, each run in ``out/SETTING/seedS``.
 
     A finished run is read back, an interrupted one resumed. ``processes > 1`` trains that
@@ -70,21 +70,25 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int], out: st
     ``out/results.json`` after every run) per setting and seed: mIoU, pixel accuracy,
     per-class IoU, the context classes' mean IoU and the training time, with a provenance
     record. ``snapshots``: iterations at which each run also saves its weights
-    (:func:`~pspnet_edu.training.setup.train_from_config`).
+    (:func:`~pspnet_edu.training.setup.train_from_config`). ``seeds`` may also name each
+    setting's own seeds (a setting left out or given none is not trained). The runs go seed by
+    seed (seed 0 of every setting first), so that a sweep stopped early compares the settings
+    on the same seeds.
     """
-    if not seeds:
+    seeds_of = {name: list(seeds.get(name, ())) if isinstance(seeds, dict) else list(seeds) for name in settings}
+    if not any(seeds_of.values()):
         raise ValueError("seeds must hold at least one seed")
     out, start = Path(out), time.time()
     check_writable(out, "--out")  # before any training, in one sentence (not a worker's "[Errno 20]")
-    jobs = [(name, dataclasses.replace(setting, seed=seed, out=str(out / name / f"seed{seed}")))
-            for name, setting in settings.items() for seed in seeds]
+    jobs = sorted(((name, dataclasses.replace(setting, seed=seed, out=str(out / name / f"seed{seed}")))
+                   for name, setting in settings.items() for seed in seeds_of[name]), key=lambda job: job[1].seed)
     results: dict[str, Any] = {"settings": {}, "class_names": list(CLASS_NAMES), "context_classes": list(CONTEXT_CLASSES)}
     done: dict[tuple[str, int], dict[str, Any]] = {}
 
     def record(name: str, run: dict[str, Any]) -> None:
         done[name, run["seed"]] = run
         for setting_name, setting in settings.items():
-            runs = [done[setting_name, seed] for seed in seeds if (setting_name, seed) in done]
+            runs = [done[setting_name, seed] for seed in seeds_of[setting_name] if (setting_name, seed) in done]
             if runs:
                 results["settings"][setting_name] = {
                     "config": _describe(setting), "runs": runs, "miou_mean": finite_mean(r["miou"] for r in runs),
