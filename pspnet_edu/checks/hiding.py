@@ -7,7 +7,7 @@ namespace, in any module that did ``from pspnet_edu.schedule import poly_lr``) t
 that raises :class:`ReferenceUsed`, and puts the references back afterwards, also on errors;
 :func:`refuse_reference` refuses, before anything runs, the reference itself, a subclass of it,
 a copy of its code and a function holding it (in a default argument, a closure, a partial, or a
-list, dict, namespace or class that its code reads, nested too). The message functions name references the same way everywhere.
+list, dict, namespace, class or object that its code reads, nested too). The message functions name references the same way everywhere.
 Not a sandbox: it stops the shortcut a learner takes in good faith, not one who works around it
 on purpose. Used by :mod:`pspnet_edu.checks._core` and the checks.
 """
@@ -121,7 +121,7 @@ def uses_reference_message(name: str, reference: Any, label: str | None = None, 
     owner = "the package" if label.startswith("pspnet_edu") else label.split(".")[0].replace("builtins", "Python")
     why = {
         "subclasses": f"a subclass runs {owner}'s code",
-        "holds": "it keeps it in a default argument, a closure, a list, dict or class, or functools.partial",
+        "holds": "it keeps it in a default argument, a closure, a list, dict, class or object, or functools.partial",
     }.get(how, f"the check hides {owner}'s version while it runs your code")
     return f"{name} {how} {label}, the {kind} it is meant to replace: write it yourself ({why})"
 
@@ -333,6 +333,8 @@ def _children(value: Any, wanted: set[int]) -> list[Any]:
         return list(vars(value).values())
     if isinstance(value, type) and not _is_library_class(value):
         return list(vars(value).values())
+    if not _is_library_class(type(value)) and isinstance(getattr(value, "__dict__", None), dict):
+        return list(vars(value).values())[:_CONTAINER_ITEMS]  # an object of the learner's class: its attributes
     return []
 
 
@@ -376,7 +378,7 @@ def refuse_reference(learner: Any, references: Sequence[Any], name: str | None =
     >>> import functools
     >>> refuse_reference(functools.partial(math.floor), [math.floor], "my_floor")
     Traceback (most recent call last):
-    AssertionError: my_floor holds math.floor, the function it is meant to replace: write it yourself (it keeps it in a default argument, a closure, a list, dict or class, or functools.partial)
+    AssertionError: my_floor holds math.floor, the function it is meant to replace: write it yourself (it keeps it in a default argument, a closure, a list, dict, class or object, or functools.partial)
     """
     name = name or learner_name(learner)
     for reference in references:
