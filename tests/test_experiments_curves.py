@@ -62,6 +62,9 @@ def test_learning_curves_write_the_evaluations_and_the_effective_field(base, tmp
     table = curves_table(saved)
     assert "| `none` | bus/train: seeds that learnt it | - | 2 of 2 |" not in table  # 0.6 threshold, 4 steps
     assert table.count("share of the gradient from the sky") == 2 and "step 0 | step 2 | step 4" in table
+    one_seed = curves_table({**saved, "curves": {"none": saved["curves"]["none"][:1]}})  # a sweep still growing
+    radius = saved["curves"]["none"][0]["erf"]["radius"][0]
+    assert "±" not in one_seed and f"of the gradient (px) | {radius:.0f} |" in one_seed
 
 
 def test_reuse_keeps_the_earlier_runs_and_trains_only_the_missing_seeds(base, tmp_path) -> None:

@@ -117,14 +117,22 @@ def curves_table(results: dict[str, Any]) -> str:
                       for s in steps]
             lines.append(f"| `{name}` | {pair}: seeds that learnt it | "
                          + " | ".join("-" if c is None else f"{c} of {len(runs)}" for c in counts) + " |")
-        radii = [mean_and_spread([r["erf"]["radius"][k] for r in runs]) for k in range(len(steps))]
         lines.append(f"| `{name}` | radius holding {results['erf']['mass']:.0%} of the gradient (px) | "
-                     + " | ".join(f"{m:.0f} ± {sd:.0f}" for m, sd in radii) + " |")
+                     + " | ".join(_over_seeds([r["erf"]["radius"][k] for r in runs], 0) for k in range(len(steps)))
+                     + " |")
         if "sky" in runs[0]["erf"]:
-            shares = [mean_and_spread([r["erf"]["sky"][k] for r in runs]) for k in range(len(steps))]
             lines.append(f"| `{name}` | share of the gradient from the sky | "
-                         + " | ".join(f"{m:.2f} ± {sd:.2f}" for m, sd in shares) + " |")
+                         + " | ".join(_over_seeds([r["erf"]["sky"][k] for r in runs], 2) for k in range(len(steps)))
+                         + " |")
     return "\n".join(lines)
+
+
+def _over_seeds(values: list[float], digits: int) -> str:
+    """Mean ± sample sd over seeds, or the one seed's value."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    mean, spread = mean_and_spread(values)
+    return f"{mean:.{digits}f} ± {spread:.{digits}f}"
 
 
 ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_alpha", "alpha=0"))
