@@ -2,10 +2,11 @@
 
 The direct call, an alias and a subclass are covered in tests/test_checks.py. Here, for every
 registered check and every reference it hides: the reference kept in a list, a dict, a
-SimpleNamespace, a class attribute, an object's attribute or a nested container (in the
-learner's module or in a closure), ``functools.partial``, a ``types.FunctionType`` clone of its
-code, a module and a name put together only at run time, and the stand-in's old ``_reference``
-attribute must all end in the same "write it yourself" message.
+SimpleNamespace, a class attribute, an object's attribute (read directly or by a bound method)
+or a nested container (in the learner's module or in a closure), ``functools.partial``, a
+``types.FunctionType`` clone of its code, a module and a name put together only at run time,
+and the stand-in's old ``_reference`` attribute must all end in the same "write it yourself"
+message.
 """
 
 from __future__ import annotations
@@ -77,6 +78,18 @@ def via_instance_dict(reference):
     return _named(lambda *a, **k: vars(box)["f"](*a, **k))
 
 
+def via_bound_method(reference):
+    class Helper:
+        def __init__(self):
+            self.f = reference
+
+        def go(self, *a, **k):
+            return self.f(*a, **k)
+
+    go = Helper().go
+    return _named(lambda *a, **k: go(*a, **k))
+
+
 def via_runtime_name(reference):
     # the module and the name put together only when the learner's function runs
     module, _, key, _ = next(place for place in _places([reference]))
@@ -130,7 +143,7 @@ def via_stand_in_attribute(reference):
 
 
 ROUTES = [via_global_list, via_global_dict, via_global_nested, via_global_namespace, via_instance_attribute,
-          via_instance_dict, via_runtime_name, via_class_attribute,
+          via_instance_dict, via_bound_method, via_runtime_name, via_class_attribute,
           via_closure, via_closed_list, via_partial, via_partial_inside, via_code_clone, via_stand_in_attribute]
 CASES = [(entry, shortcut.reference, route) for entry in CHECKS
          for shortcut in entry.shortcuts[:1] for route in ROUTES

@@ -92,6 +92,11 @@ def test_reuse_keeps_the_earlier_runs_and_trains_only_the_missing_seeds(base, tm
     with pytest.raises(ValueError, match="none runs were trained with other options"):
         learning_curves(dataclasses.replace(base, lr=0.5), variants=("none",), seeds=3, steps=(2, 4),
                         out=tmp_path / "x", reuse=kept)
+    edited = json.loads(kept.read_text())  # a setting not asked for this time is checked too: it stays in the file
+    edited["settings"]["none"]["config"]["lr"] = 0.5
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    with pytest.raises(ValueError, match="none runs were trained with other options"):
+        learning_curves(base, variants=("B1-avg",), seeds=1, steps=(2, 4), out=tmp_path / "x", reuse=tmp_path / "edited.json")
     with pytest.raises(ValueError, match="rewrites after every run; copy it aside"):
         learning_curves(base, variants=("none",), seeds=3, steps=(2, 4), out=tmp_path / "first",
                         reuse=tmp_path / "first" / "results.json")

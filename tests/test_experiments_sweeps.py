@@ -59,9 +59,9 @@ def test_runs_go_seed_by_seed_and_each_setting_may_have_its_own_seeds(base, tmp_
     """A sweep stopped early has compared its settings on the same seeds; a setting given no seed is not run."""
     settings = {v: with_model(base, **PPM_VARIANTS[v]) for v in ("none", "B1-avg", "B1-max")}
     lines: list[str] = []
-    results = run_settings(settings, {"none": [0, 1], "B1-avg": [1]}, tmp_path / "order", log=lines.append)
+    results = run_settings(settings, {"none": [0, 1], "B1-avg": [0, 1]}, tmp_path / "order", log=lines.append)
     started = [line.split(":")[0] for line in lines if "training" in line]
-    assert started == ["--- none, seed 0", "--- none, seed 1", "--- B1-avg, seed 1"]
+    assert started == ["--- none, seed 0", "--- B1-avg, seed 0", "--- none, seed 1", "--- B1-avg, seed 1"]
     assert list(results["settings"]) == ["none", "B1-avg"] and not (tmp_path / "order" / "B1-max").exists()
     with pytest.raises(ValueError, match="at least one seed"):
         run_settings(settings, {"none": []}, tmp_path / "order")

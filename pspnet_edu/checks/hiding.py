@@ -302,13 +302,26 @@ def _is_library_class(cls: type) -> bool:
     return cls.__module__ == "builtins" or cls.__module__.split(".")[0] in ("torch", "numpy", "pspnet_edu")
 
 
+def _is_learner_class(cls: type) -> bool:
+    """A class the learner wrote (in the notebook, or a module of their own), not a library's."""
+    if cls.__module__ == "__main__":
+        return True
+    if _is_library_class(cls) or cls.__module__.split(".")[0] in sys.stdlib_module_names:
+        return False
+    file = str(getattr(sys.modules.get(cls.__module__), "__file__", None) or "")
+    return bool(file) and "site-packages" not in file and "dist-packages" not in file
+
+
 def _children(value: Any, wanted: set[int]) -> list[Any]:
     """What a learner's object keeps: a function's defaults, closure cells and the globals its
-    code reads; a partial's function and arguments; a container's items; a learner's class's
-    attributes. Modules and the package's or libraries' objects are not looked into."""
+    code reads; a partial's function and arguments; a bound method's function and object; a
+    container's items; the attributes of a learner's class and of its objects. Modules and the
+    objects of the package, the standard library and installed libraries are not looked into."""
     if isinstance(value, functools.partial):
         return [value.func, *value.args, *value.keywords.values()]
-    if isinstance(value, (types.MethodType, staticmethod, classmethod)):
+    if isinstance(value, types.MethodType):  # a bound method: its function and the object it is bound to
+        return [value.__func__, value.__self__]
+    if isinstance(value, (staticmethod, classmethod)):
         return [value.__func__]
     if isinstance(value, types.FunctionType):
         held = [getattr(value, "__wrapped__", None), *(value.__defaults__ or ())]
@@ -333,7 +346,7 @@ def _children(value: Any, wanted: set[int]) -> list[Any]:
         return list(vars(value).values())
     if isinstance(value, type) and not _is_library_class(value):
         return list(vars(value).values())
-    if not _is_library_class(type(value)) and isinstance(getattr(value, "__dict__", None), dict):
+    if _is_learner_class(type(value)) and isinstance(getattr(value, "__dict__", None), dict):
         return list(vars(value).values())[:_CONTAINER_ITEMS]  # an object of the learner's class: its attributes
     return []
 

@@ -82,12 +82,11 @@ def learning_curves(base: TrainConfig = CURVE_RECIPE, variants: Sequence[str] = 
     if reuse is not None and Path(reuse).resolve() == (Path(out) / "results.json").resolve():
         raise ValueError(f"--reuse {reuse} is the file this run rewrites after every run; copy it aside "
                          f"(e.g. to results/curves.json) and reuse the copy")
-    earlier = _earlier_results(reuse, settings, steps, erf_setup) if reuse is not None else None
-    kept = {name: {run["seed"] for run in earlier["curves"].get(name, ())} if earlier else set() for name in settings}
-    to_train = {name: [seed for seed in seed_list if seed not in kept[name]] for name in settings}
+    earlier = _earlier_results(reuse, config, steps, erf_setup) if reuse is not None else None
+    kept = {name: sorted(run["seed"] for run in runs) for name, runs in (earlier or {"curves": {}})["curves"].items()}
+    to_train = {name: [seed for seed in seed_list if seed not in kept.get(name, ())] for name in settings}
     for name, seeds_kept in kept.items():
-        if seeds_kept:
-            log(f"--- {name}: seeds {sorted(seeds_kept)} kept from {reuse}")
+        log(f"--- {name}: seeds {seeds_kept} kept from {reuse}")
     if any(to_train.values()):
         results = run_settings(settings, to_train, out, log, processes, snapshots=steps)
     else:
@@ -115,26 +114,30 @@ def learning_curves(base: TrainConfig = CURVE_RECIPE, variants: Sequence[str] = 
     return results
 
 
-def _earlier_results(path: str | Path, settings: dict[str, TrainConfig], steps: Sequence[int],
+def _earlier_results(path: str | Path, config: TrainConfig, steps: Sequence[int],
                      erf_setup: dict[str, Any]) -> dict[str, Any]:
-    """The earlier results file to reuse, refused in one sentence when it was made another way."""
+    """The earlier results file to reuse, refused in one sentence when it was made another way.
+
+    Every setting it holds is checked, also one not asked for this time (it is kept in the
+    merged file): the same options (``config`` with that variant's model), steps and measure.
+    """
     try:
         earlier = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read --reuse {path} ({error}); give a results.json of `pspnet-edu ablate curves`")
     if not isinstance(earlier, dict) or not {"settings", "curves", "erf", "provenance"} <= set(earlier):
         raise ValueError(f"--reuse {path} is not a results file of `pspnet-edu ablate curves`")
-    measured = {key: value for key, value in earlier["erf"].items() if key != "scene_sky_share"}
-    if measured != {key: value for key, value in erf_setup.items() if key != "scene_sky_share"}:
-        raise ValueError(f"--reuse {path} measured the effective field another way ({earlier['erf']}); "
-                         f"run without --reuse")
+    for key, value in erf_setup.items():
+        if key != "scene_sky_share" and earlier["erf"].get(key) != value:
+            raise ValueError(f"--reuse {path} measured the effective field with {key} {earlier['erf'].get(key)}, "
+                             f"this run with {value}; run without --reuse")
     for name, runs in earlier["curves"].items():
-        if name not in settings:
-            continue
+        if name not in PPM_VARIANTS or name not in earlier["settings"]:
+            raise ValueError(f"--reuse {path} holds a setting {name!r} that is not a variant of `ablate curves`")
         if any(run["erf"]["iteration"] != [0, *steps] for run in runs):
             raise ValueError(f"--reuse {path}: its {name} runs kept other steps; give --steps "
                              f"{' '.join(map(str, runs[0]['erf']['iteration'][1:]))}")
-        if earlier["settings"][name]["config"] != _describe(settings[name]):
+        if earlier["settings"][name]["config"] != _describe(with_model(config, **PPM_VARIANTS[name])):
             raise ValueError(f"--reuse {path}: its {name} runs were trained with other options; "
                              f"give the same options or run without --reuse")
     return earlier

@@ -61,7 +61,7 @@ def with_model(config: TrainConfig, **fields: Any) -> TrainConfig:
 
 def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int] | dict[str, Sequence[int]], out: str | Path,
                  log: Log = print, processes: int = 1, snapshots: Sequence[int] = ()) -> dict[str, Any]:
-    """Train every setting with every seed, each run in ``out/SETTING/seedS``.
+    """Train every setting with each of its seeds, each run in ``out/SETTING/seedS``.
 
     A finished run is read back, an interrupted one resumed. ``processes > 1`` trains that
     many runs at a time, each in its own process with ``threads // processes`` torch threads
