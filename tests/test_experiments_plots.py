@@ -57,10 +57,9 @@ def test_a_one_seed_sweep_still_gets_its_figure(alpha_results):
 
 def test_the_curves_figure_draws_the_files_means():
     """Each thick line of the learning-curves figure is the per-step mean over the file's seeds."""
-    path = RESULTS / "curves.json"
-    if not path.is_file():
-        pytest.skip("results/curves.json is not committed yet")
     from pspnet_edu.experiments.plots import plot_curves
+
+    path = RESULTS / "curves.json"
 
     results = json.loads(path.read_text())
     figure = plot_curves(results)
