@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
-import statistics
+import sys
+import types
+from importlib.machinery import ModuleSpec
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import pspnet_edu.experiments.stats
+
 from pspnet_edu.checks.ablate import (
     _PAIRED_CASES,
-    _SPREAD_CASES,
     T_CRITICAL_95,
-    check_mean_and_spread,
     check_paired_t,
     mean_and_spread,
     paired_t,
@@ -25,8 +30,7 @@ def numpy_paired_t(a, b):
 
 
 def test_references_equal_the_libraries():
-    for case in _SPREAD_CASES:
-        (values,) = case.args
+    for values in ([0.60, 0.64], [0.612, 0.587, 0.641], [0.5, 0.5], [41.07, 40.62, 41.35, 40.88]):
         mean, spread = mean_and_spread(values)
         assert mean == pytest.approx(float(np.mean(values))) and spread == pytest.approx(float(np.std(values, ddof=1)))
     for case in _PAIRED_CASES:
@@ -52,30 +56,6 @@ def test_references_reject_what_they_cannot_compute():
 def test_t_table_is_decreasing_towards_the_normal_value():
     values = [T_CRITICAL_95[df] for df in sorted(T_CRITICAL_95)]
     assert values == sorted(values, reverse=True) and values[-1] > 1.96
-
-
-def test_mean_and_spread_right_answer_passes(capsys):
-    def my_mean_and_spread(values):
-        return statistics.mean(values), statistics.stdev(values)
-
-    check_mean_and_spread(my_mean_and_spread)
-    assert capsys.readouterr().out == "✓ my_mean_and_spread matches statistics.mean and statistics.stdev on 5 cases\n"
-
-
-@pytest.mark.parametrize(
-    ("wrong", "hint"),
-    [
-        (lambda v: (float(np.mean(v)), float(np.std(v))), "divided by n"),  # numpy's default ddof=0
-        (lambda v: (statistics.mean(v), statistics.variance(v)), "that is the variance"),
-        (lambda v: (statistics.mean(v), (max(v) - min(v)) / 2), "half the range"),
-        (lambda v: (statistics.median(v), statistics.stdev(v)), "should be the mean"),
-        (lambda v: statistics.mean(v), "tuple of two numbers"),
-    ],
-)
-def test_mean_and_spread_plausible_mistakes_are_named(wrong, hint):
-    with pytest.raises(AssertionError) as info:
-        check_mean_and_spread(wrong)
-    assert "gave a wrong result" in str(info.value) and hint in str(info.value)
 
 
 def test_paired_t_right_answer_passes(capsys):
@@ -174,3 +154,203 @@ def test_fisher_exact_check_passes_a_right_answer_and_names_the_plausible_mistak
         with pytest.raises(AssertionError) as info:
             check_fisher_exact(wrong)
         assert hint in str(info.value), str(info.value)
+
+
+# ------------------------------------------------------------------ scipy's exact tests are hidden too
+
+
+@pytest.fixture
+def fake_scipy(monkeypatch):
+    """A stand-in for an installed scipy whose exact tests give the right answers (scipy is no dependency)."""
+    scipy = types.ModuleType("scipy")
+    stats = types.ModuleType("scipy.stats")
+    scipy.__spec__, stats.__spec__ = ModuleSpec("scipy", None), ModuleSpec("scipy.stats", None)
+
+    def fisher_exact(table, alternative="two-sided"):
+        (a_hits, a_misses), (b_hits, b_misses) = table
+        return math.inf, pspnet_edu.experiments.stats.fisher_exact(a_hits, a_hits + a_misses, b_hits, b_hits + b_misses)
+
+    def permutation_test(data, statistic, permutation_type="independent", alternative="two-sided", **kwargs):
+        return types.SimpleNamespace(pvalue=pspnet_edu.experiments.stats.sign_flip_p(*data, alternative=alternative))
+
+    for function in (fisher_exact, permutation_test):
+        function.__module__, function.__qualname__ = "scipy.stats", function.__name__
+        setattr(stats, function.__name__, function)
+    scipy.stats = stats
+    monkeypatch.setitem(sys.modules, "scipy", scipy)
+    monkeypatch.setitem(sys.modules, "scipy.stats", stats)
+    return stats
+
+
+def test_checks_hide_scipys_exact_tests_when_scipy_is_installed(fake_scipy):
+    from pspnet_edu.checks.ablate import check_fisher_exact, check_sign_flip_p, fisher_exact_hidden, sign_flip_hidden
+
+    assert fake_scipy.fisher_exact in fisher_exact_hidden() and fake_scipy.permutation_test in sign_flip_hidden()
+
+    def my_fisher_exact(a_hits, a_runs, b_hits, b_runs):
+        from scipy.stats import fisher_exact  # imported inside: still the hidden one
+
+        return fisher_exact([[a_hits, a_runs - a_hits], [b_hits, b_runs - b_hits]], alternative="greater")[1]
+
+    with pytest.raises(AssertionError) as info:
+        check_fisher_exact(my_fisher_exact)
+    assert str(info.value) == ("my_fisher_exact calls scipy.stats.fisher_exact, the function it is meant to replace: "
+                               "write it yourself (the check hides scipy's version while it runs your code)")
+
+    def my_sign_flip_p(a, b):
+        import scipy.stats
+
+        return scipy.stats.permutation_test((a, b), None, permutation_type="samples", alternative="greater").pvalue
+
+    with pytest.raises(AssertionError, match="^my_sign_flip_p calls scipy.stats.permutation_test, .* write it"):
+        check_sign_flip_p(my_sign_flip_p)
+    assert fake_scipy.fisher_exact(((3, 2), (0, 5)))[1] == pytest.approx(10 / 120)  # put back afterwards
+
+
+def test_checks_hide_the_real_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from pspnet_edu.checks.ablate import check_fisher_exact, check_sign_flip_p
+
+    def via_fisher(a_hits, a_runs, b_hits, b_runs):
+        return float(scipy_stats.fisher_exact([[a_hits, a_runs - a_hits], [b_hits, b_runs - b_hits]],
+                                              alternative="greater")[1])
+
+    def via_hypergeom(a_hits, a_runs, b_hits, b_runs):
+        return float(scipy_stats.hypergeom.sf(a_hits - 1, a_runs + b_runs, a_hits + b_hits, a_runs))
+
+    for learner, name in ((via_fisher, "fisher_exact"), (via_hypergeom, "hypergeom")):
+        assert learner(3, 5, 0, 5) == pytest.approx(10 / 120)  # right, outside a check
+        with pytest.raises(AssertionError, match=f"^{learner.__name__} (calls|uses) scipy.stats.*{name}.*write it"):
+            check_fisher_exact(learner)
+
+    def via_permutation_test(a, b):
+        return float(scipy_stats.permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples",
+                                                  alternative="greater").pvalue)
+
+    with pytest.raises(AssertionError, match="^via_permutation_test calls scipy.stats.*permutation_test.*write it"):
+        check_sign_flip_p(via_permutation_test)
+
+
+# ------------------------------------------------------------------ the exact sign-flip test
+
+
+def test_the_checks_bus_train_values_are_those_of_the_committed_ablation():
+    from pspnet_edu.checks.ablate import PPM10_BUS_TRAIN
+    from pspnet_edu.experiments.plots import PAIR_IDS
+
+    results = json.loads((Path(__file__).parents[1] / "results" / "ablate_ppm_10seeds.json").read_text())
+    bus, train = PAIR_IDS[0]
+    for name, values in PPM10_BUS_TRAIN.items():
+        runs = sorted(results["settings"][name]["runs"], key=lambda run: run["seed"])
+        assert [run["seed"] for run in runs] == list(range(10))
+        assert values == tuple((run["iou"][bus] + run["iou"][train]) / 2 for run in runs), name
+
+
+def right_sign_flip_p(a, b):
+    d = [x - y for x, y in zip(a, b)]
+    observed = sum(d) / len(d)
+    means = [sum(s * x for s, x in zip(signs, d)) / len(d) for signs in itertools.product((1, -1), repeat=len(d))]
+    return sum(m >= observed - 1e-9 for m in means) / len(means)
+
+
+def test_sign_flip_check_passes_right_answers(capsys):
+    from pspnet_edu.checks.ablate import check_sign_flip_p
+
+    def without_zeros(a, b):  # leaves the zero differences out, and returns 1 when nothing is left
+        d = [x - y for x, y in zip(a, b) if x != y]
+        return right_sign_flip_p(d, [0.0] * len(d)) if d else 1.0
+
+    check_sign_flip_p(right_sign_flip_p)
+    check_sign_flip_p(without_zeros)
+    assert capsys.readouterr().out == (
+        "✓ right_sign_flip_p matches pspnet_edu.experiments.stats.sign_flip_p on 14 cases\n"
+        "✓ without_zeros matches pspnet_edu.experiments.stats.sign_flip_p on 14 cases\n")
+
+
+def _flipped_means(a, b):
+    d = [x - y for x, y in zip(a, b)]
+    return sum(d) / len(d), [sum(s * x for s, x in zip(signs, d)) / len(d)
+                             for signs in itertools.product((1, -1), repeat=len(d))]
+
+
+def strictly_greater(a, b):
+    observed, means = _flipped_means(a, b)
+    return sum(m > observed + 1e-9 for m in means) / len(means)
+
+
+def no_tolerance(a, b):
+    observed, means = _flipped_means(a, b)
+    return sum(m >= observed for m in means) / len(means)
+
+
+def observed_from_the_means(a, b):  # mean(a) - mean(b): rounds differently from the flipped means
+    _, means = _flipped_means(a, b)
+    return sum(m >= sum(a) / len(a) - sum(b) / len(b) for m in means) / len(means)
+
+
+def two_sided(a, b):
+    observed, means = _flipped_means(a, b)
+    return sum(abs(m) >= abs(observed) - 1e-9 for m in means) / len(means)
+
+
+def count_only(a, b):
+    observed, means = _flipped_means(a, b)
+    return sum(m >= observed - 1e-9 for m in means)
+
+
+def others_only(a, b):  # leaves the observed assignment out of both counts
+    observed, means = _flipped_means(a, b)
+    return (sum(m >= observed - 1e-9 for m in means) - 1) / (len(means) - 1)
+
+
+def sign_test(a, b):
+    n, positive = len(a), sum(x > y for x, y in zip(a, b))
+    return sum(math.comb(n, k) for k in range(positive, n + 1)) / 2 ** n
+
+
+def drops_zeros_and_divides_by_nothing(a, b):
+    d = [x - y for x, y in zip(a, b) if x != y]
+    return right_sign_flip_p(d, [0.0] * len(d))
+
+
+def monte_carlo(a, b):
+    rng = np.random.default_rng(0)
+    d = np.asarray(a) - np.asarray(b)
+    means = (rng.choice([-1, 1], size=(200, len(d))) * d).mean(axis=1)
+    return float(np.mean(means >= d.mean() - 1e-9))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (strictly_greater, "p = 0 is impossible"),
+        (no_tolerance, "a tie lost to float rounding"),
+        (observed_from_the_means, "a tie lost to float rounding"),
+        (two_sided, "that is the two-sided p"),
+        (lambda a, b: right_sign_flip_p(b, a), "'b better than a'"),
+        (count_only, "not their number"),
+        (others_only, "p = 0 is impossible"),
+        (sign_test, "that is the sign test"),
+        (drops_zeros_and_divides_by_nothing, "raised ZeroDivisionError"),
+        (monte_carlo, "the observed assignment included"),
+    ],
+)
+def test_sign_flip_check_names_the_plausible_mistakes(wrong, hint):
+    from pspnet_edu.checks.ablate import check_sign_flip_p
+
+    with pytest.raises(AssertionError) as info:
+        check_sign_flip_p(wrong)
+    assert hint in str(info.value), str(info.value)
+
+
+def test_sign_flip_check_says_why_a_strict_count_fails_where_ties_are():
+    from pspnet_edu.checks.ablate import _SIGN_FLIP_CASES, check_sign_flip_p
+
+    def strict_unless_all_gain(a, b):  # right where no assignment ties the observed one, strict elsewhere
+        d = [x - y for x, y in zip(a, b)]
+        return right_sign_flip_p(a, b) if all(x > 0 for x in d) else strictly_greater(a, b)
+
+    with pytest.raises(AssertionError) as info:
+        check_sign_flip_p(strict_unless_all_gain)
+    assert "a mean equal to the observed one is 'at least as large'" in str(info.value), str(info.value)
+    assert any("ties" in (case.hint or "") for case in _SIGN_FLIP_CASES)

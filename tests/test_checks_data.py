@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torchvision.datasets import Cityscapes
+from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 from pspnet_edu.checks.data import (
@@ -74,35 +77,87 @@ def test_plausible_mistakes_are_named(wrong, hint):
 # ------------------------------------------------------------------ joint augmentation
 
 
-def augment(image, mask, crop_size, scale=(0.5, 2.0), mask_mode="nearest", mask_fill=255, flips="one", order="scale"):
+
+def augment(image, mask, crop_size, scale=(0.5, 2.0), *, kernels="torch", mask_mode="nearest", mask_fill=255,
+            image_fill=IMAGENET_MEAN, flips="one", order="scale", sizing="round", antialias=True, padding="both",
+            window="right", rng="torch", extra_draw=False):
     """A learner's augmentation, written independently of the check's ``_augment``, with optional slips."""
     _, height, width = image.shape
     if order == "flip first":
         flip = bool(torch.rand(1) < 0.5)
-    factor = float(torch.empty(1).uniform_(*scale))
-    size = (max(1, round(height * factor)), max(1, round(width * factor)))
-    image = F.interpolate(image[None], size=size, mode="bilinear", antialias=True)[0]
-    if mask_mode == "nearest":
-        mask = F.interpolate(mask[None, None].float(), size=size, mode="nearest")[0, 0].long()
-    else:  # the bilinear-mask slip, rounded back to integers
-        mask = F.interpolate(mask[None, None].float(), size=size, mode="bilinear")[0, 0].round().long()
+    if rng == "python":  # Python's generator: torch.manual_seed does not reach it
+        factor = random.uniform(*scale)
+    else:
+        factor = float(scale[0] + (scale[1] - scale[0]) * torch.rand(1))  # torch.rand rescaled: the same number
+    image, mask = resize(image, mask, factor, kernels, mask_mode, sizing, antialias)
     if flips == "two":
         image = image.flip(-1) if torch.rand(1) < 0.5 else image
         mask = mask.flip(-1) if torch.rand(1) < 0.5 else mask
-    else:
+    elif order != "crop first":
         if order != "flip first":
-            flip = bool(torch.rand(1) < 0.5)
-        if flip:
-            image, mask = image.flip(-1), mask.flip(-1)
-    pad_h, pad_w = max(0, crop_size[0] - size[0]), max(0, crop_size[1] - size[1])
-    fill = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    image = TF.pad(image - fill, [pad_w, pad_h, pad_w, pad_h], fill=0.0) + fill  # the mean colour around it
-    mask = TF.pad(mask[None], [pad_w, pad_h, pad_w, pad_h], fill=mask_fill)[0]
+            flip = bool(torch.rand(1) >= 0.5) if flips == "when >= 0.5" else bool(torch.rand(1) < 0.5)
+        image, mask = mirror(image, mask, flip, flips)
+    size = tuple(mask.shape)
+    pads = [max(0, c - s) for c, s in zip(crop_size, size)] if padding != "none" else [0, 0]
+    if padding == "bottom right":
+        borders = [0, 0, pads[1], pads[0]]  # left, top, right, bottom
+    else:
+        borders = [pads[1], pads[0], pads[1], pads[0]]
+    fill = torch.tensor(image_fill).view(3, 1, 1)
+    image = TF.pad(image - fill, borders, fill=0.0) + fill  # the fill colour around it
+    mask = TF.pad(mask[None], borders, fill=mask_fill)[0]
     height, width = mask.shape
-    top = int(torch.randint(0, height - crop_size[0] + 1, size=())) if height > crop_size[0] else 0
-    left = int(torch.randint(0, width - crop_size[1] + 1, size=())) if width > crop_size[1] else 0
-    return (image[:, top:top + crop_size[0], left:left + crop_size[1]],
-            mask[top:top + crop_size[0], left:left + crop_size[1]])
+    top = offset(height, crop_size[0], pads[0], window)
+    left = offset(width, crop_size[1], pads[1], window)
+    image, mask = image[:, top:top + crop_size[0], left:left + crop_size[1]], mask[top:top + crop_size[0],
+                                                                                   left:left + crop_size[1]]
+    if order == "crop first":
+        image, mask = mirror(image, mask, bool(torch.rand(1) < 0.5), flips)
+    if extra_draw:
+        torch.rand(1)  # e.g. a rotation or blur decision the recipe does not make here
+    return image, mask
+
+
+def resize(image, mask, factor, kernels, mask_mode, sizing, antialias):
+    if sizing == "scale_factor":
+        return (F.interpolate(image[None], scale_factor=factor, mode="bilinear", antialias=antialias)[0],
+                F.interpolate(mask[None, None].float(), scale_factor=factor, mode="nearest")[0, 0].long())
+    to_int = int if sizing == "int" else round
+    size = [max(1, to_int(image.shape[-2] * factor)), max(1, to_int(image.shape[-1] * factor))]
+    if kernels == "torchvision":
+        return TF.resize(image, size, antialias=antialias), TF.resize(mask[None], size, InterpolationMode.NEAREST)[0]
+    image = F.interpolate(image[None], size=size, mode="bilinear", antialias=antialias)[0]
+    if mask_mode in ("nearest", "nearest-exact"):
+        return image, F.interpolate(mask[None, None].float(), size=size, mode=mask_mode)[0, 0].long()
+    labels = F.interpolate(mask[None, None].float(), size=size, mode="bilinear")[0, 0]
+    if mask_mode == "bilinear, rounded":
+        return image, labels.round().long()
+    if mask_mode == "bilinear, truncated":
+        return image, labels.long()
+    return image, labels  # "bilinear": a float mask
+
+
+def mirror(image, mask, flip, flips):
+    if not flip:
+        return image, mask
+    if flips == "image only":
+        return image.flip(-1), mask
+    if flips == "dim 1":  # the image's dim 1 is its height, the mask's its width
+        return image.flip(1), mask.flip(1)
+    if flips == "vertical":
+        return image.flip(-2), mask.flip(-2)
+    return image.flip(-1), mask.flip(-1)
+
+
+def offset(padded, crop, pad, window):
+    if window == "always draw":
+        return int(torch.randint(0, padded - crop + 1, (1,)))
+    if padded <= crop:
+        return 0
+    if window == "one short":
+        return int(torch.randint(0, padded - crop, (1,)))
+    drawn = int(torch.randint(0, padded - crop + 1, (1,)))
+    return pad - drawn if window == "image position" and pad > 0 else drawn
 
 
 def test_the_checks_own_augmentation_is_train_transforms_on_random_inputs():
@@ -113,29 +168,33 @@ def test_the_checks_own_augmentation_is_train_transforms_on_random_inputs():
         image, mask = torch.rand(3, *size, generator=generator), torch.randint(0, 19, size, generator=generator)
         torch.manual_seed(seed)
         want = TrainTransforms(crop, (0.5, 2.0), normalize=False)(image, mask)
+        state = torch.get_rng_state()
         torch.manual_seed(seed)
         got = _augment(image, mask, crop, (0.5, 2.0))
         torch.testing.assert_close(got[0], want[0], rtol=0, atol=1e-6)
         assert torch.equal(got[1], want[1])
+        assert torch.equal(torch.get_rng_state(), state)  # the same random numbers used, no more
 
 
-def test_cases_cover_both_flips_padding_and_the_exact_fit():
-    flips, padded = set(), 0
+def test_cases_cover_both_flips_padding_the_exact_fit_and_rounding():
+    flips, padded, rounded_up = set(), 0, 0
     for _, size, crop, scale, _, seed in _AUGMENT_CASES:
         torch.manual_seed(seed)
-        torch.empty(1).uniform_(*scale)
+        factor = float(torch.empty(1).uniform_(*scale))
         flips.add(bool(torch.rand(1) < 0.5))
         padded += any(c > s * scale[0] for c, s in zip(crop, size))
-    assert flips == {True, False} and padded >= 3
+        rounded_up += any(round(s * factor) != int(s * factor) for s in size)
+    assert flips == {True, False} and padded >= 3 and rounded_up >= 3
     for _, size, crop, scale, void, seed in _AUGMENT_CASES:  # the painted images: the reference stays aligned
         image, mask = _painted(seed, size, void)
         torch.manual_seed(seed)
         assert _alignment_problem(*TrainTransforms(crop, scale, normalize=False)(image, mask)) is None
 
 
-def test_right_augmentation_passes_and_leaves_the_global_rng_alone(capsys):
+@pytest.mark.parametrize("kernels", ["torch", "torchvision"])
+def test_right_augmentation_passes_and_leaves_the_global_rng_alone(capsys, kernels):
     def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
-        return augment(image, mask, crop_size, scale)
+        return augment(image, mask, crop_size, scale, kernels=kernels)
 
     torch.manual_seed(123)
     before = torch.get_rng_state()
@@ -145,24 +204,65 @@ def test_right_augmentation_passes_and_leaves_the_global_rng_alone(capsys):
                                        "on 8 cases\n")
 
 
-@pytest.mark.parametrize(
-    ("wrong", "hint"),
-    [
-        (lambda i, m, c, s: augment(i, m, c, s, mask_mode="bilinear"), "NEAREST neighbour"),
-        (lambda i, m, c, s: augment(i, m, c, s, flips="two"), "flip"),
-        (lambda i, m, c, s: augment(i, m, c, s, mask_fill=0), "pad the mask with 255"),
-        (lambda i, m, c, s: augment(i, m, c, s, order="flip first"), "the scale factor is the FIRST draw"),
-        (lambda i, m, c, s: _augment(i, m, c, s, slip="left first"), "top first"),
-        (lambda i, m, c, s: _augment(i, m, c, s, slip="always draw"), "LONGER than the crop"),
-        (lambda i, m, c, s: _augment(i, m, c, s, slip="pad to the crop only"), "BOTH sides"),
-        (lambda i, m, c, s: _augment(i, m, c, s, slip="crop before flip"), "flip first, then pad and crop"),
-        (lambda i, m, c, s: (augment(i, m, c, s)[0], augment(i, m, c, s)[1].float()), "keep its dtype"),
-    ],
-)
-def test_augmentation_mistakes_are_named(wrong, hint):
+MISTAKES = {  # the slip: (its keyword arguments of augment, a phrase its message must hold)
+    "bilinear mask, rounded": ({"mask_mode": "bilinear, rounded"}, "NEAREST neighbour"),
+    "bilinear mask, truncated": ({"mask_mode": "bilinear, truncated"}, "invents a third"),
+    "bilinear mask, left float": ({"mask_mode": "bilinear"}, "keep its dtype"),
+    "nearest-exact mask": ({"mask_mode": "nearest-exact"}, "legacy 'nearest'"),
+    "mask padded with 0": ({"mask_fill": 0}, "pad the mask with 255"),
+    "image padded with 0": ({"image_fill": (0.0, 0.0, 0.0)}, "not the mean colour"),
+    "no padding": ({"padding": "none"}, "pad it (the image with the mean colour, the mask with 255)"),
+    "padded at the bottom/right only": ({"padding": "bottom right"}, "BOTH sides"),
+    "offset range one short": ({"window": "one short"}, "0 to P - c INCLUSIVE"),
+    "offset places the image": ({"window": "image position"}, "top-left corner of the crop WINDOW"),
+    "offset drawn at the exact fit": ({"window": "always draw"}, "LONGER than the crop"),
+    "two flip draws": ({"flips": "two"}, "the SAME flip"),
+    "only the image flipped": ({"flips": "image only"}, "the SAME flip"),
+    "flip(1) on both": ({"flips": "dim 1"}, "the last dimension of the (3, H, W) image"),
+    "vertical flip": ({"flips": "vertical"}, "the training flip is left-right"),
+    "flip when >= 0.5": ({"flips": "when >= 0.5"}, "below 0.5"),
+    "flip drawn first": ({"order": "flip first"}, "the scale factor is the FIRST draw"),
+    "crop drawn before the flip": ({"order": "crop first"}, "flip first, then pad and crop"),
+    "size truncated": ({"sizing": "int"}, "rounded to the NEAREST integer"),
+    "F.interpolate(scale_factor=)": ({"sizing": "scale_factor"}, "resized by a scale factor, not to a size"),
+    "no antialias": ({"antialias": False}, "WITH antialias"),
+    "Python's random": ({"rng": "python"}, "not from Python's random"),
+    "one draw too many": ({"extra_draw": True}, "gave the right crop, but your function took a different amount"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_augmentation_mistakes_are_named(mistake):
+    slips, hint = MISTAKES[mistake]
+    random.seed(0)  # the slip with Python's generator: its numbers, too, are then the same on every run
+
+    def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
+        return augment(image, mask, crop_size, scale, **slips)
+
     with pytest.raises(AssertionError) as info:
-        check_joint_augment(wrong)
+        check_joint_augment(my_joint_augment)
+    assert hint in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(("slip", "hint"), [("left first", "top first"), ("always draw", "LONGER than the crop")])
+def test_the_checks_own_slips_are_named(slip, hint):
+    def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
+        return _augment(image, mask, crop_size, scale, slip=slip)
+
+    with pytest.raises(AssertionError) as info:
+        check_joint_augment(my_joint_augment)
     assert "gave a wrong result" in str(info.value) and hint in str(info.value), str(info.value)
+
+
+def test_an_unknown_slip_with_the_wrong_draws_gets_the_contract():
+    def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
+        torch.rand(1)  # a wasted draw before the scale
+        return augment(image, mask, crop_size, scale)
+
+    with pytest.raises(AssertionError) as info:
+        check_joint_augment(my_joint_augment)
+    message = str(info.value)
+    assert "took a different amount of random numbers" in message and "The contract, from torch's global" in message
 
 
 def test_independent_flips_are_caught_by_the_alignment_invariant_on_some_case():

@@ -6,74 +6,23 @@ import math
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from pspnet_edu.checks.scaling import (
+    _EVAL_CASES,
     _PLAN_CASES,
     _PLAN_REFUSED,
-    _miou_cases,
-    _state_dict_cases,
-    check_distributed_miou,
-    check_strip_module_prefix,
+    PROBE_CLASSES,
+    SCENES,
+    check_sharded_evaluate,
     check_torchrun_plan,
-    distributed_miou,
-    strip_module_prefix,
+    probe_evaluation,
+    shard,
+    sharded_evaluate,
     torchrun_plan,
 )
-from pspnet_edu.convert import semseg_to_pspnet_edu
-from pspnet_edu.metrics import confusion_matrix, iou_per_class, reduce_confusion_matrices
-
-
-def right_strip(state_dict):
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
-
-
-def test_strip_reference_leaves_its_input_untouched_and_agrees_with_convert():
-    state = {"module.cls.4.bias": torch.zeros(3), "module.aux.submodule.weight": torch.ones(1)}
-    assert strip_module_prefix(state) == {"cls.4.bias": state["module.cls.4.bias"],
-                                          "aux.submodule.weight": state["module.aux.submodule.weight"]}
-    assert list(state) == ["module.cls.4.bias", "module.aux.submodule.weight"]
-    for case in _state_dict_cases():
-        assert strip_module_prefix(*case.args).keys() == right_strip(*case.args).keys()
-
-
-def test_convert_needs_the_prefix_stripped_the_same_way():
-    # convert's error for a non-PSPNet dict lists the keys after stripping 'module.'.
-    with pytest.raises(ValueError, match="cls.4.weight"):
-        semseg_to_pspnet_edu({"state_dict": {"module.layer0.0.weight": torch.zeros(1)}})
-
-
-def test_strip_right_answer_passes(capsys):
-    def my_strip_module_prefix(state_dict):
-        return right_strip(state_dict)
-
-    check_strip_module_prefix(my_strip_module_prefix)
-    assert capsys.readouterr().out == (
-        "✓ my_strip_module_prefix matches torch.nn.modules.utils.consume_prefix_in_state_dict_if_present on 5 cases\n")
-
-
-@pytest.mark.parametrize(
-    ("wrong", "hint"),
-    [
-        (lambda sd: {k.replace("module.", ""): v for k, v in sd.items()}, "str.replace removes 'module.' everywhere"),
-        (lambda sd: {k[7:]: v for k, v in sd.items()}, "k[7:] cuts 7 characters"),
-        (lambda sd: {k.removeprefix("module.").removeprefix("module."): v for k, v in sd.items()}, "once"),
-        (lambda sd: list(sd), "return a dict"),
-    ],
-)
-def test_strip_plausible_mistakes_are_named(wrong, hint):
-    with pytest.raises(AssertionError) as info:
-        check_strip_module_prefix(wrong)
-    assert "gave a wrong result" in str(info.value) and hint in str(info.value)
-
-
-def test_strip_in_place_edit_is_caught():
-    def in_place(state_dict):
-        for key in list(state_dict):
-            state_dict[key.removeprefix("module.")] = state_dict.pop(key)
-        return state_dict
-
-    with pytest.raises(AssertionError, match="modified its argument"):
-        check_strip_module_prefix(in_place)
+from pspnet_edu.inference import evaluate
+from pspnet_edu.metrics import confusion_matrix, mean_iou
 
 
 def right_plan(world_size, epochs, dataset_size, global_batch=16, base_lr=0.01):
@@ -152,80 +101,183 @@ def test_plan_that_splits_an_uneven_batch_is_refused():
 # ------------------------------------------------------------------ evaluation under DDP
 
 
-def miou_from_sum(shards, num_classes):
-    total = sum(confusion_matrix(pred, target, num_classes) for pred, target in shards).double()
-    tp = total.diagonal()
-    union = total.sum(0) + total.sum(1) - tp
-    iou = torch.where(union > 0, tp / union, float("nan"))
-    return {"iou": iou, "miou": float(iou.nanmean())}
+def test_shard_is_the_distributed_samplers_without_its_padding():
+    for world in (1, 2, 3, 4, 8):
+        shards = [shard(SCENES, world, rank) for rank in range(world)]
+        assert sorted(i for s in shards for i in s) == list(range(SCENES))  # every image once
+        for rank, images in enumerate(shards):
+            padded = list(DistributedSampler(range(SCENES), world, rank, shuffle=False))
+            assert padded[: len(images)] == images
 
 
-def iou_of(cm):
-    cm = cm.double()
-    tp = cm.diagonal()
-    union = cm.sum(0) + cm.sum(1) - tp
-    return torch.where(union > 0, tp / union, float("nan"))
+def test_reference_sums_to_evaluate_on_the_whole_set_and_leaves_the_model_in_train_mode():
+    model, scenes = probe_evaluation()
+    whole = evaluate(model, scenes, num_classes=PROBE_CLASSES)
+    labelled = [int((scenes[i][1] != 255).sum()) for i in range(SCENES)]
+    for world, batch, about in _EVAL_CASES:
+        result = sharded_evaluate(model, scenes, world, PROBE_CLASSES, batch)
+        assert torch.equal(result["confusion_matrix"], whole["confusion_matrix"]), about
+        assert result["miou"] == pytest.approx(whole["miou"], abs=1e-12), about
+        assert [int(cm.sum()) for cm in result["per_rank"]] == [
+            sum(labelled[i] for i in shard(SCENES, world, rank)) for rank in range(world)], about
+        if world > 1:  # every multi-rank case separates the mean of the ranks' mIoUs from the mIoU of the sum
+            ranks = [mean_iou(cm) for cm in result["per_rank"] if cm.sum()]
+            assert not math.isclose(sum(ranks) / len(ranks), result["miou"], rel_tol=1e-4), about
+    assert model.training
 
 
-def mean_of_rank_mious(shards, num_classes):
-    per_rank = [iou_of(confusion_matrix(p, t, num_classes)) for p, t in shards]
-    return {"iou": iou_of(sum(confusion_matrix(p, t, num_classes) for p, t in shards)),
-            "miou": sum(float(i.nanmean()) for i in per_rank) / len(per_rank)}
+def test_probe_is_robust_in_eval_mode_and_different_in_train_mode():
+    model, scenes = probe_evaluation()
+    images = torch.stack([scenes[i][0] for i in range(SCENES)])
+    with torch.no_grad():
+        logits = model.eval()(images)["out"]
+        top2 = logits.topk(2, dim=1).values
+        assert float((top2[:, 0] - top2[:, 1]).min()) > 1.0  # no float noise can flip an argmax
+        for start, stop in ((0, 1), (0, 2), (3, 6)):  # eval mode: an image's prediction ignores its batch mates
+            assert torch.equal(model(images[start:stop])["out"].argmax(1), logits[start:stop].argmax(1))
+        train = model.train()(images[:2])["out"].argmax(1)
+    assert float((train != logits[:2].argmax(1)).float().mean()) > 0.2
+    assert len(torch.unique(logits.argmax(1))) == PROBE_CLASSES
 
 
-def mean_of_rank_ious(shards, num_classes):
-    iou = torch.stack([iou_of(confusion_matrix(p, t, num_classes)) for p, t in shards]).nanmean(dim=0)
-    return {"iou": iou, "miou": float(iou.nanmean())}
+def make_learner(sampler="own", drop_last=False, eval_mode=True, restore=True, reduce="sum", score="sum",
+                 void_as=None, transposed=False, empty_rank=True, argmin=False):
+    """my_sharded_evaluate, right by default; each argument brings in one typical mistake."""
+
+    def images_of(dataset, world, rank):
+        if sampler == "padded":
+            return list(DistributedSampler(dataset, world, rank, shuffle=False))
+        if sampler == "trimmed":
+            return list(DistributedSampler(dataset, world, rank, shuffle=False, drop_last=True))
+        if sampler == "block":
+            return torch.arange(len(dataset)).tensor_split(world)[rank].tolist()
+        if sampler == "whole":
+            return list(range(len(dataset)))
+        own = list(range(rank, len(dataset), world))
+        if sampler == "repeat_first":
+            return own + own[:1]
+        return own[1:] if sampler == "skip_first" else own
+
+    def my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2):
+        was_training = model.training
+        if eval_mode:
+            model.eval()
+        per_rank = []
+        with torch.no_grad():
+            for rank in range(world_size):
+                cm = torch.zeros(num_classes, num_classes, dtype=torch.int64) if empty_rank else None
+                loader = DataLoader(Subset(dataset, images_of(dataset, world_size, rank)), batch_size=batch_size,
+                                    drop_last=drop_last)
+                for images, masks in loader:
+                    logits = model(images)["out"]
+                    pred = logits.argmin(dim=1) if argmin else logits.argmax(dim=1)
+                    if void_as is not None:
+                        masks[masks == 255] = void_as
+                    counts = confusion_matrix(pred, masks, num_classes)
+                    counts = counts.T if transposed else counts
+                    cm = counts if cm is None else cm + counts
+                per_rank.append(cm)
+        if restore:
+            model.train(was_training)
+        total = sum(per_rank) if reduce == "sum" else sum(per_rank) / world_size
+        miou = mean_iou(total) if score == "sum" else sum(mean_iou(cm) for cm in per_rank) / world_size
+        return {"per_rank": per_rank, "confusion_matrix": total, "miou": miou}
+
+    return my_sharded_evaluate
 
 
-def absent_as_zero(shards, num_classes):
-    iou = torch.nan_to_num(miou_from_sum(shards, num_classes)["iou"], nan=0.0)
-    return {"iou": iou, "miou": float(iou.mean())}
-
-
-def test_reference_counts_the_whole_set_and_every_multi_rank_case_separates_the_two_means():
-    for about, shards, k in _miou_cases():
-        whole = confusion_matrix(torch.cat([p for p, _ in shards]), torch.cat([t for _, t in shards]), k)
-        assert torch.allclose(distributed_miou(shards, k)["iou"], iou_of(whole), equal_nan=True), about
-        if len(shards) > 1:
-            assert not math.isclose(mean_of_rank_mious(shards, k)["miou"], distributed_miou(shards, k)["miou"],
-                                    rel_tol=1e-3), about
-
-
-def test_right_distributed_miou_passes(capsys):
-    def my_distributed_miou(shards, num_classes):
-        return miou_from_sum(shards, num_classes)
-
-    check_distributed_miou(my_distributed_miou)
-    assert capsys.readouterr().out == ("✓ my_distributed_miou matches pspnet_edu.metrics.reduce_confusion_matrices "
-                                       "on 6 cases\n")
+def test_right_sharded_evaluate_passes(capsys):
+    check_sharded_evaluate(make_learner())
+    assert capsys.readouterr().out == "✓ my_sharded_evaluate matches pspnet_edu.inference.evaluate on 5 cases\n"
 
 
 @pytest.mark.parametrize(
-    ("wrong", "hint"),
+    ("slip", "hint"),
     [
-        (mean_of_rank_mious, "MEAN OF THE RANKS' mIoUs"),
-        (mean_of_rank_ious, "mean of the ranks' per-class IoUs"),
-        (absent_as_zero, "NaN, left out of the mean"),
-        (lambda shards, k: miou_from_sum(shards, k)["miou"], 'return a dict {"iou"'),
+        ({"sampler": "padded"}, "DistributedSampler pads every shard to the same length"),
+        ({"sampler": "trimmed"}, "DistributedSampler(drop_last=True) cuts the set to a multiple of 2: images [6]"),
+        ({"drop_last": True}, "the incomplete last batch was dropped"),
+        ({"sampler": "whole"}, "every rank evaluated the whole set"),
+        ({"sampler": "block"}, "contiguous block"),
+        ({"eval_mode": False}, "predicted in train mode"),
+        ({"void_as": 0}, "the 416 void (255) pixels of their masks too"),
+        ({"transposed": True}, "its matrix is transposed"),
+        ({"sampler": "repeat_first"}, "with 4960 labelled pixels, but its matrix counts 5696: an image counted twice"),
+        ({"sampler": "skip_first"}, "with 4960 labelled pixels, but its matrix counts only 4224: an image left out?"),
+        ({"argmin": True}, "the right number of pixels, predicted otherwise"),
+        ({"reduce": "mean"}, "is their SUM"),
+        ({"score": "mean"}, "the mean of the ranks' mIoUs"),
     ],
 )
-def test_distributed_miou_mistakes_are_named(wrong, hint):
+def test_sharded_evaluate_mistakes_are_named(slip, hint):
     with pytest.raises(AssertionError) as info:
-        check_distributed_miou(wrong)
-    assert "gave a wrong result" in str(info.value) and hint in str(info.value)
+        check_sharded_evaluate(make_learner(**slip))
+    message = str(info.value)
+    assert "gave a wrong result" in message and hint in message, message
+    assert "expected: pixels counted per rank" in message, message
 
 
-def test_distributed_miou_stub_and_shortcut_are_refused():
-    def my_distributed_miou(shards, num_classes):
+@pytest.mark.parametrize(
+    ("result", "hint"),
+    [
+        (lambda cms: (cms, sum(cms), mean_iou(sum(cms))), "return a dict with the keys"),
+        (lambda cms: {"per_rank": sum(cms), "confusion_matrix": sum(cms), "miou": mean_iou(sum(cms))},
+         "'per_rank' is a list of 1 matrices"),
+        (lambda cms: {"per_rank": cms, "confusion_matrix": sum(cms), "miou": torch.tensor(mean_iou(sum(cms)))},
+         "'miou' is the mean IoU of the summed matrix, a float"),
+    ],
+)
+def test_sharded_evaluate_wrong_result_types_are_told(result, hint):
+    right = make_learner()
+
+    def my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2):
+        return result(right(model, dataset, world_size, num_classes, batch_size)["per_rank"])
+
+    with pytest.raises(AssertionError) as info:
+        check_sharded_evaluate(my_sharded_evaluate)
+    assert "gave a wrong result" in str(info.value) and hint in str(info.value), str(info.value)
+
+
+def test_sharded_evaluate_that_forgets_the_mode_or_an_empty_rank_is_told():
+    with pytest.raises(AssertionError, match="left the model in eval mode; it came in train mode"):
+        check_sharded_evaluate(make_learner(restore=False))
+    with pytest.raises(AssertionError, match=r"world_size=8.*raised TypeError(.|\n)*rank 7 holds no image"):
+        check_sharded_evaluate(make_learner(empty_rank=False))
+
+
+def test_sharded_evaluate_arguments_swapped_is_told():
+    def my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2):
+        model.eval()
+        images, masks = next(iter(DataLoader(dataset, batch_size=batch_size)))
+        confusion_matrix(masks, model(images)["out"].argmax(dim=1), num_classes)
+
+    with pytest.raises(AssertionError, match=r"raised ValueError: pred holds class indices outside(.|\n)*"
+                                             r"takes the prediction first"):
+        check_sharded_evaluate(my_sharded_evaluate)
+
+
+def test_sharded_evaluate_argmax_over_the_wrong_dim_is_told():
+    def my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2):
+        model.eval()
+        images, masks = next(iter(DataLoader(dataset, batch_size=batch_size)))
+        confusion_matrix(model(images)["out"].argmax(dim=0), masks, num_classes)
+
+    with pytest.raises(AssertionError, match=r"raised ValueError: pred and target must have the same shape(.|\n)*"
+                                             r"argmax over dim=1"):
+        check_sharded_evaluate(my_sharded_evaluate)
+
+
+def test_sharded_evaluate_stub_and_shortcut_are_refused():
+    def my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2):
         raise NotImplementedError()
 
     with pytest.raises(AssertionError, match="not implemented yet"):
-        check_distributed_miou(my_distributed_miou)
+        check_sharded_evaluate(my_sharded_evaluate)
 
-    def my_shortcut(shards, num_classes):
-        total = reduce_confusion_matrices([confusion_matrix(p, t, num_classes) for p, t in shards])
-        return {"iou": iou_per_class(total), "miou": 0.0}
+    def my_shortcut(model, dataset, world_size, num_classes, batch_size=2):
+        per_rank = [evaluate(model, Subset(dataset, range(r, len(dataset), world_size)), num_classes=num_classes)
+                    ["confusion_matrix"] for r in range(world_size)]
+        return {"per_rank": per_rank, "confusion_matrix": sum(per_rank), "miou": mean_iou(sum(per_rank))}
 
-    with pytest.raises(AssertionError, match="write it yourself"):
-        check_distributed_miou(my_shortcut)
+    with pytest.raises(AssertionError, match="calls pspnet_edu.inference.evaluate.*write it yourself"):
+        check_sharded_evaluate(my_shortcut)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from pspnet_edu.checks.training import (
+    ACCUMULATION_SLIPS,
     OVERFIT_LOSS,
     OVERFIT_LR,
     OVERFIT_SLIPS,
@@ -16,6 +17,8 @@ from pspnet_edu.checks.training import (
     _overfit_model,
     _recipe_run,
     _slipped_run,
+    VOID_HINT,
+    check_accumulated_step,
     check_optimizer,
     check_overfit_one_batch,
     check_training_step,
@@ -327,3 +330,124 @@ def test_overfit_stub_and_shortcut_are_refused():
 
     with pytest.raises(AssertionError, match="write it yourself"):
         check_overfit_one_batch(my_shortcut)
+
+
+# ------------------------------------------------------------------ gradient accumulation
+
+ACCUMULATION_PASSED = "✓ my_accumulated_step matches pspnet_edu.training.train_step on the whole batch on 3 cases\n"
+
+
+def accumulate(*, weight="share", zero_grad="once", backward="each", steps="once", split="count", skip_void=True,
+               weigh_aux=True, returns="batch", count_dtype=None, train_mode=False):
+    """An accumulated step, right with the defaults; each argument plants one slip."""
+
+    def my_accumulated_step(model, images, masks, optimizer, scheduler, alpha, chunks):
+        if train_mode:
+            model.train()
+        labelled = (masks != 255).sum()
+        if zero_grad == "once":
+            optimizer.zero_grad()
+        pieces = images.split(chunks) if split == "size" else [images] if split == "none" else images.tensor_split(chunks)
+        targets = masks.split(chunks) if split == "size" else [masks] if split == "none" else masks.tensor_split(chunks)
+        total, means, pending = 0.0, [], []
+        for x, y in zip(pieces, targets):
+            count = (y != 255).sum()
+            share = count.to(count_dtype) / labelled.to(count_dtype) if count_dtype else count / labelled
+            if skip_void and count == 0:
+                continue
+            outputs = model(x)
+            loss = (F.cross_entropy(outputs["out"], y, ignore_index=255)
+                    + (alpha if weigh_aux else 1.0) * F.cross_entropy(outputs["aux"], y, ignore_index=255))
+            scaled = {"share": share, "1/k": 1 / chunks, "crops": len(x) / len(images), "none": 1.0}[weight] * loss
+            if zero_grad == "per chunk":
+                optimizer.zero_grad()
+            if backward == "each":
+                scaled.backward()
+            else:
+                pending.append(scaled)
+            total += (share * loss).item()
+            means.append(loss.item())
+            if steps == "per chunk":
+                optimizer.step()
+                scheduler.step()
+            elif steps == "schedule per chunk":
+                scheduler.step()
+        if pending:
+            sum(pending).backward()
+        if steps in ("once", "schedule per chunk"):
+            optimizer.step()
+        if steps == "once":
+            scheduler.step()
+        return {"batch": total, "mean of chunks": sum(means) / max(len(means), 1), "nothing": None}[returns]
+
+    return my_accumulated_step
+
+
+def test_right_accumulation_passes_and_leaves_the_dtype_and_rng_alone(capsys):
+    state = torch.get_rng_state()
+    check_accumulated_step(accumulate())
+    assert capsys.readouterr().out == ACCUMULATION_PASSED
+    assert torch.get_default_dtype() == torch.float32 and torch.equal(torch.get_rng_state(), state)
+
+
+def test_a_summed_loss_over_the_batchs_labelled_pixels_is_right_too(capsys):
+    """reduction='sum' divided by the batch's count: an all-void chunk gives 0, no NaN, no special case."""
+
+    def my_accumulated_step(model, images, masks, optimizer, scheduler, alpha, chunks):
+        labelled = (masks != 255).sum()
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for x, y in zip(images.chunk(chunks), masks.chunk(chunks)):
+            outputs = model(x)
+            loss = (F.cross_entropy(outputs["out"], y, ignore_index=255, reduction="sum")
+                    + alpha * F.cross_entropy(outputs["aux"], y, ignore_index=255, reduction="sum")) / labelled
+            loss.backward()
+            total += loss.item()
+        optimizer.step()
+        scheduler.step()
+        return torch.tensor(total)
+
+    check_accumulated_step(my_accumulated_step)
+    assert capsys.readouterr().out == ACCUMULATION_PASSED
+
+
+@pytest.mark.parametrize(
+    ("slip", "message"),
+    [
+        ({"weight": "1/k"}, ACCUMULATION_SLIPS["1/k"]),
+        ({"weight": "crops"}, ACCUMULATION_SLIPS["crops"]),
+        ({"weight": "none"}, ACCUMULATION_SLIPS["sum"]),
+        ({"weigh_aux": False}, ACCUMULATION_SLIPS["alpha"]),
+        ({"zero_grad": "per chunk"}, ACCUMULATION_SLIPS["zero_grad per chunk"]),
+        ({"zero_grad": "never"}, ACCUMULATION_SLIPS["no zero_grad"]),
+        ({"backward": "once"}, "kept several chunks' graphs alive at once"),
+        ({"steps": "per chunk"}, "called optimizer.step() 3 times in one call"),
+        ({"steps": "schedule per chunk"}, "the poly schedule counts updates, not chunks"),
+        ({"split": "size"}, "chunks is the NUMBER of pieces"),
+        ({"split": "none"}, "ran the model on 5 crops at once"),
+        ({"train_mode": True}, "ran the model in training mode"),
+        ({"skip_void": False}, VOID_HINT),
+        ({"count_dtype": torch.float32}, "agree only to float32 precision"),
+        ({"returns": "mean of chunks"}, "That is the plain mean of the chunks' losses"),
+        ({"returns": "nothing"}, "returned None (step 1 of 2)"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # the slip itself
+def test_accumulation_slips_are_named(slip, message):
+    with pytest.raises(AssertionError) as info:
+        check_accumulated_step(accumulate(**slip))
+    assert message in str(info.value), str(info.value)
+
+
+def test_accumulation_stub_and_shortcut_are_refused():
+    def my_accumulated_step(model, images, masks, optimizer, scheduler, alpha, chunks):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="not implemented yet"):
+        check_accumulated_step(my_accumulated_step)
+
+    def my_shortcut(model, images, masks, optimizer, scheduler, alpha, chunks):
+        return train_step(model, images, masks, optimizer, scheduler, alpha)["loss"].item()
+
+    with pytest.raises(AssertionError, match="write it yourself"):
+        check_accumulated_step(my_shortcut)

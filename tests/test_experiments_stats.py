@@ -1,11 +1,12 @@
-"""Tests for pspnet_edu.experiments.stats.fisher_exact against an enumeration of every relabelling."""
+"""Tests for the exact tests of pspnet_edu.experiments.stats (fisher_exact, sign_flip_p) against enumerations."""
 
 import itertools
 import math
 
+import numpy as np
 import pytest
 
-from pspnet_edu.experiments.stats import fisher_exact
+from pspnet_edu.experiments.stats import fisher_exact, sign_flip_p
 
 
 def enumerated_p(a_hits: int, a_runs: int, b_hits: int, b_runs: int) -> float:
@@ -26,3 +27,51 @@ def test_fisher_exact_reference_values_and_bad_counts() -> None:
     assert fisher_exact(0, 5, 5, 5) == 1.0  # 0 hits for a: every split has at least that many
     with pytest.raises(ValueError, match="between 0 and the runs"):
         fisher_exact(6, 5, 0, 5)
+
+
+def brute_force_sign_flip(a, b, alternative="greater"):
+    """Every sign pattern as a row of a numpy matrix: an independent way to the same p-value."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
+    means, observed = (signs * d).mean(axis=1), d.mean()
+    extreme = {"greater": means >= observed - 1e-9, "less": means <= observed + 1e-9,
+               "two-sided": np.abs(means) >= abs(observed) - 1e-9}[alternative]
+    return float(extreme.mean())
+
+
+def test_sign_flip_p_equals_brute_force_and_known_values():
+    rng = np.random.default_rng(0)
+    cases = [([0.71, 0.52, 0.4], [0.61, 0.32, 0.7]), ([0.5, 0.6, 0.4, 0.7], [0.3, 0.6, 0.3, 0.7]), ([0.7], [0.4])]
+    cases += [(rng.normal(0.1, 0.3, n).round(2).tolist(), rng.normal(0, 0.3, n).round(2).tolist())
+              for n in range(1, 11)]
+    for a, b in cases:
+        for alternative in ("greater", "less", "two-sided"):
+            assert sign_flip_p(a, b, alternative) == brute_force_sign_flip(a, b, alternative), (a, b, alternative)
+    for n in range(1, 11):  # every difference positive: only the observed assignment is that large
+        assert sign_flip_p([1.0] * n, [0.5] * n) == 1 / 2 ** n
+        assert sign_flip_p([0.5] * n, [1.0] * n) == 1.0
+    assert sign_flip_p([0.6] * 5, [0.5] * 5) == 1 / 32 > 0.01  # five seeds can never reach 1 %
+    a, b = [0.2, 0.5, 0.1], [0.2, 0.3, 0.2]
+    assert sign_flip_p(a, b, "two-sided") == 2 * sign_flip_p(a, b)  # no zero mean: the mirror doubles the count
+    with_zeros = sign_flip_p([0.7, 0.5, 0.4, 0.6, 0.3], [0.4, 0.5, 0.5, 0.6, 0.3])
+    assert with_zeros == sign_flip_p([0.7, 0.4], [0.4, 0.5]) == 0.5  # zero differences change no p
+    assert sign_flip_p([0.5, 0.6], [0.5, 0.6]) == 1.0
+
+
+def test_sign_flip_p_counts_float_ties():
+    # differences 0.1, 0.2, -0.3: the mean with every sign flipped is the observed 0 up to rounding
+    a, b = [0.71, 0.52, 0.4], [0.61, 0.32, 0.7]
+    d = [x - y for x, y in zip(a, b)]
+    assert -sum(d) / 3 < sum(d) / 3  # without a tolerance the tie would be lost
+    assert sign_flip_p(a, b) == 5 / 8
+
+
+def test_sign_flip_p_rejects_what_it_cannot_compute():
+    with pytest.raises(ValueError, match="1 to 20 seeds"):
+        sign_flip_p([], [])
+    with pytest.raises(ValueError, match="1 to 20 seeds"):
+        sign_flip_p([0.5] * 21, [0.4] * 21)
+    with pytest.raises(ValueError, match="same seeds"):
+        sign_flip_p([0.5, 0.6], [0.5])
+    with pytest.raises(ValueError, match="alternative must be one of"):
+        sign_flip_p([0.5], [0.4], alternative="two_sided")

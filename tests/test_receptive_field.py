@@ -31,15 +31,19 @@ import torchvision
 from torch import nn
 
 from pspnet_edu.receptive_field import (
+    Box,
     Layer,
     ReceptiveField,
     effective_receptive_field,
+    input_pixels,
+    input_region,
     node_names,
     receptive_field,
     receptive_field_of,
     receptive_field_table,
     sequential_receptive_field_naive,
 )
+from pspnet_edu.receptive_field.recurrence import conv_layers, pool_layers
 
 DILATED = [False, True, True]  # torchvision's replace_stride_with_dilation for output stride 8
 
@@ -399,3 +403,86 @@ def test_radius_holding_a_share_of_the_gradient() -> None:
     assert point.radius(1.0) == 0.0  # a 1x1 convolution reads one pixel
     with pytest.raises(ValueError, match="mass"):
         erf.radius(0.0)
+
+
+# ---------------------------------------------------------------- the exact input window of one unit
+
+
+def _one_channel_net(layers: list[tuple[str, int, int, int, int]]) -> nn.Sequential:
+    """Convolutions with weights 1 and average poolings: every path positive, nothing cancels."""
+    modules: list[nn.Module] = []
+    for kind, k, s, p, d in layers:
+        if kind == "avg":
+            modules.append(nn.AvgPool2d(k, s, p))  # count_include_pad: padding adds zeros, not pixels
+        else:
+            conv = nn.Conv2d(1, 1, k, s, p, d, bias=False)
+            nn.init.ones_(conv.weight)
+            modules.append(conv)
+    return nn.Sequential(*modules).double()
+
+
+def _support_box(net: nn.Module, unit: tuple[int, int], size: tuple[int, int]) -> Box | None:
+    x = torch.ones(1, 1, *size, dtype=torch.float64, requires_grad=True)
+    net(x)[0, 0, unit[0], unit[1]].backward()
+    reached = x.grad[0, 0] != 0
+    if not reached.any():
+        return None
+    rows, cols = reached.any(dim=1).nonzero().flatten(), reached.any(dim=0).nonzero().flatten()
+    return Box(int(rows[0]), int(cols[0]), int(rows[-1]), int(cols[-1]))
+
+
+def test_input_region_is_the_support_of_autograd_on_random_stacks() -> None:
+    generator = torch.Generator().manual_seed(0)
+
+    def pick(*values: int) -> int:
+        return values[int(torch.randint(len(values), (1,), generator=generator))]
+
+    tried = 0
+    while tried < 60:
+        layers = []
+        for _ in range(pick(1, 2, 3, 4)):
+            if pick(0, 1, 2) == 0:  # an average pooling: padding at most half its kernel, no dilation
+                k = pick(2, 3)
+                layers.append(("avg", k, pick(1, 2, 3), pick(*range(k // 2 + 1)), 1))
+            else:
+                k, d = pick(1, 2, 3, 5), pick(1, 1, 2, 3)
+                layers.append(("conv", k, pick(1, 1, 2, 3), pick(*range(d * (k - 1) + 2)), d))
+        size = (pick(*range(6, 30)), pick(*range(6, 30)))
+        geometry = [(k, s, p, d) for _, k, s, p, d in layers]
+        net = _one_channel_net(layers)
+        try:
+            out = net(torch.zeros(1, 1, *size, dtype=torch.float64)).shape[-2:]
+        except RuntimeError:  # an input too small for the stack
+            continue
+        tried += 1
+        for unit in {(0, 0), (out[0] - 1, out[1] - 1), (out[0] // 2, 0), (pick(*range(out[0])), pick(*range(out[1])))}:
+            assert input_region(geometry, unit, size) == _support_box(net, unit, size), (layers, unit, size)
+
+
+def test_input_region_of_torchvisions_alexnet_leaves_out_what_no_window_reads() -> None:
+    with torch.device("meta"):
+        features = torchvision.models.alexnet().features
+    layers = [conv_layers(m)[0] if isinstance(m, nn.Conv2d) else pool_layers(m)[0]
+              for m in features if isinstance(m, (nn.Conv2d, nn.MaxPool2d))]
+    # pool5 is 6x6 on 227 x 227; its last unit's field, clipped to the image, ends at pixel 226, but
+    # the 3x3/2 pool1 never reads the last output of conv1 (56 outputs, 27 windows): rows 225 and 226
+    # reach no unit.
+    assert receptive_field(layers)[-1].span(5) == (94, 288)
+    assert input_region(layers, (5, 5), (227, 227)) == Box(94, 94, 224, 224)
+    assert input_region(layers, (0, 5), (227, 227)) == Box(0, 94, 128, 224)  # rows: the field -66 .. 128, clipped
+
+
+def test_input_pixels_holes_and_padding() -> None:
+    assert input_pixels([(1, 2, 0), (3, 1, 1)], 0, 8) == [0, 2]  # the stride-2 1x1 layer skips odd pixels
+    assert input_pixels([(3, 1, 1, 2)], 0, 8) == [1, 3]  # taps -1, 1, 3
+    assert input_pixels([(1, 1, 1)], 0, 8) == []  # unit 0 reads only padding
+    assert input_region([(1, 1, 1)], (0, 3), (8, 8)) is None
+
+
+def test_input_region_rejects_a_unit_or_an_input_that_does_not_exist() -> None:
+    with pytest.raises(ValueError, match=r"unit 8 does not exist, the output has 8 units \(0 to 7\)"):
+        input_region([(3, 1, 1)], (8, 0), (8, 8))
+    with pytest.raises(ValueError, match="unit must be >= 0"):
+        input_pixels([(3, 1, 1)], -1, 8)
+    with pytest.raises(ValueError, match="layer 1 .* gets a map of 2 pixels"):
+        input_pixels([(3, 2, 0), (5, 1, 0)], 0, 6)

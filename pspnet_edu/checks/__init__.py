@@ -38,14 +38,14 @@ wrong answer fails with a helpful message.
 
 Modules, by lesson:
 
-- ``receptive_field``: 01_receptive_fields (RF size / jump / start recurrences)
+- ``receptive_field``: 01_receptive_fields (RF recurrences, the exact input window of a unit, the ERF gradient)
 - ``dilation``: 02_dilated_convolutions (the à trous identity, the gridding pattern)
-- ``backbone``: 03_dilated_resnet
-- ``ppm``: 04_pyramid_pooling_module
+- ``backbone``: 03_dilated_resnet (feature-map sizes, dilating a built ResNet in place)
+- ``ppm``: 04_pyramid_pooling_module (adaptive pooling windows, the module)
 - ``pspnet``: 05_pspnet
 - ``data``: 06_cityscapes_data
-- ``schedule`` and ``training``: 07_training (the optimiser, one training step)
+- ``schedule`` and ``training``: 07_training (the optimiser, one training step, gradient accumulation, overfitting one batch)
 - ``metrics`` and ``inference``: 08_evaluation (confusion matrix, IoU, sliding window)
-- ``ablate``: 09_ablations (mean and spread, paired t, a paired comparison, Fisher's exact test)
-- ``scaling``: 10_scaling_up (DDP prefixes, the torchrun plan)
+- ``ablate``: 09_ablations (paired t, a paired comparison, Fisher's exact test, the exact sign-flip test)
+- ``scaling``: 10_scaling_up (the torchrun plan, an evaluation sharded over ranks)
 """

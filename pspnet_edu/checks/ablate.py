@@ -1,94 +1,73 @@
 """Self-checks for notebooks/09_ablations.ipynb: summarising runs over seeds, honestly.
 
-An ablation compares settings that were each trained with a few seeds. Two small pieces of
-statistics decide what such a comparison can claim:
+An ablation compares settings that were each trained with a few seeds. A few pieces of
+statistics decide what such a comparison can claim (the mean and sample spread over seeds,
+``mean_and_spread``, is a worked example in the lesson, not an exercise):
 
-- :func:`check_mean_and_spread`: ``my_mean_and_spread(values)`` -> ``(mean, spread)``, the
-  mean over seeds and the *sample* standard deviation (divide by n - 1), against
-  :func:`mean_and_spread` (= :func:`statistics.mean` and :func:`statistics.stdev`);
 - :func:`check_paired_t`: ``my_paired_t(a, b)``, the paired t statistic of two settings run
   with the same seeds (``a[i]`` and ``b[i]`` share seed ``i``), against :func:`paired_t`;
+- :func:`check_compare_settings`: ``my_compare(results, a, b, classes)``, the paired comparison of
+  two settings of a results file, against :func:`pspnet_edu.experiments.stats.compare_settings`;
 - :func:`check_fisher_exact`: ``my_fisher_exact(a_hits, a_runs, b_hits, b_runs)``, the one-sided
   p-value of Fisher's exact test for all-or-nothing outcomes (how many seeds learn a pair),
-  against :func:`pspnet_edu.experiments.stats.fisher_exact`.
+  against :func:`pspnet_edu.experiments.stats.fisher_exact`;
+- :func:`check_sign_flip_p`: ``my_sign_flip_p(a, b)``, the one-sided p-value of the exact paired
+  permutation (sign-flip) test of the mean difference, against
+  :func:`pspnet_edu.experiments.stats.sign_flip_p`.
 
 While the learner's function runs, the package's function it re-derives is hidden (``*_HIDDEN``
-below; :func:`pspnet_edu.checks._core.hidden`). :mod:`statistics` and numpy are not: the
-exercise is to know which spread (n - 1) and which t (paired) to compute, and the hints name
-``statistics.stdev`` and ``np.std(values, ddof=1)`` as right ways to get the spread.
+below; :func:`pspnet_edu.checks._core.hidden`), and so are scipy's versions of the two exact
+tests (``scipy.stats.fisher_exact``, ``hypergeom``, ``barnard_exact``, ``boschloo_exact``,
+``permutation_test``) if scipy is installed: the course does not need scipy, but a learner may
+have it. :mod:`statistics`, :mod:`math` and numpy are not hidden: the exercises are to know which
+spread (n - 1), which t (paired) and which assignments to count, and ``math.comb`` and
+``statistics.stdev`` are the right tools for them.
 
 The references are :mod:`pspnet_edu.experiments.stats`, which the sweeps use too;
-``tests/test_checks_ablate.py`` shows they equal the standard library and a textbook value
-(Student's sleep data, t = -4.0621).
+``tests/test_checks_ablate.py`` and ``tests/test_experiments_stats.py`` show they equal numpy, a
+textbook value (Student's sleep data, t = -4.0621) and brute-force enumerations.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import math
+import random
 import statistics
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases
-from pspnet_edu.experiments.stats import T_CRITICAL_95, compare_settings, fisher_exact, mean_and_spread, paired_t
+from pspnet_edu.experiments.stats import (TIE_TOLERANCE, T_CRITICAL_95, compare_settings, fisher_exact, mean_and_spread,
+                                          paired_t, sign_flip_p)
 
-__all__ = ["T_CRITICAL_95", "check_compare_settings", "check_fisher_exact", "check_mean_and_spread", "check_paired_t",
-           "mean_and_spread", "paired_t"]
-
-# What each check hides while the learner's code runs.
-MEAN_AND_SPREAD_HIDDEN = (mean_and_spread,)
-PAIRED_T_HIDDEN = (paired_t,)
-
-# ------------------------------------------------------------------ mean and spread
-
-_SPREAD_CASES = (
-    Case(([0.60, 0.64],), hint="two seeds, the course's default."),
-    Case(([0.612, 0.587, 0.641],), hint="three seeds."),
-    Case(([0.5, 0.5],), hint="two identical runs: no spread."),
-    Case(([0.31, 0.42, 0.28, 0.45, 0.36],), hint="five seeds."),
-    Case(([41.07, 40.62, 41.35, 40.88],), hint="paper-sized numbers, in %."),
-)
+__all__ = ["T_CRITICAL_95", "check_compare_settings", "check_fisher_exact", "check_paired_t", "check_sign_flip_p",
+           "fisher_exact_hidden", "mean_and_spread", "paired_t", "scipy_stats", "sign_flip_hidden"]
 
 
-def _spread_diagnose(case: Case, expected: Any, got: Any) -> str:
-    (values,) = case.args
-    mean, spread = expected
-    base = ("return (mean, sample standard deviation): sqrt(sum((v - mean)**2) / (n - 1)), as statistics.stdev "
-            "or np.std(values, ddof=1).")
-    try:
-        got_mean, got_spread = got
-    except (TypeError, ValueError):
-        return "return a tuple of two numbers, (mean, spread). " + base
-    if not math.isclose(got_mean, mean, rel_tol=1e-6, abs_tol=1e-9):
-        return "the first number should be the mean over seeds. " + base
-    slips = {
-        "you divided by n (the population standard deviation, np.std's default ddof=0; for two values it is "
-        "also half the range); a few seeds are a sample of all possible seeds, so divide by n - 1 "
-        "(np.std(values, ddof=1)): with 2 seeds, dividing by n understates the spread by a factor sqrt(2).":
-            statistics.pstdev(values),
-        "that is the variance; the spread is its square root, in the units of the scores.": spread ** 2,
-        "that is half the range (max - min) / 2, not the standard deviation.": (max(values) - min(values)) / 2,
-        "that is the range max - min, not the standard deviation.": max(values) - min(values),
-    }
-    for hint, wrong in slips.items():
-        if spread and math.isclose(got_spread, wrong, rel_tol=1e-6, abs_tol=1e-12):
-            return hint
-    return base
+def scipy_stats() -> types.ModuleType | None:
+    """``scipy.stats`` if scipy is installed, else None.
 
-
-def check_mean_and_spread(my_mean_and_spread: Callable[[Sequence[float]], tuple[float, float]]) -> None:
-    """Check ``my_mean_and_spread(values)`` -> ``(mean, sample standard deviation)`` on 5 cases.
-
-    >>> import numpy as np
-    >>> check_mean_and_spread(lambda v: (float(np.mean(v)), float(np.std(v, ddof=1))))
-    ✓ <lambda> matches statistics.mean and statistics.stdev on 5 cases
+    The course does not depend on scipy, but a learner who has it could call its exact tests
+    instead of writing them; imported here, before the learner's code runs, so that they can be
+    hidden (also from ``from scipy.stats import fisher_exact`` inside the learner's function).
     """
-    check_cases(my_mean_and_spread, mean_and_spread, _SPREAD_CASES, hide=MEAN_AND_SPREAD_HIDDEN,
-                hint=_spread_diagnose, against="statistics.mean and statistics.stdev")
+    if importlib.util.find_spec("scipy") is None:
+        return None
+    return importlib.import_module("scipy.stats")
+
+
+def _scipy_versions(*names: str) -> tuple[Any, ...]:
+    """The objects ``scipy.stats.<name>`` that exist (none without scipy; older scipy lacks some)."""
+    module = scipy_stats()
+    return () if module is None else tuple(getattr(module, name) for name in names if hasattr(module, name))
 
 
 # ------------------------------------------------------------------ paired t
 
+PAIRED_T_HIDDEN = (paired_t,)
 _SLEEP_A = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
 _SLEEP_B = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
 _PAIRED_CASES = (
@@ -117,7 +96,7 @@ def _paired_diagnose(case: Case, expected: Any, got: Any) -> str:
     slips = {
         "the sign is flipped: use d = a - b, so that t > 0 means a is better.": -expected,
         "divide the standard deviation by sqrt(n) (the standard error of the mean difference).": mean / spread,
-        "use the sample standard deviation of d (divide by n - 1), as in my_mean_and_spread.":
+        "use the sample standard deviation of d (divide by n - 1), as my_mean_and_spread does.":
             mean / (statistics.pstdev(d) / math.sqrt(n)),
         "that is the unpaired (Welch) t: it treats the two settings as independent. Runs with the same seed "
         "share data order, augmentation and initial weights; subtract per seed first, then average.":
@@ -209,7 +188,15 @@ def check_compare_settings(my_compare: Callable[..., tuple[float, float]]) -> No
 
 # ------------------------------------------------------------------ counting seeds: Fisher's exact test
 
-FISHER_EXACT_HIDDEN = (fisher_exact,)
+FISHER_EXACT_HIDDEN = (fisher_exact,)  # and scipy's exact tests of a 2x2 table, if installed
+
+
+def fisher_exact_hidden() -> tuple[Any, ...]:
+    """What :func:`check_fisher_exact` hides: the package's ``fisher_exact`` and, with scipy
+    installed, ``scipy.stats.fisher_exact``, ``hypergeom`` (its survival function is the
+    p-value), ``barnard_exact`` and ``boschloo_exact``."""
+    return (*FISHER_EXACT_HIDDEN, *_scipy_versions("fisher_exact", "hypergeom", "barnard_exact", "boschloo_exact"))
+
 _FISHER_CASES = (
     Case((3, 5, 0, 5), hint="3 of 5 seeds against 0 of 5: p = C(5,3) C(5,0) / C(10,3) = 10/120."),
     Case((9, 10, 1, 10), hint="9 of 10 against 1 of 10."),
@@ -258,5 +245,130 @@ def check_fisher_exact(my_fisher_exact: Callable[[int, int, int, int], float]) -
     >>> check_fisher_exact(my_fisher_exact)
     ✓ my_fisher_exact matches pspnet_edu.experiments.stats.fisher_exact on 7 cases
     """
-    check_cases(my_fisher_exact, fisher_exact, _FISHER_CASES, hide=FISHER_EXACT_HIDDEN, hint=_fisher_diagnose,
+    check_cases(my_fisher_exact, fisher_exact, _FISHER_CASES, hide=fisher_exact_hidden(), hint=_fisher_diagnose,
+                rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------ the exact paired permutation (sign-flip) test
+
+SIGN_FLIP_HIDDEN = (sign_flip_p,)  # and scipy.stats.permutation_test, if installed
+
+
+def sign_flip_hidden() -> tuple[Any, ...]:
+    """What :func:`check_sign_flip_p` hides: the package's ``sign_flip_p`` and, with scipy
+    installed, ``scipy.stats.permutation_test`` (``permutation_type="samples"`` flips signs)."""
+    return (*SIGN_FLIP_HIDDEN, *_scipy_versions("permutation_test"))
+
+
+# Per-seed bus / train IoU (the mean of the two classes) of seeds 0-9, read from
+# results/ablate_ppm_10seeds.json (settings -> runs -> iou[15], iou[16]); a test compares them with the file.
+PPM10_BUS_TRAIN = {
+    "B1236-avg": (0.8049112375301952, 0.8094007314948879, 0.7978389083642228, 0.7762739267124759, 0.8220812279010081,
+                  0.8105362509071573, 0.7861048669627821, 0.25156017985645984, 0.8067421040937575, 0.7627727954980066),
+    "none": (0.20018496808290523, 0.2575586321617748, 0.3148386343582219, 0.8163243488034231, 0.33608157714509235,
+             0.29990185359530264, 0.28203118541444067, 0.6847789561278625, 0.35580599909072635, 0.24159809826108225),
+    "B1236-control": (0.2275022876085442, 0.3016045123780041, 0.3934972427696305, 0.3011868392754697,
+                      0.3423421224177645, 0.31302611943977665, 0.30983300541692865, 0.25585689364045927,
+                      0.3027243083546447, 0.22084046996056797),
+}
+
+
+def _two_decimal_runs(seed: int, n: int) -> tuple[list[float], list[float]]:
+    """Two settings' scores over n seeds with two decimals, as a table prints them: ties abound."""
+    rng = random.Random(seed)
+    return [round(rng.uniform(0.3, 0.8), 2) for _ in range(n)], [round(rng.uniform(0.3, 0.8), 2) for _ in range(n)]
+
+
+_SIGN_FLIP_CASES = (
+    Case(([0.8, 0.7, 0.9], [0.3, 0.4, 0.2]),
+         hint="three seeds, every one a gain: of the 2^3 sign assignments only the observed one has a mean this "
+              "large, p = 1/8."),
+    Case((list(PPM10_BUS_TRAIN["B1236-avg"][:5]), list(PPM10_BUS_TRAIN["B1236-control"][:5])),
+         hint="bus / train, B1236-avg against B1236-control, seeds 0-4 of results/ablate_ppm_10seeds.json: five "
+              "gains, p = 1/32, the smallest p five seeds can give."),
+    Case((list(PPM10_BUS_TRAIN["B1236-avg"]), list(PPM10_BUS_TRAIN["none"])),
+         hint="bus / train, B1236-avg against none, seeds 0-9 of results/ablate_ppm_10seeds.json: two seeds "
+              "(3 and 7) go the other way."),
+    Case((list(PPM10_BUS_TRAIN["B1236-avg"]), list(PPM10_BUS_TRAIN["B1236-control"])),
+         hint="bus / train, B1236-avg against B1236-control, seeds 0-9: seed 7 loses by 0.004."),
+    Case(([0.71, 0.52, 0.4], [0.61, 0.32, 0.7]),
+         hint="differences 0.1, 0.2, -0.3: the observed mean is 0 up to float rounding, and so is the mean with "
+              "every sign flipped; that tie counts as 'at least as large'."),
+    Case(([0.5, 0.6, 0.4, 0.7], [0.3, 0.6, 0.3, 0.7]),
+         hint="two seeds with no difference: flipping a zero changes nothing, and each of its signs is still an "
+              "assignment (leaving the zeros out gives the same p)."),
+    Case(([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]),
+         hint="no seed tells the settings apart: every assignment ties with the observed mean 0, p = 1."),
+    Case(([0.7], [0.4]), hint="one seed, a gain: two assignments, p = 1/2."),
+    Case(([0.4], [0.7]), hint="one seed, a loss: both assignments are at least as large, p = 1."),
+    Case(([0.35, 0.41, 0.38, 0.36, 0.30], [0.37, 0.44, 0.37, 0.40, 0.33]),
+         hint="a loss over five seeds: the one-sided p for 'a better than b' is large."),
+    Case(([0.51, 0.52, 0.53, 0.2, 0.54], [0.5, 0.5, 0.5, 0.7, 0.5]),
+         hint="four seeds gain a little, one loses a lot: the mean difference is negative."),
+    *(Case(_two_decimal_runs(seed, n), hint=f"{n} seeds of two-decimal scores (random.Random({seed})): several "
+                                            "flipped means tie with the observed one up to float rounding.")
+      for seed, n in ((5, 6), (1, 7), (1, 8))),
+)
+
+
+def _count_at_least(differences: Sequence[float], observed: float, tolerance: float, strict: bool = False) -> int:
+    """How many sign assignments of ``differences`` give a mean >= (or >) ``observed`` - ``tolerance``."""
+    n = len(differences)
+    means = (sum(s * d for s, d in zip(signs, differences)) / n for signs in itertools.product((1, -1), repeat=n))
+    return sum(m > observed + tolerance if strict else m >= observed - tolerance for m in means)
+
+
+def _sign_test(differences: Sequence[float]) -> float:
+    """The one-sided sign test: P(at least as many positive differences) for fair coins."""
+    n, positive = len(differences), sum(d > 0 for d in differences)
+    return sum(math.comb(n, k) for k in range(positive, n + 1)) / 2 ** n
+
+
+def _sign_flip_diagnose(case: Case, expected: Any, got: Any) -> str:
+    a, b = case.args
+    base = ("p = the fraction of the 2^n equally likely sign assignments of the per-seed differences a[i] - b[i] "
+            f"whose mean is at least the observed mean (within {TIE_TOLERANCE:g}), the observed assignment included.")
+    if not isinstance(got, (int, float)) or isinstance(got, bool):
+        return "return one number, the p-value. " + base
+    differences = [float(x) - float(y) for x, y in zip(a, b)]
+    n = len(differences)
+    observed = sum(differences) / n
+    if isinstance(got, int) or got > 1:
+        return "p is a probability: the fraction of all 2^n assignments, not their number. " + base
+    if got == 0:
+        return ("p = 0 is impossible: the observed assignment (every sign as it came out) is one of the 2^n and is as "
+                "large as itself, so p >= 1/2^n. Compare with a tolerance, so that rounding cannot lose it. " + base)
+    slips = {
+        "the observed assignment (every sign as it came out) is one of the 2^n, and a mean equal to the observed one "
+        "is 'at least as large': count it and every other tie. p is never 0; the smallest is 1/2^n.":
+            _count_at_least(differences, observed, TIE_TOLERANCE, strict=True) / 2 ** n,
+        f"a tie lost to float rounding: a flipped mean that equals the observed one only up to rounding (0.1 + 0.2 - "
+        f"0.3 is 5.6e-17, not 0) counts as equal; compare with a tolerance, mean >= observed - {TIE_TOLERANCE:g}.":
+            _count_at_least(differences, observed, 0.0) / 2 ** n,
+        "that is the two-sided p (|mean| at least |observed|); the question is one-sided: is a better than b?":
+            sign_flip_p(a, b, alternative="two-sided"),
+        "that is the p of 'b better than a': the differences are a - b, and large means favour a.": sign_flip_p(b, a),
+        "that is the sign test: it counts the seeds with a positive difference and ignores how large each difference "
+        "is; the statistic here is the mean difference itself.": _sign_test(differences),
+    }
+    for hint, wrong in slips.items():
+        if math.isclose(got, wrong, rel_tol=1e-9, abs_tol=1e-12):
+            return hint + " " + base
+    return base
+
+
+def check_sign_flip_p(my_sign_flip_p: Callable[[Sequence[float], Sequence[float]], float]) -> None:
+    """Check ``my_sign_flip_p(a, b)`` -> the one-sided exact sign-flip p-value of ``a - b`` on 14 cases.
+
+    >>> import itertools
+    >>> def my_sign_flip_p(a, b):
+    ...     d = [x - y for x, y in zip(a, b)]
+    ...     observed = sum(d) / len(d)
+    ...     signs = itertools.product((1, -1), repeat=len(d))
+    ...     means = [sum(s * x for s, x in zip(pattern, d)) / len(d) for pattern in signs]
+    ...     return sum(m >= observed - 1e-9 for m in means) / len(means)
+    >>> check_sign_flip_p(my_sign_flip_p)
+    ✓ my_sign_flip_p matches pspnet_edu.experiments.stats.sign_flip_p on 14 cases
+    """
+    check_cases(my_sign_flip_p, sign_flip_p, _SIGN_FLIP_CASES, hide=sign_flip_hidden(), hint=_sign_flip_diagnose,
                 rtol=1e-9, atol=1e-12)

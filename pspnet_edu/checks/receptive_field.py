@@ -5,6 +5,11 @@ of a deep network is much smaller than its theoretical one.
 
 - :func:`check_receptive_field`: the learner's ``my_receptive_field(layers)`` for a
   single-path stack, against :func:`pspnet_edu.receptive_field.receptive_field`;
+- :func:`check_input_region`: the learner's ``my_input_region(layers, out_row, out_col, in_h, in_w)``,
+  the window of input pixels that one unit depends on, clipped to the image, against both
+  :func:`pspnet_edu.receptive_field.input_region` and the support of autograd's gradient
+  (:func:`gradient_window`), with the usual slips named (padding, dilation, jump, clipping, the
+  pixels no layer reads, the holes between dilated taps);
 - :func:`check_residual_field`: the learner's ``my_residual_field(before, main, shortcut)``,
   the field after a residual addition, against the largest field over the two aligned paths
   (the rule :func:`pspnet_edu.receptive_field.receptive_field_of` applies to a real graph);
@@ -12,11 +17,15 @@ of a deep network is much smaller than its theoretical one.
   |d centre unit / d input| that the effective receptive field is measured from, against
   ``effective_receptive_field(...).gradient``.
 
-The first two take layers as ``(kernel, stride, padding, dilation)`` tuples and fields as
-``(size, jump, padding)`` tuples, so that a learner needs nothing but integers. While the
+The first three take layers as ``(kernel, stride, padding, dilation)`` tuples, fields as
+``(size, jump, padding)`` tuples and windows as ``(top, left, bottom, right)`` tuples, so that a
+learner needs nothing but integers. While the
 learner's function runs, the package's code it re-derives is hidden (``*_HIDDEN`` below;
 :func:`pspnet_edu.checks._core.hidden`): for the stack, ``receptive_field``, the graph analysis
 ``receptive_field_of`` and the ``ReceptiveField`` class (its ``.then`` *is* the recurrence); for
+the window, ``input_region``, ``input_pixels``, ``gradient_window``, ``effective_receptive_field``
+and the same three (``.span`` gives the unclipped field; the learner's own ``my_receptive_field``
+may be reused); for
 the residual block, the reference and ``receptive_field_of`` (which applies that very rule),
 while ``ReceptiveField`` stays available: the exercise is how the two paths combine; for the
 gradient map, ``effective_receptive_field``; autograd is the brick of that exercise.
@@ -32,6 +41,8 @@ from pspnet_edu.receptive_field import (
     Layer,
     ReceptiveField,
     effective_receptive_field,
+    input_pixels,
+    input_region,
     receptive_field,
     receptive_field_of,
 )
@@ -39,9 +50,11 @@ from pspnet_edu.receptive_field import (
 LayerTuple = tuple[int, int, int, int]
 FieldTuple = tuple[int, int, int]
 
-RECURRENCES = (
-    "r_l = r_{l-1} + d_l*(k_l - 1)*j_{l-1};  j_l = j_{l-1}*s_l;  p_l = p_{l-1} + pad_l*j_{l-1};  "
-    "start from r_0 = 1, j_0 = 1, p_0 = 0."
+UPDATE_HINT = (
+    "start from r = 1, j = 1, p = 0 (the input) and, for each layer, place its kernel over its input map: its "
+    "taps are d positions apart, the positions of that map are j input pixels apart, and the first tap of unit 0 "
+    "sits pad positions before position 0; the field of a unit runs from the first pixel its first tap sees to "
+    "the last pixel its last tap sees."
 )
 
 # VGG-16's 13 convolutions and 5 max-pools up to pool5 (Simonyan & Zisserman 2015); its field
@@ -114,14 +127,14 @@ def _diagnose(case: Case, expected: Any, got: Any) -> str:
     try:
         sizes, paddings = [g[0] for g in got], [g[2] for g in got]
     except (TypeError, IndexError, KeyError):
-        return "return a list with one (size, jump, padding) tuple per layer. " + RECURRENCES
+        return "return a list with one (size, jump, padding) tuple per layer. " + UPDATE_HINT
     columns = _slip_columns(case.args[0])
     for slip in ("no_jump", "new_jump", "no_dilation"):
         if sizes == columns[slip] != [e[0] for e in expected]:
             return _SLIP_HINTS[slip]
     if paddings == columns["padding_no_jump"] != [e[2] for e in expected]:
         return _SLIP_HINTS["padding_no_jump"]
-    return RECURRENCES
+    return UPDATE_HINT
 
 
 def check_receptive_field(my_receptive_field: Callable[[Sequence[LayerTuple]], Sequence[FieldTuple]]) -> None:
@@ -149,6 +162,245 @@ def check_receptive_field(my_receptive_field: Callable[[Sequence[LayerTuple]], S
     learner.__name__ = learner_name(my_receptive_field)
     check_cases(learner, _reference_stack, cases, hide=RECEPTIVE_FIELD_HIDDEN, hint=_diagnose,
                 against="pspnet_edu.receptive_field.receptive_field")
+
+
+# ------------------------------------------------------------------ the exact input window of one unit
+
+RegionTuple = tuple[int, int, int, int]
+
+REGION_CONTRACT = (
+    "return (top, left, bottom, right), all four included: the smallest window of the in_h x in_w image that "
+    "holds every input pixel that can change output unit (out_row, out_col); padding, at any layer, contributes "
+    "nothing."
+)
+
+# AlexNet's features as torchvision builds them (conv 11/4 pad 2, three 3x3/2 max-pools).
+ALEXNET_FEATURES: tuple[LayerTuple, ...] = (
+    (11, 4, 2, 1), (3, 2, 0, 1), (5, 1, 2, 1), (3, 2, 0, 1), (3, 1, 1, 1), (3, 1, 1, 1), (3, 1, 1, 1), (3, 2, 0, 1),
+)
+
+_REGIONS: tuple[tuple[tuple[LayerTuple, ...], int, int, int, int, str], ...] = (
+    (((3, 1, 1, 1),), 4, 9, 12, 16, "one 3x3 convolution with padding 1, a unit inside the map."),
+    (((3, 1, 1, 1),), 11, 0, 12, 16, "the bottom-left unit: its field runs into the padding on two sides."),
+    (((3, 1, 0, 1),), 0, 5, 10, 12, "no padding: the output is smaller than the input."),
+    (((7, 2, 3, 1), (3, 2, 1, 1)), 3, 11, 32, 48, "the ResNet stem (7x7/2 conv, 3x3/2 max-pool), a unit on the right edge."),
+    (((3, 2, 1, 1), (3, 1, 1, 1), (3, 1, 1, 1)), 5, 2, 20, 20, "two 3x3 convolutions after a stride-2 layer."),
+    (((3, 1, 2, 2),), 6, 7, 14, 14, "a 3x3 kernel with dilation 2."),
+    (((3, 1, 2, 1),), 0, 1, 8, 8, "padding 2 on a 3x3 kernel: the output is larger than the input."),
+    (((3, 2, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4)), 0, 11, 24, 24, "dilated layers after a stride, the top-right unit."),
+    (((2, 2, 0, 1), (3, 1, 1, 1)), 3, 5, 9, 13, "a 2x2 pooling of a map with odd sides, the bottom-right unit."),
+    (((1, 2, 0, 1), (3, 1, 1, 1)), 5, 7, 11, 16, "a 1x1 stride-2 layer (a ResNet shortcut) reads every other pixel."),
+    (((3, 1, 1, 2),), 0, 7, 10, 10, "dilation 2 with padding 1 (the padding that keeps the size is 2)."),
+    (((3, 2, 0, 1), (3, 1, 0, 2), (2, 2, 0, 1)), 1, 0, 21, 18, "unpadded layers: a stride, a dilation, a pooling."),
+    (ALEXNET_FEATURES, 5, 5, 227, 227, "AlexNet's features on a 227 x 227 image, the bottom-right unit of pool5."),
+    (VGG16_FEATURES, 0, 6, 224, 224, "VGG-16 up to pool5 on 224 x 224, the top-right unit."),
+)
+
+
+def gradient_window(layers: Sequence[LayerTuple], out_row: int, out_col: int, in_h: int,
+                    in_w: int) -> RegionTuple | None:
+    """The empirical answer: the bounding box of the non-zero d y[out_row, out_col] / d x, by autograd.
+
+    Every layer is a ``conv2d`` with one channel and weights drawn in [0.5, 1.5] (float64, fixed
+    seed, the global RNG untouched): all paths are positive, so no gradient cancels. An average
+    pooling is such a convolution with equal weights, and a max-pooling depends on its whole
+    window, so pooling layers are convolutions here too. None when the gradient is all zero.
+
+    >>> gradient_window([(3, 1, 1, 1)], 0, 0, 5, 5)
+    (0, 0, 1, 1)
+    """
+    import torch
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand((1, 1, in_h, in_w), generator=generator, dtype=torch.float64).requires_grad_(True)
+    y = x
+    for kernel, stride, pad, dilation in layers:
+        weight = 0.5 + torch.rand((1, 1, kernel, kernel), generator=generator, dtype=torch.float64)
+        y = F.conv2d(y, weight, stride=stride, padding=pad, dilation=dilation)
+    y[0, 0, out_row, out_col].backward()
+    reached = x.grad[0, 0] != 0  # (in_h, in_w)
+    if not reached.any():
+        return None
+    rows, cols = reached.any(dim=1).nonzero().flatten(), reached.any(dim=0).nonzero().flatten()
+    return int(rows[0]), int(cols[0]), int(rows[-1]), int(cols[-1])
+
+
+def _reference_region(layers: Sequence[LayerTuple], out_row: int, out_col: int, in_h: int,
+                      in_w: int) -> RegionTuple | None:
+    """``input_region`` as a tuple, after making sure that autograd's gradient agrees with it."""
+    box = input_region(layers, (out_row, out_col), (in_h, in_w))
+    region = None if box is None else (box.top, box.left, box.bottom, box.right)
+    support = gradient_window(layers, out_row, out_col, in_h, in_w)
+    if region != support:
+        raise RuntimeError(f"input_region gives {region} but the gradient's support is {support} for "
+                           f"{list(layers)}, unit ({out_row}, {out_col}), input {in_h}x{in_w}: a bug in the package")
+    return region
+
+
+REGION_HIDDEN = (input_region, input_pixels, gradient_window, receptive_field, receptive_field_of,
+                 effective_receptive_field, ReceptiveField)  # hidden while the learner's code runs
+
+
+def _recurrence_span(layers: Sequence[LayerTuple], unit: int, size: int, slip: str | None = None) -> tuple[int, int]:
+    """One axis of the window from the recurrences (r, j, p), clipped at the end, with one usual slip."""
+    r, j, p = 1, 1, 0
+    for k, s, pad, d in layers:
+        span = k if slip == "no_dilation" else d * (k - 1) + 1
+        r += (span - 1) * (j * s if slip == "new_jump" else j)
+        p += pad * (1 if slip == "padding_no_jump" else j)
+        j *= s
+    p = {"no_padding": 0, "centred": (r - 1) // 2}.get(slip or "", p)
+    first = unit * j - p
+    last = first + r - (0 if slip == "far_end" else 1)
+    return (first, last) if slip == "no_clip" else (max(first, 0), min(last, size - 1))
+
+
+def _interval_span(layers: Sequence[LayerTuple], unit: int, size: int) -> tuple[int, int]:
+    """One axis, walking back with an interval clipped at every layer: right but for the holes between taps."""
+    sides = [size]
+    for k, s, pad, d in layers:
+        sides.append((sides[-1] + 2 * pad - d * (k - 1) - 1) // s + 1)
+    first = last = unit
+    for (k, s, pad, d), side in zip(reversed(layers), reversed(sides[:-1])):
+        first, last = max(first * s - pad, 0), min(last * s - pad + d * (k - 1), side - 1)
+    return first, last
+
+
+def _both_axes(span: Callable[[Sequence[LayerTuple], int, int], tuple[int, int]]) -> Callable[..., RegionTuple]:
+    def region(layers: Sequence[LayerTuple], out_row: int, out_col: int, in_h: int, in_w: int) -> RegionTuple:
+        (top, bottom), (left, right) = span(layers, out_row, in_h), span(layers, out_col, in_w)
+        return top, left, bottom, right
+
+    return region
+
+
+def _exact(layers: Sequence[LayerTuple], out_row: int, out_col: int, in_h: int, in_w: int) -> RegionTuple:
+    box = input_region(layers, (out_row, out_col), (in_h, in_w))
+    return box.top, box.left, box.bottom, box.right
+
+
+def _top_bottom_left_right(*args: Any) -> RegionTuple:
+    top, left, bottom, right = _exact(*args)
+    return top, bottom, left, right
+
+
+def _half_open(*args: Any) -> RegionTuple:
+    top, left, bottom, right = _exact(*args)
+    return top, left, bottom + 1, right + 1
+
+
+_REGION_SLIPS: dict[str, Callable[..., Any]] = {
+    "order": _top_bottom_left_right,
+    "unit_swap": lambda layers, row, col, h, w: _exact(layers, col, row, h, w),
+    "size_swap": lambda layers, row, col, h, w: _exact(layers, row, col, w, h),
+    "half_open": _half_open,
+    **{slip: _both_axes(lambda L, u, n, slip=slip: _recurrence_span(L, u, n, slip))
+       for slip in ("far_end", "no_clip", "no_padding", "padding_no_jump", "centred", "no_dilation", "new_jump")},
+    "clip_at_end": _both_axes(_recurrence_span),
+    "intervals": _both_axes(_interval_span),
+}
+
+ONE_PAST = ("bottom and right are included: they are the last row and column of the window, not one past them "
+            "(r pixels from pixel a end at pixel a + r - 1).")
+
+_REGION_HINTS = {
+    "order": "return the four sides in the order (top, left, bottom, right).",
+    "unit_swap": "the rows of the window come from out_row (and in_h), its columns from out_col (and in_w).",
+    "size_swap": "rows run from 0 to in_h - 1 and columns from 0 to in_w - 1: in_h is the number of rows.",
+    "half_open": ONE_PAST,
+    "far_end": ONE_PAST,
+    "no_clip": "clip the window to the image: padding is not image, so no side lies outside 0 .. in_h - 1 "
+               "(rows) or 0 .. in_w - 1 (columns).",
+    "no_padding": "the padding shifts every field: unit 0's field starts BEFORE pixel 0, by the paddings of all the "
+                  "layers counted in input pixels.",
+    "padding_no_jump": "a layer's padding counts in pixels of the map it pads: after a stride-2 layer, one padding "
+                       "pixel stands for 2 input pixels.",
+    "centred": "a unit's field is centred on it only when every layer pads d*(k-1)/2 pixels per side; these layers "
+               "pad otherwise: start from the padding they really have.",
+    "no_dilation": "a kernel of size k with dilation d spans d*(k-1)+1 pixels of its input, not k.",
+    "new_jump": "a layer widens the field in steps of ITS input map, i.e. with the jump before it; its own stride "
+                "only spaces its outputs.",
+}
+
+_SIDES = ("top", "left", "bottom", "right")
+
+
+def _first_wrong_side(expected: RegionTuple, got: Sequence[int]) -> str:
+    index = next(i for i in range(4) if got[i] != expected[i])
+    return f"{'row' if index % 2 == 0 else 'column'} {got[index]} (your {_SIDES[index]})"
+
+
+def _region_diagnose(case: Case, expected: Any, got: Any) -> str:
+    if not (isinstance(got, Sequence) and len(got) == 4):
+        return REGION_CONTRACT
+    got = tuple(got)
+    cases = _region_cases()
+    earlier = cases[: [c.args for c in cases].index(case.args)]  # the cases the learner passed
+    for slip, region in _REGION_SLIPS.items():
+        try:  # the slip gives this answer, and would have passed the earlier cases
+            slipped = region(*case.args)
+            if slipped != got or slipped == expected or any(region(*c.args) != _exact(*c.args) for c in earlier):
+                continue
+        except (ValueError, IndexError):  # a swapped unit that does not exist
+            continue
+        if slip == "clip_at_end":
+            return (f"{_first_wrong_side(expected, got)} does not reach the unit: clipping the final window to the "
+                    "image is not enough. A layer's last window can stop before the end of its input (it has "
+                    "floor((n + 2*pad - d*(k-1) - 1) / s) + 1 outputs), and what no window reads counts no more "
+                    "than padding: a pixel counts only if a chain of positions that exist at every layer links it "
+                    "to the unit.")
+        if slip == "intervals":
+            return (f"{_first_wrong_side(expected, got)} lies inside the span of the kernels but between two of "
+                    "their taps (d pixels apart for dilation d), so it does not reach the unit: the window's sides "
+                    "are the first and last pixels that a chain of taps reaches.")
+        return _REGION_HINTS[slip]
+    return REGION_CONTRACT
+
+
+def _region_cases() -> list[Case]:
+    return [Case((list(layers), row, col, h, w), hint=hint) for layers, row, col, h, w, hint in _REGIONS]
+
+
+def _as_region(result: Any) -> Any:
+    """A learner's window as a tuple (an object with top/left/bottom/right, e.g. a ``Box``, accepted)."""
+    if all(hasattr(result, side) for side in _SIDES):
+        return tuple(getattr(result, side) for side in _SIDES)
+    return tuple(result) if isinstance(result, list) else result
+
+
+def check_input_region(my_input_region: Callable[[Sequence[LayerTuple], int, int, int, int], RegionTuple]) -> None:
+    """Check ``my_input_region(layers, out_row, out_col, in_h, in_w)`` -> ``(top, left, bottom, right)``, included.
+
+    ``layers`` is a list of ``(kernel, stride, padding, dilation)`` tuples acting on both axes;
+    the answer must equal both :func:`pspnet_edu.receptive_field.input_region` and the bounding box
+    of the non-zero gradient of that unit with respect to the input (:func:`gradient_window`), on
+    14 stacks and units: corners, paddings other than (k-1)/2, dilations, maps that a layer does not
+    read to the end, AlexNet and VGG-16. Prints one line or raises AssertionError naming the slip.
+
+    >>> def my_input_region(layers, out_row, out_col, in_h, in_w):
+    ...     def axis(unit, size):
+    ...         sides = [size]
+    ...         for k, s, pad, d in layers:
+    ...             sides.append((sides[-1] + 2 * pad - d * (k - 1) - 1) // s + 1)
+    ...         reached = {unit}
+    ...         for (k, s, pad, d), side in zip(layers[::-1], sides[-2::-1]):
+    ...             reached = {q * s - pad + t * d for q in reached for t in range(k)} & set(range(side))
+    ...         return min(reached), max(reached)
+    ...     (top, bottom), (left, right) = axis(out_row, in_h), axis(out_col, in_w)
+    ...     return top, left, bottom, right
+    >>> check_input_region(my_input_region)
+    ✓ my_input_region matches pspnet_edu.receptive_field.input_region and autograd's gradient support on 14 cases
+    """
+    require_callable(my_input_region)
+    refuse_reference(my_input_region, REGION_HIDDEN)  # the wrapper below would hide it
+
+    def learner(layers: Sequence[LayerTuple], out_row: int, out_col: int, in_h: int, in_w: int) -> Any:
+        return _as_region(my_input_region(layers, out_row, out_col, in_h, in_w))
+
+    learner.__name__ = learner_name(my_input_region)
+    check_cases(learner, _reference_region, _region_cases(), hide=REGION_HIDDEN, hint=_region_diagnose,
+                against="pspnet_edu.receptive_field.input_region and autograd's gradient support")
 
 
 def residual_field(before: FieldTuple, main: Sequence[LayerTuple], shortcut: Sequence[LayerTuple]) -> FieldTuple:

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.modules.utils as torch_module_utils
 from torch import nn
 from torchvision.transforms import v2 as torchvision_v2
 
@@ -197,12 +196,6 @@ def _compare_with_paired_t(results: Any, a: str, b: str, classes: Any) -> tuple[
     return sum(x - y for x, y in zip(*pair)) / len(seeds), t
 
 
-def _strip_with_torch(state_dict: Any) -> dict[str, Any]:
-    result = dict(state_dict)
-    torch_module_utils.consume_prefix_in_state_dict_if_present(result, "module.")
-    return result
-
-
 def _fields_from_the_package_class(layers: Any) -> list[tuple[int, int, int]]:
     field, fields = receptive_field.ReceptiveField(1, 1, 0), []  # its .then is the recurrence itself
     for layer in layers:
@@ -268,14 +261,23 @@ def _plan_from_sampler(world_size: int, epochs: int, dataset_size: int, global_b
     return {"per_process_batch": per_process, "lr": base_lr, "iters": epochs * batches.per_epoch}
 
 
-def _miou_from_reduce(shards: Any, num_classes: int) -> dict[str, Any]:
-    total = metrics.reduce_confusion_matrices([metrics.confusion_matrix(p, t, num_classes) for p, t in shards])
-    return {"iou": metrics.iou_per_class(total), "miou": metrics.mean_iou(total)}
+def _sharded_with_evaluate(model: Any, dataset: Any, world_size: int, num_classes: int,
+                           batch_size: int = 2) -> dict[str, Any]:
+    per_rank = [inference.evaluate(model, torch.utils.data.Subset(dataset, range(rank, len(dataset), world_size)),
+                                   num_classes=num_classes, batch_size=batch_size)["confusion_matrix"]
+                for rank in range(world_size)]
+    return {"per_rank": per_rank, "confusion_matrix": sum(per_rank), "miou": metrics.mean_iou(sum(per_rank))}
 
 
-def _miou_from_mean_iou(shards: Any, num_classes: int) -> dict[str, Any]:
-    total = sum(metrics.confusion_matrix(p, t, num_classes) for p, t in shards)  # the sum done right, the score not
-    return {"miou": metrics.mean_iou(total), "iou": metrics.iou_per_class(total)}
+def _sharded_with_predict(model: Any, dataset: Any, world_size: int, num_classes: int,
+                          batch_size: int = 2) -> dict[str, Any]:
+    per_rank = []
+    for rank in range(world_size):  # the sharding and the counting done right, the prediction not
+        pairs = [dataset[i] for i in range(rank, len(dataset), world_size)]
+        per_rank.append(sum((metrics.confusion_matrix(inference.predict(model.eval(), image), mask, num_classes)
+                             for image, mask in pairs), torch.zeros(num_classes, num_classes, dtype=torch.int64)))
+    total = metrics.reduce_confusion_matrices(per_rank)
+    return {"per_rank": per_rank, "confusion_matrix": total, "miou": metrics.mean_iou(total)}
 
 
 def _overfit_with_the_trainer(model: Any, images: Any, masks: Any, config: Any) -> list[float]:
@@ -312,6 +314,14 @@ _LESSONS_07_08_10 = (
                  lambda model, images, masks, optimizer, scheduler, alpha: training_step.train_step(
                      model, images, masks, optimizer, scheduler, alpha)["loss"].item()),
     )),
+    Entry(checks_training.check_accumulated_step, checks_training.ACCUMULATION_HIDDEN, _stub("my_accumulated_step"), (
+        _wrapper("my_accumulated_step", loss.pspnet_loss,
+                 lambda model, images, masks, optimizer, scheduler, alpha, chunks: _step_with_pspnet_loss(
+                     model, images, masks, optimizer, scheduler, alpha)),
+        _wrapper("my_accumulated_step", training_step.train_step,
+                 lambda model, images, masks, optimizer, scheduler, alpha, chunks: training_step.train_step(
+                     model, images, masks, optimizer, scheduler, alpha)["loss"].item()),
+    )),
     Entry(checks_training.check_overfit_one_batch, checks_training.OVERFIT_HIDDEN, _stub("my_overfit_one_batch"), (
         _wrapper("my_overfit_one_batch", training_optim.build_optimizer, _overfit_with_the_trainer),
         _wrapper("my_overfit_one_batch", loss.pspnet_loss, _overfit_with_pspnet_loss),
@@ -323,10 +333,12 @@ _LESSONS_07_08_10 = (
         _wrapper("my_sliding_window", inference.sliding_window_probs,
                  lambda model, images, crop, stride: inference.sliding_window_probs(model, images, crop, stride)),
     )),
-    Entry(checks_scaling.check_distributed_miou, checks_scaling.distributed_miou_hidden(),
-          _stub("my_distributed_miou"), (
-        _wrapper("my_distributed_miou", metrics.reduce_confusion_matrices, _miou_from_reduce),
-        _wrapper("my_distributed_miou", metrics.mean_iou, _miou_from_mean_iou),
+    Entry(checks_scaling.check_sharded_evaluate, checks_scaling.sharded_evaluate_hidden(),
+          _stub("my_sharded_evaluate"), (
+        _wrapper("my_sharded_evaluate", inference.evaluate, _sharded_with_evaluate),
+        _wrapper("my_sharded_evaluate", inference.predict, _sharded_with_predict),
+        _wrapper("my_sharded_evaluate", checks_scaling.sharded_evaluate,
+                 lambda *args, **kwargs: checks_scaling.sharded_evaluate(*args, **kwargs)),
     )),
     Entry(checks_scaling.check_torchrun_plan, checks_scaling.torchrun_plan_hidden(), _stub("my_torchrun_plan"), (
         _wrapper("my_torchrun_plan", sampling.EndlessBatches, _plan_from_sampler),
@@ -343,6 +355,20 @@ CHECKS: tuple[Entry, ...] = (
               _wrapper("my_receptive_field", receptive_field.receptive_field,
                        lambda layers: [(f.size, f.stride, f.padding) for f in receptive_field.receptive_field(layers)]),
               _wrapper("my_receptive_field", receptive_field.ReceptiveField, _fields_from_the_package_class),
+          )),
+    Entry(checks_receptive_field.check_input_region, checks_receptive_field.REGION_HIDDEN,
+          _stub("my_input_region"), (
+              _wrapper("my_input_region", receptive_field.input_region,
+                       lambda layers, row, col, h, w: receptive_field.input_region(layers, (row, col), (h, w))),
+              _wrapper("my_input_region", receptive_field.input_pixels,
+                       lambda layers, row, col, h, w: (lambda r, c: (r[0], c[0], r[-1], c[-1]))(
+                           receptive_field.input_pixels(layers, row, h), receptive_field.input_pixels(layers, col, w))),
+              _wrapper("my_input_region", receptive_field.receptive_field,
+                       lambda layers, row, col, h, w: (lambda f: (
+                           max(f.span(row)[0], 0), max(f.span(col)[0], 0), min(f.span(row)[1], h - 1),
+                           min(f.span(col)[1], w - 1)))(receptive_field.receptive_field(layers)[-1])),
+              _wrapper("my_input_region", checks_receptive_field.gradient_window,
+                       lambda *args: checks_receptive_field.gradient_window(*args)),
           )),
     Entry(checks_receptive_field.check_residual_field, checks_receptive_field.RESIDUAL_FIELD_HIDDEN,
           _stub("my_residual_field"), (
@@ -370,13 +396,14 @@ CHECKS: tuple[Entry, ...] = (
         _wrapper("my_feature_sizes", checks_backbone.feature_sizes,
                  lambda n, os: checks_backbone.feature_sizes(n, os)),
     )),
-    Entry(checks_backbone.check_block_dilations, checks_backbone.BLOCK_DILATIONS_HIDDEN,
-          _stub("my_block_dilations"), (
-              _wrapper("my_block_dilations", backbone.dilation_plan,
-                       lambda *args: [[d for _, d in stage] for stage in backbone.dilation_plan(*args)]),
-              _wrapper("my_block_dilations", checks_backbone.block_dilations,
-                       lambda *args: checks_backbone.block_dilations(*args)),
-          )),
+    Entry(checks_backbone.check_dilate, checks_backbone.dilate_hidden(), _stub("my_dilate_"), (
+        _wrapper("my_dilate_", backbone.ResNet,
+                 lambda resnet, output_stride: backbone.ResNet(depth=50, output_stride=output_stride)),
+        _wrapper("my_dilate_", checks_backbone.dilated_reference,
+                 lambda resnet, output_stride: checks_backbone.dilated_reference(50, output_stride)),
+        _wrapper("my_dilate_", backbone.dilation_plan,
+                 lambda resnet, output_stride: backbone.dilation_plan(output_stride, "torchvision", (2, 2, 2, 2))),
+    )),
     Entry(checks_ppm.check_adaptive_windows, checks_ppm.ADAPTIVE_WINDOWS_HIDDEN, _stub("my_adaptive_windows"), (
         _wrapper("my_adaptive_windows", ppm.adaptive_pool_windows,
                  lambda size, bins: ppm.adaptive_pool_windows(size, bins)),
@@ -424,14 +451,23 @@ CHECKS: tuple[Entry, ...] = (
     Entry(checks_metrics.check_iou_per_class, checks_metrics.IOU_PER_CLASS_HIDDEN, _stub("my_iou_per_class"), (
         _wrapper("my_iou_per_class", metrics.iou_per_class, lambda cm: metrics.iou_per_class(cm)),
     )),
-    Entry(checks_ablate.check_mean_and_spread, checks_ablate.MEAN_AND_SPREAD_HIDDEN, _stub("my_mean_and_spread"), (
-        _wrapper("my_mean_and_spread", stats.mean_and_spread, lambda values: stats.mean_and_spread(values)),
-    )),
     Entry(checks_ablate.check_paired_t, checks_ablate.PAIRED_T_HIDDEN, _stub("my_paired_t"), (
         _wrapper("my_paired_t", stats.paired_t, lambda a, b: stats.paired_t(a, b)),
     )),
-    Entry(checks_ablate.check_fisher_exact, checks_ablate.FISHER_EXACT_HIDDEN, _stub("my_fisher_exact"), (
+    Entry(checks_ablate.check_fisher_exact, checks_ablate.fisher_exact_hidden(), _stub("my_fisher_exact"), (
         _wrapper("my_fisher_exact", stats.fisher_exact, lambda a, n, b, m: stats.fisher_exact(a, n, b, m)),
+        *(() if checks_ablate.scipy_stats() is None else (  # scipy is no dependency: its shortcut only where installed
+            _wrapper("my_fisher_exact", checks_ablate.scipy_stats().fisher_exact,
+                     lambda a, n, b, m: checks_ablate.scipy_stats().fisher_exact([[a, n - a], [b, m - b]],
+                                                                                 alternative="greater")[1]),)),
+    )),
+    Entry(checks_ablate.check_sign_flip_p, checks_ablate.sign_flip_hidden(), _stub("my_sign_flip_p"), (
+        _wrapper("my_sign_flip_p", stats.sign_flip_p, lambda a, b: stats.sign_flip_p(a, b)),
+        *(() if checks_ablate.scipy_stats() is None else (
+            _wrapper("my_sign_flip_p", checks_ablate.scipy_stats().permutation_test,
+                     lambda a, b: checks_ablate.scipy_stats().permutation_test(
+                         (a, b), lambda x, y: sum(x - y) / len(x), permutation_type="samples",
+                         alternative="greater").pvalue),)),
     )),
     Entry(checks_ablate.check_compare_settings, checks_ablate.COMPARE_HIDDEN, _stub("my_compare"), (
         _wrapper("my_compare", stats.compare_settings,
@@ -439,12 +475,5 @@ CHECKS: tuple[Entry, ...] = (
                                                  stats.compare_settings(results, a, b, classes).t)),
         _wrapper("my_compare", stats.paired_t, _compare_with_paired_t),
     )),
-    Entry(checks_scaling.check_strip_module_prefix, checks_scaling.STRIP_MODULE_PREFIX_HIDDEN,
-          _stub("my_strip_module_prefix"), (
-              _wrapper("my_strip_module_prefix", torch_module_utils.consume_prefix_in_state_dict_if_present,
-                       _strip_with_torch),
-              _wrapper("my_strip_module_prefix", checks_scaling.strip_module_prefix,
-                       lambda state_dict: checks_scaling.strip_module_prefix(state_dict)),
-          )),
     *_LESSONS_07_08_10,
 )

@@ -1,10 +1,5 @@
-"""Self-checks for notebooks/10_scaling_up.ipynb: released checkpoints and the paper's recipe under torchrun.
+"""Self-checks for notebooks/10_scaling_up.ipynb: the paper's recipe under torchrun, and evaluation under DDP.
 
-- :func:`check_strip_module_prefix`: ``my_strip_module_prefix(state_dict)``, the state dict
-  of a model saved under ``DataParallel``/``DistributedDataParallel`` (every key starts with
-  ``module.``) with that prefix removed, against PyTorch's own
-  :func:`torch.nn.modules.utils.consume_prefix_in_state_dict_if_present` applied to a copy
-  (``pspnet_edu.convert.semseg_to_pspnet_edu`` does the same first step);
 - :func:`check_torchrun_plan`: ``my_torchrun_plan(world_size, epochs, dataset_size,
   global_batch=16, base_lr=0.01)``, what a run of the paper's recipe becomes under ``torchrun``
   with N processes: the images per process, the learning rate and the number of optimizer
@@ -12,30 +7,37 @@
   itself (its split of the global batch, its per-process sampler
   :class:`pspnet_edu.training.sampling.EndlessBatches`). The paper trains with a batch of 16
   (Zhao et al. 2017, Sec. 5.1 "Implementation Details"); hszhao/semseg counts epochs.
-- :func:`check_distributed_miou`: ``my_distributed_miou(shards, num_classes)``, the scores of
-  an evaluation split over ranks (``shards``: one ``(pred, target)`` pair of trainId tensors
-  per rank), ``{"iou": per-class IoU, "miou": float}``, against
-  :func:`pspnet_edu.metrics.reduce_confusion_matrices` followed by ``iou_per_class`` and
-  ``mean_iou``; the cases are those where the mean of the ranks' mIoUs differs from the mIoU of
-  the whole set (uneven shards, a class absent from one rank).
+- :func:`check_sharded_evaluate`: ``my_sharded_evaluate(model, dataset, world_size,
+  num_classes, batch_size=2)``, what N ranks do when they evaluate under DDP: rank ``r`` takes
+  images ``r, r + N, ...`` (``DistributedSampler(shuffle=False)``'s shard, without the padding
+  that would count images twice), predicts them in eval mode, batch by batch, and counts a
+  confusion matrix; the matrices are summed (what ``all_reduce(SUM)`` leaves on every rank)
+  and scored once. Returns ``{"per_rank": [N matrices], "confusion_matrix": their sum,
+  "miou": float}``, compared with :func:`sharded_evaluate`, which runs the package's public
+  :func:`pspnet_edu.inference.evaluate` on each shard (and whose sum equals ``evaluate`` on the
+  whole set, ``tests/test_checks_scaling.py``). The cases: 7 scenes with void rows over 1, 2,
+  3, 4 and 8 ranks (the last leaves a rank empty), the model handed over in train mode, as a
+  trainer holds it mid-run. A wrong matrix is explained from its counts: more pixels than the
+  rank's shard holds (the sampler's padding, the whole set on every rank), fewer (a dropped
+  last batch, ``drop_last`` in the sampler), the same pixels predicted otherwise (train mode).
 
 While the learner's function runs, what it re-derives is hidden (:func:`pspnet_edu.checks._core.hidden`):
-for the prefix, the reference and torch's ``consume_prefix_in_state_dict_if_present`` (the
-exercise is to write that one step yourself); for the plan, the reference and the trainer's
-``EndlessBatches`` (see :func:`torchrun_plan_hidden`); for the distributed mIoU, the reduction
-and the two scores (:data:`DISTRIBUTED_MIOU_HIDDEN`), but not ``confusion_matrix``, lesson 08's
-brick, which each rank still needs.
+for the plan, the reference and the trainer's ``EndlessBatches`` (see
+:func:`torchrun_plan_hidden`); for the evaluation, the reference, ``evaluate``, ``predict``,
+``predict_probs`` and ``reduce_confusion_matrices`` (see :func:`sharded_evaluate_hidden`), but
+not ``confusion_matrix`` and ``mean_iou``, lesson 08's bricks, nor ``torch.utils.data``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
+import torch
+from torch import Tensor, nn
 
 from pspnet_edu.checks._core import (
     Case,
@@ -49,85 +51,6 @@ from pspnet_edu.checks._core import (
     require_callable,
     short_repr,
 )
-
-PREFIX = "module."  # what torch.nn.DataParallel / DistributedDataParallel put before every name
-
-
-def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
-    """The reference: a new dict without the leading ``module.``, the input left untouched.
-
-    >>> strip_module_prefix({"module.cls.4.bias": 1, "module.layer0.0.weight": 2})
-    {'cls.4.bias': 1, 'layer0.0.weight': 2}
-    """
-    result = OrderedDict(state_dict)  # the library function edits in place: work on a copy
-    consume_prefix_in_state_dict_if_present(result, PREFIX)
-    return dict(result)
-
-
-STRIP_MODULE_PREFIX_HIDDEN = (strip_module_prefix, consume_prefix_in_state_dict_if_present)  # while the learner runs
-
-
-def _state_dict_cases() -> tuple[Case, ...]:
-    import torch
-
-    def tensors(*names: str) -> dict[str, Any]:
-        return {name: torch.full((2,), float(i)) for i, name in enumerate(names)}
-
-    return (
-        Case((tensors("module.layer0.0.weight", "module.layer0.1.running_mean", "module.cls.4.bias"),),
-             hint="a checkpoint saved under DDP: every key starts with 'module.'."),
-        Case((tensors("layer0.0.weight", "cls.4.bias"),),
-             hint="a checkpoint saved without DDP: nothing to strip, keys stay as they are."),
-        Case((tensors("module.ppm.features.0.1.weight", "module.aux.submodule.weight"),),
-             hint="'module.' also occurs INSIDE a name ('aux.submodule.'): strip it only at the start."),
-        Case((tensors("module.module.head.weight"),),
-             hint="saved after wrapping twice: strip one prefix per wrapping, i.e. once."),
-        Case(({},), hint="an empty state dict."),
-    )
-
-
-def _strip_diagnose(state_dict: Mapping[str, Any], expected: Mapping[str, Any], got: Any) -> str:
-    base = "for every key, remove 'module.' if the key starts with it (key.removeprefix('module.'))."
-    if not isinstance(got, Mapping):
-        return "return a dict {name: tensor}. " + base
-    if set(got) == {k.replace(PREFIX, "") for k in state_dict} != set(expected):
-        return "str.replace removes 'module.' everywhere, also inside names such as 'aux.submodule.weight'. " + base
-    if set(got) == {k[len(PREFIX):] for k in state_dict} != set(expected):
-        return "k[7:] cuts 7 characters off keys that have no prefix too. " + base
-    return base
-
-
-def check_strip_module_prefix(my_strip_module_prefix: Callable[[Mapping[str, Any]], Mapping[str, Any]]) -> None:
-    """Check ``my_strip_module_prefix(state_dict)`` on 5 state dicts; the input must stay untouched.
-
-    >>> check_strip_module_prefix(lambda sd: {k.removeprefix("module."): v for k, v in sd.items()})
-    ✓ <lambda> matches torch.nn.modules.utils.consume_prefix_in_state_dict_if_present on 5 cases
-    """
-    import torch
-
-    name = learner_name(my_strip_module_prefix)
-    require_callable(my_strip_module_prefix)
-    refuse_reference(my_strip_module_prefix, STRIP_MODULE_PREFIX_HIDDEN, name)
-    cases = _state_dict_cases()
-    expected_values = [strip_module_prefix(*case.args) for case in cases]  # before hiding it
-    with hidden(*STRIP_MODULE_PREFIX_HIDDEN) as hiding:
-        for case, expected in zip(cases, expected_values):
-            (state_dict,) = case.args
-            given = copy.deepcopy(state_dict)  # the learner's own copy, to see whether it is modified
-            call = case.call_text(name)
-            with learner_code(name, call, hiding):
-                got = my_strip_module_prefix(given)
-            detail = differences(expected, got)
-            if detail is not None:
-                hint = " ".join([case.hint or "", _strip_diagnose(state_dict, expected, got)]).strip()
-                raise fail(call, expected, got, detail, hint)
-            if list(given) != list(state_dict) or any(not torch.equal(given[k], state_dict[k]) for k in state_dict):
-                raise AssertionError(
-                    f"{call} modified its argument: the keys are now {sorted(given)}.\n"
-                    "  hint: build and return a NEW dict; the caller may still need the original "
-                    "(torch's consume_prefix_in_state_dict_if_present edits in place, so copy first)."
-                )
-    passed(name, "torch.nn.modules.utils.consume_prefix_in_state_dict_if_present", len(cases))
 
 
 # ------------------------------------------------------------------ a run under torchrun
@@ -260,140 +183,342 @@ def check_torchrun_plan(my_torchrun_plan: Callable[..., dict[str, Any]]) -> None
 
 # ------------------------------------------------------------------ evaluation under DDP
 
+PROBE_CLASSES = 4
+SCENES = 7  # fewer than the 8 ranks of the last case: one rank holds no image
+SCENE_BLOCKS = (4, 4)  # rows and columns of uniformly coloured blocks
+BLOCK = (6, 8)  # pixels per block: the scenes are 24 x 32
 
-def distributed_miou(shards: Sequence[tuple[Any, Any]], num_classes: int) -> dict[str, Any]:
-    """The reference: each rank's confusion matrix, summed over the ranks, then the scores.
 
-    >>> import torch
-    >>> shards = [(torch.tensor([0, 0, 1]), torch.tensor([0, 0, 0])), (torch.tensor([1]), torch.tensor([1]))]
-    >>> result = distributed_miou(shards, 2)
-    >>> result["iou"], round(result["miou"], 4)
-    (tensor([0.6667, 0.5000], dtype=torch.float64), 0.5833)
+class ColourProbe(nn.Module):
+    """A stand-in for a trained network: it labels each pixel with the class whose colour is nearest.
+
+    Per pixel (1x1 convolutions): ``[x, -x]``, BatchNorm, ReLU, then the classifier
+    ``2 p_k . x - |p_k|^2`` applied to ``relu(x) - relu(-x) = x`` (``p_k``: the colour of class
+    ``k``). The BatchNorm's affine parameters undo its running statistics exactly, so in eval
+    mode the probe *is* that classifier, and a pixel's logits depend on its colour alone; the
+    running statistics are seeded far from a batch's own, so in train mode (batch statistics)
+    it predicts other classes. Returns ``{"out": logits (B, C, H, W)}``, as PSPNet does.
     """
-    from pspnet_edu.metrics import confusion_matrix, iou_per_class, mean_iou, reduce_confusion_matrices
 
-    total = reduce_confusion_matrices([confusion_matrix(pred, target, num_classes) for pred, target in shards])
-    return {"iou": iou_per_class(total), "miou": mean_iou(total)}
+    def __init__(self, palette: Tensor, seed: int = 0) -> None:
+        super().__init__()
+        classes = palette.shape[0]
+        generator = torch.Generator().manual_seed(seed)
+        self.split = nn.Conv2d(3, 6, 1, bias=False)
+        self.bn = nn.BatchNorm2d(6)
+        self.classify = nn.Conv2d(6, classes, 1)
+        with torch.no_grad():
+            eye = torch.eye(3)
+            self.split.weight.copy_(torch.cat([eye, -eye]).view(6, 3, 1, 1))
+            self.bn.running_mean.copy_(2 * torch.randn(6, generator=generator))
+            self.bn.running_var.copy_(0.25 + 4 * torch.rand(6, generator=generator))
+            self.bn.weight.copy_((self.bn.running_var + self.bn.eps).sqrt())  # eval mode: the identity
+            self.bn.bias.copy_(self.bn.running_mean)
+            self.classify.weight.copy_(torch.cat([2 * palette, -2 * palette], dim=1).view(classes, 6, 1, 1))
+            self.classify.bias.copy_(-(palette**2).sum(dim=1))
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:  # x: (B, 3, H, W)
+        return {"out": self.classify(torch.relu(self.bn(self.split(x))))}  # (B, C, H, W)
 
 
-def distributed_miou_hidden() -> tuple[Any, ...]:
-    """What :func:`check_distributed_miou` hides: the reference, the reduction and the two scores."""
-    from pspnet_edu import metrics
+class Scenes(torch.utils.data.Dataset):
+    """A validation set of ``(image (3, H, W) float32, mask (H, W) int64)`` pairs, 255 = void.
 
-    return (distributed_miou, metrics.reduce_confusion_matrices, metrics.iou_per_class, metrics.mean_iou)
-
-
-def _shards(seed: int, images: Sequence[int], num_classes: int, size: tuple[int, int] = (6, 8),
-            absent: Mapping[int, int] | None = None, void: bool = False) -> list[tuple[Any, Any]]:
-    """One (pred, target) pair of (N, H, W) int64 tensors per rank, ``images[r]`` images on rank ``r``.
-
-    ``absent`` maps a rank to a class that neither its predictions nor its targets contain;
-    ``void`` puts a row of 255 (ignored) pixels at the top of every target.
+    Read one image at a time, ``dataset[i]``, as a real dataset (``CityscapesSegmentation``);
+    every read returns new tensors, so a learner's code cannot spoil the set.
     """
-    import torch
 
+    def __init__(self, images: Tensor, masks: Tensor) -> None:
+        self.images, self.masks = images, masks
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        index = operator.index(index)  # an int, not a slice
+        return self.images[index].clone(), self.masks[index].clone()
+
+
+def probe_evaluation(seed: int = 0) -> tuple[ColourProbe, Scenes]:
+    """The check's model, in train mode as a trainer holds it mid-run, and its 7 validation scenes.
+
+    Each scene is a grid of uniformly coloured blocks, one class per block; 70 % of the blocks
+    have their class's colour, the others a random colour of the palette or of two decoys (which
+    the probe maps to the nearest class). The bottom 1 to 3 rows of every mask are void (255),
+    like Cityscapes' ego vehicle.
+
+    >>> model, scenes = probe_evaluation()
+    >>> len(scenes), tuple(scenes[0][0].shape), tuple(scenes[0][1].shape), model.training
+    (7, (3, 24, 32), (24, 32), True)
+    """
     generator = torch.Generator().manual_seed(seed)
-    shards = []
-    for rank, count in enumerate(images):
-        target = torch.randint(0, num_classes, (count, *size), generator=generator)
-        right = torch.rand(target.shape, generator=generator) < 0.7  # 70 % of the pixels predicted right
-        pred = torch.where(right, target, torch.randint(0, num_classes, target.shape, generator=generator))
-        missing = (absent or {}).get(rank)
-        if missing is not None:  # move the class's pixels to the next class, in the labels and the predictions
-            target = torch.where(target == missing, (missing + 1) % num_classes, target)
-            pred = torch.where(pred == missing, (missing + 1) % num_classes, pred)
-        if void:
-            target[:, 0] = 255
-        shards.append((pred, target))
-    return shards
+    palette = torch.randn(PROBE_CLASSES, 3, generator=generator)
+    colours = torch.cat([palette, torch.randn(2, 3, generator=generator)])  # the classes' and two decoys
+    labels = torch.randint(0, PROBE_CLASSES, (SCENES, *SCENE_BLOCKS), generator=generator)
+    honest = torch.rand(labels.shape, generator=generator) < 0.7
+    painted = torch.where(honest, labels, torch.randint(0, len(colours), labels.shape, generator=generator))
+    images = colours[painted].permute(0, 3, 1, 2)  # (N, 3, rows, columns)
+    images = images.repeat_interleave(BLOCK[0], dim=2).repeat_interleave(BLOCK[1], dim=3).contiguous()
+    masks = labels.repeat_interleave(BLOCK[0], dim=1).repeat_interleave(BLOCK[1], dim=2)
+    for i in range(SCENES):
+        masks[i, -(1 + i % 3):] = 255
+    return ColourProbe(palette, seed).train(), Scenes(images, masks)
 
 
-# (what the case is about, the shards, the number of classes)
-def _miou_cases() -> tuple[tuple[str, list[tuple[Any, Any]], int], ...]:
-    return (
-        ("2 ranks, 1 and 3 images (uneven shards)", _shards(0, (1, 3), 4), 4),
-        ("2 ranks of 2 images; class 2 is absent from rank 1", _shards(1, (2, 2), 4, absent={1: 2}), 4),
-        ("3 ranks, 2, 1 and 1 images; rank 0 never sees class 0, rank 2 never sees class 3",
-         _shards(2, (2, 1, 1), 5, absent={0: 0, 2: 3}), 5),
-        ("4 ranks with void (255) rows in every target", _shards(3, (1, 2, 1, 3), 3, void=True), 3),
-        ("class 4 is absent from every rank: its IoU is undefined (NaN) and left out of the mean",
-         _shards(4, (2, 1), 6, absent={0: 4, 1: 4}), 6),
-        ("a single rank: the whole set", _shards(5, (3,), 4), 4),
-    )
+def shard(dataset_size: int, world_size: int, rank: int) -> list[int]:
+    """The images of rank ``rank``: ``DistributedSampler(shuffle=False)``'s shard without its padding.
 
-
-MIOU_HINT = ("each rank counts a confusion matrix of its own pixels (confusion_matrix(pred, target, num_classes)); "
-             "add the matrices of all ranks (under torchrun: torch.distributed.all_reduce with SUM) and compute IoU "
-             "= TP / (TP + FP + FN) per class from the SUM, NaN where a class has no pixel in either, and the mIoU "
-             "as the mean over the classes that are not NaN.")
-
-
-def _per_rank_scores(shards: Sequence[tuple[Any, Any]], num_classes: int) -> list[dict[str, Any]]:
-    return [distributed_miou([shard], num_classes) for shard in shards]
-
-
-def _miou_diagnose(shards: Sequence[tuple[Any, Any]], num_classes: int, expected: Mapping[str, Any],
-                   got: Any) -> str:
-    """Name the slip whose result equals the learner's (computed after the learner ran: it needs what was hidden)."""
-    import torch
-
-    if not isinstance(got, Mapping) or set(got) != {"iou", "miou"}:
-        return 'return a dict {"iou": a tensor of one IoU per class, "miou": a float}. ' + MIOU_HINT
-    per_rank = _per_rank_scores(shards, num_classes)
-    miou, iou = got["miou"], got["iou"]
-    try:
-        iou = torch.as_tensor(iou, dtype=torch.float64)
-    except Exception:  # noqa: BLE001 - anything that is not a list of numbers
-        return 'the "iou" entry must be a tensor of one IoU per class. ' + MIOU_HINT
-    if iou.shape == expected["iou"].shape and len(shards) > 1:
-        mean_of_ious = torch.nanmean(torch.stack([r["iou"] for r in per_rank]), dim=0)
-        if torch.allclose(iou, mean_of_ious, equal_nan=True):
-            return ("that is the mean of the ranks' per-class IoUs: IoU is a ratio, and the mean of ratios is not the "
-                    "ratio of the sums. Sum the confusion matrices first. " + MIOU_HINT)
-    if isinstance(miou, (int, float)) and len(shards) > 1:
-        mean_of_mious = sum(r["miou"] for r in per_rank) / len(per_rank)
-        if math.isclose(miou, mean_of_mious, rel_tol=1e-6, abs_tol=1e-9):
-            return ("that is the MEAN OF THE RANKS' mIoUs: it weighs a small shard like a large one, and a class "
-                    "absent from a rank drops out of that rank's mean only. Sum the confusion matrices first, then "
-                    "score once. " + MIOU_HINT)
-    nan = torch.isnan(expected["iou"])
-    if iou.shape == nan.shape and nan.any() and not torch.isnan(iou[nan]).any():
-        return (f"class(es) {nan.nonzero().flatten().tolist()} have no pixel in the targets nor in the predictions: "
-                "their IoU is 0/0, undefined: NaN, left out of the mean (torch.nanmean), not 0. " + MIOU_HINT)
-    return MIOU_HINT
-
-
-def check_distributed_miou(my_distributed_miou: Callable[..., Mapping[str, Any]]) -> None:
-    """Check ``my_distributed_miou(shards, num_classes)`` on 6 evaluations split over 1 to 4 ranks.
-
-    >>> import torch
-    >>> from pspnet_edu.metrics import confusion_matrix
-    >>> def my_distributed_miou(shards, num_classes):
-    ...     total = sum(confusion_matrix(pred, target, num_classes) for pred, target in shards).double()
-    ...     tp = total.diagonal()
-    ...     union = total.sum(0) + total.sum(1) - tp
-    ...     iou = torch.where(union > 0, tp / union, float("nan"))
-    ...     return {"iou": iou, "miou": float(iou.nanmean())}
-    >>> check_distributed_miou(my_distributed_miou)
-    ✓ my_distributed_miou matches pspnet_edu.metrics.reduce_confusion_matrices on 6 cases
+    >>> [shard(7, 3, rank) for rank in range(3)]
+    [[0, 3, 6], [1, 4], [2, 5]]
     """
-    name = learner_name(my_distributed_miou)
-    require_callable(my_distributed_miou)
-    hide = distributed_miou_hidden()
-    refuse_reference(my_distributed_miou, hide, name)
-    cases = _miou_cases()
-    expected_values = [distributed_miou(shards, k) for _, shards, k in cases]  # before hiding
+    return list(range(rank, dataset_size, world_size))
+
+
+def sharded_evaluate(model: nn.Module, dataset: Any, world_size: int, num_classes: int,
+                     batch_size: int = 2) -> dict[str, Any]:
+    """The reference: ``evaluate`` on each rank's shard, the matrices summed, the mIoU of the sum.
+
+    A rank without an image holds a matrix of zeros. ``evaluate`` puts the model in eval mode
+    and back.
+
+    >>> model, scenes = probe_evaluation()
+    >>> result = sharded_evaluate(model, scenes, 3, PROBE_CLASSES)
+    >>> [int(cm.sum()) for cm in result["per_rank"]], int(result["confusion_matrix"].sum())
+    ([2208, 1408, 1344], 4960)
+    """
+    from pspnet_edu.inference import evaluate
+    from pspnet_edu.metrics import mean_iou, reduce_confusion_matrices
+
+    per_rank = []
+    for rank in range(world_size):
+        images = torch.utils.data.Subset(dataset, shard(len(dataset), world_size, rank))
+        per_rank.append(evaluate(model, images, num_classes=num_classes, batch_size=batch_size)["confusion_matrix"]
+                        if len(images) else torch.zeros(num_classes, num_classes, dtype=torch.int64))
+    total = reduce_confusion_matrices(per_rank)
+    return {"per_rank": per_rank, "confusion_matrix": total, "miou": mean_iou(total)}
+
+
+def sharded_evaluate_hidden() -> tuple[Any, ...]:
+    """What :func:`check_sharded_evaluate` hides: the reference, the package's evaluation and its reduction."""
+    from pspnet_edu import inference, metrics
+
+    return (sharded_evaluate, inference.evaluate, inference.predict, inference.predict_probs,
+            metrics.reduce_confusion_matrices)
+
+
+# (world size, batch size, what the case is about)
+_EVAL_CASES: tuple[tuple[int, int, str], ...] = (
+    (1, 2, "one rank: the whole set, as evaluate on one process"),
+    (2, 2, "2 ranks: images 0, 2, 4, 6 and 1, 3, 5"),
+    (3, 2, "3 ranks: images 0, 3, 6 and 1, 4 and 2, 5"),
+    (4, 3, "4 ranks, batches of 3: every batch is incomplete"),
+    (8, 2, "8 ranks for 7 images: rank 7 holds none"),
+)
+
+EVAL_KEYS = ("per_rank", "confusion_matrix", "miou")
+EVAL_HINT = ("rank r evaluates the images r, r + N, r + 2N, ... (each image on one rank, once), in eval mode, batch "
+             "by batch, and counts confusion_matrix(pred, mask, num_classes) into its own (C, C) matrix, zeros if "
+             "it holds no image; 'confusion_matrix' is the sum of the N matrices (what all_reduce(SUM) leaves on "
+             "every rank), 'miou' the mIoU of that sum (mean_iou), and the model leaves in the mode it came in.")
+
+
+def _counts(model: nn.Module, dataset: Any, indices: list[int], num_classes: int, batch_size: int,
+            training: bool = False) -> Tensor:
+    """The confusion matrix of ``dataset[i] for i in indices``, batch by batch, a copy of the model in that mode."""
+    from pspnet_edu.metrics import confusion_matrix
+
+    model = copy.deepcopy(model).train(training)
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    with torch.no_grad():
+        for start in range(0, len(indices), batch_size):
+            pairs = [dataset[i] for i in indices[start:start + batch_size]]
+            images, masks = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+            cm += confusion_matrix(model(images)["out"].argmax(dim=1), masks, num_classes)
+    return cm
+
+
+def _shard_slips(size: int, world_size: int, rank: int, batch_size: int) -> list[tuple[list[int], str]]:
+    """The images a plausible mistake gives rank ``rank``, and what to say about it."""
+    from torch.utils.data import DistributedSampler
+
+    own = shard(size, world_size, rank)
+
+    def sampler(drop_last: bool) -> list[int]:
+        return list(DistributedSampler(range(size), world_size, rank, shuffle=False, drop_last=drop_last))
+
+    padded, trimmed = sampler(False), sampler(True)
+    block = math.ceil(size / world_size)
+    return [
+        (padded, f"DistributedSampler pads every shard to the same length, ceil({size} / {world_size}) = {block} "
+                 f"images, by repeating images from the start of the set: here images "
+                 f"{sorted(set(padded) - set(own))} are counted twice. Training needs that padding (every rank must "
+                 "take the same number of steps); an evaluation must count each image once, so give each rank its "
+                 "shard without it."),
+        (trimmed, f"DistributedSampler(drop_last=True) cuts the set to a multiple of {world_size}: images "
+                  f"{sorted(set(own) - set(trimmed))} are never evaluated."),
+        (own[: len(own) // batch_size * batch_size],
+         f"the incomplete last batch was dropped (DataLoader(drop_last=True)?), so images "
+         f"{own[len(own) // batch_size * batch_size:]} are never evaluated; an evaluation counts every image, and "
+         "the last batch may be smaller."),
+        (list(range(size)), f"every rank evaluated the whole set: the sum then counts every image {world_size} times."),
+        (list(range(rank * block, min(size, (rank + 1) * block))),
+         "that is a contiguous block of the set; DistributedSampler(shuffle=False) deals the images out in turn: "
+         "rank r holds r, r + N, r + 2N, ..."),
+        (torch.arange(size).tensor_split(world_size)[rank].tolist(),
+         "that is a contiguous block of the set; DistributedSampler(shuffle=False) deals the images out in turn: "
+         "rank r holds r, r + N, r + 2N, ..."),
+    ]
+
+
+def _rank_diagnose(model: nn.Module, dataset: Any, world_size: int, num_classes: int, batch_size: int,
+                   rank: int, expected: Tensor, got: Any) -> str:
+    """Name the slip behind rank ``rank``'s wrong matrix, from the images it counted and their predictions."""
+    own = shard(len(dataset), world_size, rank)
+    head = f"rank {rank}'s images are {own}, "
+    if not (isinstance(got, Tensor) and got.shape == expected.shape):
+        return head + f"its matrix a ({num_classes}, {num_classes}) tensor of counts (zeros for a rank with no image)."
+    for indices, why in _shard_slips(len(dataset), world_size, rank, batch_size):
+        if indices != own and torch.equal(got.long(), _counts(model, dataset, indices, num_classes, batch_size)):
+            return head + f"but it counted images {indices}: " + why
+    if torch.equal(got.long(), _counts(model, dataset, own, num_classes, batch_size, training=True)):
+        return head + ("the right images, but predicted in train mode: BatchNorm then normalises with the statistics "
+                       "of the batch (a pixel's class depends on the other images of its batch) and updates its "
+                       "running statistics. Predict in eval mode (model.eval()), then restore the mode the model "
+                       "came in.")
+    counted, labelled = int(got.sum()), int(expected.sum())
+    void = sum(int((dataset[i][1] == 255).sum()) for i in own)
+    if counted == labelled + void:
+        return head + (f"with {labelled} labelled pixels, but its matrix counts {counted}: the {void} void (255) "
+                       "pixels of their masks too. Void pixels have no class: every count leaves them out "
+                       "(confusion_matrix drops the pixels whose target is 255).")
+    if counted > labelled:
+        return head + (f"with {labelled} labelled pixels, but its matrix counts {counted}: an image counted twice, "
+                       "or void (255) pixels counted? " + EVAL_HINT)
+    if counted < labelled:
+        return head + (f"with {labelled} labelled pixels, but its matrix counts only {counted}: an image left out? "
+                       + EVAL_HINT)
+    if torch.equal(got.long(), expected.T):
+        return head + ("but its matrix is transposed: cm[t, p] counts the pixels of true class t predicted as p; "
+                       "confusion_matrix(pred, target, num_classes) takes the prediction first.")
+    return head + ("the right number of pixels, predicted otherwise: in eval mode? The class of a pixel is the argmax "
+                   "over the class dimension, dim=1 of the (B, C, H, W) logits. " + EVAL_HINT)
+
+
+def _evaluate_diagnose(model: nn.Module, dataset: Any, world_size: int, num_classes: int, batch_size: int,
+                       expected: Mapping[str, Any], got: Any) -> str:
+    """Explain a wrong result: the first wrong rank, then the sum, then the score."""
+    from pspnet_edu.metrics import mean_iou
+
+    if not isinstance(got, Mapping) or set(got) != set(EVAL_KEYS):
+        return f"return a dict with the keys {list(EVAL_KEYS)}. " + EVAL_HINT
+    per_rank = got["per_rank"]
+    if not isinstance(per_rank, (list, tuple)) or len(per_rank) != world_size:
+        return (f"'per_rank' is a list of {world_size} matrices, one per rank, a rank without an image included. "
+                + EVAL_HINT)
+    for rank, (want, have) in enumerate(zip(expected["per_rank"], per_rank)):
+        if differences(want, have) is not None:
+            return _rank_diagnose(model, dataset, world_size, num_classes, batch_size, rank, want, have)
+    if differences(expected["confusion_matrix"], got["confusion_matrix"]) is not None:
+        return ("the ranks' matrices are right: 'confusion_matrix' is their SUM, what all_reduce(cm, op=SUM) leaves "
+                "on every rank.")
+    rank_mious = [mean_iou(cm) if cm.sum() else float("nan") for cm in expected["per_rank"]]
+    means = (sum(rank_mious) / world_size, sum(m for m in rank_mious if m == m) / sum(m == m for m in rank_mious))
+    miou = got["miou"]
+    empty = "; a rank without an image has no mIoU at all (0/0, NaN)" if world_size > len(dataset) else ""
+    if isinstance(miou, float) and (math.isnan(miou) or any(math.isclose(miou, m, rel_tol=1e-6) for m in means)):
+        return ("the matrices are right, the score is not: that is the mean of the ranks' mIoUs. IoU is a ratio of "
+                "pixel counts, and the mean of ratios is not the ratio of the sums: a rank of few images weighs as "
+                "much as a rank of many, and a class absent from a rank drops out of that rank's mean" + empty +
+                ". Score once, from the summed matrix.")
+    return "the matrices are right: 'miou' is the mean IoU of the summed matrix, a float. " + EVAL_HINT
+
+
+def _crash_hint(message: str, world_size: int) -> str:
+    """A hint for an exception of the learner's code, from its message and the case."""
+    hints = []
+    if "same shape" in message:
+        hints.append("the logits are (B, C, H, W): a pixel's class is the argmax over dim=1.")
+    if "pred holds class indices outside" in message:
+        hints.append("confusion_matrix(pred, target, num_classes) takes the prediction first; the void (255) "
+                     "pixels are in the masks.")
+    if "slice" in message or "interpreted as an integer" in message:
+        hints.append("a dataset is read one image at a time, dataset[i]; torch.utils.data.Subset(dataset, indices) "
+                     "is a dataset of some of its images.")
+    if world_size > SCENES:
+        hints.append(f"with {world_size} ranks for {SCENES} images, rank {SCENES} holds no image: its matrix is "
+                     "(C, C) zeros.")
+    return " ".join(hints) or EVAL_HINT
+
+
+def check_sharded_evaluate(my_sharded_evaluate: Callable[..., Mapping[str, Any]]) -> None:
+    """Check ``my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2)`` on 5 evaluations.
+
+    >>> from pspnet_edu.metrics import confusion_matrix, mean_iou
+    >>> def my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2):
+    ...     was_training = model.training
+    ...     model.eval()
+    ...     per_rank = []
+    ...     with torch.no_grad():
+    ...         for rank in range(world_size):
+    ...             cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    ...             images = torch.utils.data.Subset(dataset, range(rank, len(dataset), world_size))
+    ...             for x, y in torch.utils.data.DataLoader(images, batch_size=batch_size):
+    ...                 cm += confusion_matrix(model(x)["out"].argmax(dim=1), y, num_classes)
+    ...             per_rank.append(cm)
+    ...     model.train(was_training)
+    ...     return {"per_rank": per_rank, "confusion_matrix": sum(per_rank), "miou": mean_iou(sum(per_rank))}
+    >>> check_sharded_evaluate(my_sharded_evaluate)
+    ✓ my_sharded_evaluate matches pspnet_edu.inference.evaluate on 5 cases
+    """
+    name = learner_name(my_sharded_evaluate)
+    require_callable(my_sharded_evaluate)
+    hide = sharded_evaluate_hidden()
+    refuse_reference(my_sharded_evaluate, hide, name)
+    model, scenes = probe_evaluation()
+    expected_values = [sharded_evaluate(model, scenes, world, PROBE_CLASSES, batch) for world, batch, _ in _EVAL_CASES]
     failure = None
     with hidden(*hide) as hiding:
-        for (about, shards, num_classes), expected in zip(cases, expected_values):
-            call = f"{name}(shards, num_classes={num_classes})  [{about}]"
-            with learner_code(name, call, hiding):
-                got = my_distributed_miou(copy.deepcopy(shards), num_classes)
-            detail = differences(expected, got, rtol=1e-6, atol=1e-9)
+        for (world, batch, about), expected in zip(_EVAL_CASES, expected_values):
+            call = (f"{name}(model, dataset, world_size={world}, num_classes={PROBE_CLASSES}, batch_size={batch})  "
+                    f"[{about}]")
+            given = copy.deepcopy(model)
+            try:
+                with learner_code(name, call, hiding):
+                    got = my_sharded_evaluate(given, scenes, world, PROBE_CLASSES, batch_size=batch)
+            except AssertionError as error:
+                if not str(error).startswith(f"{call} raised "):
+                    raise  # not implemented yet, write it yourself, or the learner's own assertion
+                raise AssertionError(f"{error}\n  hint: {_crash_hint(str(error), world)}") from error.__cause__
+            detail = differences(expected, got, rtol=1e-9, atol=1e-12)
             if detail is not None:
-                failure = call, shards, num_classes, expected, got, detail
+                failure = call, world, batch, expected, got, detail
                 break
-    if failure is not None:
-        call, shards, num_classes, expected, got, detail = failure
-        raise fail(call, expected, got, detail, _miou_diagnose(shards, num_classes, expected, got))
-    passed(name, "pspnet_edu.metrics.reduce_confusion_matrices", len(cases))
+            if not given.training:
+                raise AssertionError(
+                    f"{call} counted right, but left the model in eval mode; it came in train mode.\n  hint: a "
+                    "trainer that evaluates every few thousand steps goes on training the model it handed over: left "
+                    "in eval mode, its BatchNorm layers would stop using and updating batch statistics for the rest "
+                    "of the run. Note model.training first and restore it at the end (model.train(was_training)), as "
+                    "pspnet_edu.inference.evaluate does.")
+    if failure is not None:  # diagnosed here: the diagnosis evaluates too, and needs what was hidden
+        call, world, batch, expected, got, detail = failure
+        hint = _evaluate_diagnose(model, scenes, world, PROBE_CLASSES, batch, expected, got)
+        raise AssertionError(f"{call} gave a wrong result.\n  expected: {_summary(expected)}\n  got:      "
+                             f"{_summary(got)}\n  difference: {detail}\n  hint: {hint}")
+    passed(name, "pspnet_edu.inference.evaluate", len(_EVAL_CASES))
+
+
+def _summary(result: Any) -> str:
+    """A result as a message shows it: the pixels each matrix counts, and the mIoU."""
+    if not isinstance(result, Mapping) or set(result) != set(EVAL_KEYS):
+        return short_repr(result)
+
+    def pixels(cm: Any) -> str:
+        return str(int(cm.sum())) if isinstance(cm, Tensor) else short_repr(cm)
+
+    per_rank = result["per_rank"]
+    ranks = [pixels(cm) for cm in per_rank] if isinstance(per_rank, (list, tuple)) else [short_repr(per_rank)]
+    miou = result["miou"]
+    score = f"{miou:.4f}" if isinstance(miou, float) else short_repr(miou)
+    return (f"pixels counted per rank [{', '.join(ranks)}], in the sum {pixels(result['confusion_matrix'])}; "
+            f"mIoU {score}")

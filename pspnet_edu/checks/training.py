@@ -16,6 +16,17 @@
   Both start from the same weights and the same optimiser, see the same batches (two steps in
   the first case, one in the second) and the same dropout seed; compared after each step: the
   returned loss, the rates of both groups, and every weight and BatchNorm statistic of the model.
+- :func:`check_accumulated_step`: ``my_accumulated_step(model, images, masks, optimizer, scheduler, alpha,
+  chunks)`` -> the batch's loss, one update from a batch run in ``chunks`` pieces (gradient
+  accumulation), against :func:`pspnet_edu.training.train_step` on the whole batch: three cases
+  (2+2+1 and 1+1+1+1+1 crops, void shares from 0 to 100 % per crop, alpha 0.4 and 0), two
+  consecutive updates each, in float64 with the model in eval mode (in training mode BatchNorm
+  normalises each chunk by its own statistics, and no accumulation equals the whole batch);
+  compared after each update to 1e-10: every weight, both rates, the returned loss. Hooks on
+  the model and the optimiser also require one chunk per forward pass, each chunk's backward
+  before the next forward, and one ``optimizer.step()``; a wrong update is told which slip it
+  matches (chunks weighed 1/k or by crops instead of by labelled pixels, no weights, alpha
+  missing, gradients cleared per chunk or not at all), a NaN the all-void chunk.
 - :func:`check_overfit_one_batch`: ``my_overfit_one_batch(model, images, masks, config)`` ->
   the ``config.iters`` losses of training on one fixed batch, the learner's repair of a loop
   with planted bugs. First 3 steps from the same weights as the package's own recipe
@@ -38,6 +49,7 @@ The poly policy and the optimiser's settings are the paper's (Zhao et al. 2017, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -446,6 +458,285 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+# ------------------------------------------------------------------ gradient accumulation
+
+ACCUMULATION_HIDDEN = TRAINING_STEP_HIDDEN
+ACCUMULATION_RTOL, ACCUMULATION_ATOL = 1e-10, 1e-12  # float64: a right accumulation agrees to about 1e-11 (measured)
+
+# (what the case is about, chunks, alpha, weight decay, data seed, the void share of each of the 5 crops at each
+# of 2 consecutive steps: the second shows gradients left over from the first). The void shares differ from crop
+# to crop: weighing the chunks alike, or by their number of crops, is wrong.
+_ACCUMULATION_CASES = (
+    ("chunks=3 (2+2+1 crops), alpha 0.4, crops from 0 % to 95 % void", 3, 0.4, 1e-4, 11,
+     ((0.0, 0.8, 0.3, 0.95, 0.5), (0.6, 0.1, 0.9, 0.0, 0.4))),
+    ("chunks=5 (1+1+1+1+1 crops), alpha 0.4, one crop entirely void: a chunk without a labelled pixel", 5, 0.4, 1e-4,
+     12, ((0.2, 0.0, 1.0, 0.7, 0.5), (1.0, 0.3, 0.0, 0.85, 0.6))),
+    # Weight decay 0 here: at alpha 0 train_step leaves the auxiliary head out of the graph (no gradient, so SGD
+    # skips it), while main + 0 * aux gives it a zero gradient, which weight decay would turn into an update.
+    ("chunks=3 (2+2+1 crops), alpha 0, the last chunk entirely void", 3, 0.0, 0.0, 13,
+     ((0.1, 0.6, 0.9, 0.3, 1.0), (0.5, 0.0, 0.2, 0.75, 1.0))),
+)
+
+ACCUMULATION_SLIPS = {
+    "1/k": ("each chunk's loss counts 1/chunks of the batch's: the batch's loss is the mean over ALL its labelled "
+            "pixels, so a chunk counts by its share of them (its labelled pixels / the batch's labelled pixels); a "
+            "chunk that is mostly void counts little."),
+    "crops": ("each chunk counts by its share of the crops (or of all pixels, void included): the mean is over the "
+              "LABELLED pixels (masks != 255), and a crop that is 95 % void holds few of them."),
+    "sum": ("the chunks' losses are added without a weight: the update is about chunks times too large, and the "
+            "chunks are not weighed by their labelled pixels."),
+    "alpha": "the auxiliary loss is missing its weight alpha: main + alpha * aux in every chunk.",
+    "zero_grad per chunk": ("the gradients are cleared inside the loop, so only the last chunk's gradient reaches "
+                            "optimizer.step(): backward() ADDS into .grad, which is what accumulation relies on; clear "
+                            "them once per update, before the first chunk."),
+    "no zero_grad": ("the first update matches but the second does not: the previous update's gradients were still in "
+                     ".grad. Clear them once per update, before the first chunk."),
+}
+
+ACCUMULATION_HINT = ("the update must be the one of the whole batch's loss, main + alpha * aux, each a mean over ALL "
+                     "the batch's labelled pixels: weigh each chunk's loss by its share of them, let backward() add "
+                     "the chunks' gradients up in .grad (cleared once per update), then update once.")
+
+VOID_HINT = ("a chunk without a labelled pixel has a mean loss of 0/0 = NaN (F.cross_entropy with every pixel "
+             "ignored), and 0 * NaN is still NaN; such a chunk adds nothing to the batch's loss or its gradient.")
+
+
+@contextlib.contextmanager
+def _float64() -> Iterator[None]:
+    """torch's default dtype float64 inside the block: a count divided by a count is float64, like the model."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _accumulation_batches(seed: int, voids: Sequence[Sequence[float]]) -> list[tuple[Tensor, Tensor]]:
+    """One float64 batch per step: images (B, 3, H, W) and blocky trainId masks (B, H, W), crop i's top rows void
+    in the share ``voids[step][i]`` (as the padding of a crop that overhangs the image)."""
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for shares in voids:
+        images = torch.randn(len(shares), 3, *SIZE, generator=generator, dtype=torch.float64)
+        coarse = torch.randint(0, NUM_CLASSES, (len(shares), 1, 6, 7), generator=generator).double()
+        masks = F.interpolate(coarse, size=SIZE, mode="nearest")[:, 0].long()
+        for mask, share in zip(masks, shares):
+            mask[:round(share * SIZE[0])] = IGNORE_INDEX
+        batches.append((images, masks))
+    return batches
+
+
+def _accumulation_fresh(alpha: float, weight_decay: float) -> tuple[nn.Module, Any, Any]:
+    """The tiny PSPNet in float64 and EVAL mode (BatchNorm on its stored statistics, no dropout: each crop's output
+    depends on that crop alone, the setting where accumulation is exact), and its optimiser and poly schedule."""
+    model = _model().double().eval()
+    config = TrainConfig(iters=4, lr=0.01, alpha=alpha, weight_decay=weight_decay, channels_last=False)
+    optimizer, scheduler = build_optimizer(model, config)
+    return model, optimizer, scheduler
+
+
+@dataclasses.dataclass
+class _Trace:
+    """What one call of a step did, as hooks on the model and the optimiser saw it."""
+
+    sizes: list[int] = dataclasses.field(default_factory=list)  # crops in each forward pass
+    held: bool = False  # a chunk's backward came after the next forward: two chunks' graphs were alive at once
+    updates: int = 0  # optimizer.step() calls
+
+
+@contextlib.contextmanager
+def _tracing(model: nn.Module, optimizer: torch.optim.Optimizer, call: str) -> Iterator[_Trace]:
+    """Hooks on ``model`` (each forward pass, and the backward through its output) and on ``optimizer.step``.
+
+    A forward pass in training mode stops ``call`` at once (a chunk of one crop could not even run).
+    """
+    trace = _Trace()
+
+    def before(module: nn.Module, args: tuple[Any, ...]) -> None:
+        if module.training:
+            raise AssertionError(f"{call} ran the model in training mode.\n  hint: leave the model's mode as you got "
+                                 "it: the check passes it in eval mode, because in training mode BatchNorm normalises "
+                                 "each chunk by its own statistics and no accumulation can equal the whole batch (see "
+                                 "the lesson).")
+        trace.sizes.append(int(args[0].shape[0]) if args and isinstance(args[0], Tensor) else 0)
+
+    def after(module: nn.Module, args: tuple[Any, ...], outputs: Any) -> None:
+        begun = len(trace.sizes)  # forward passes begun so far, this one included
+        out = outputs.get("out") if isinstance(outputs, dict) else None
+        if isinstance(out, Tensor) and out.requires_grad:
+            out.register_hook(lambda grad: setattr(trace, "held", trace.held or len(trace.sizes) > begun))
+
+    def stepped(*_: Any) -> None:
+        trace.updates += 1
+
+    handles = [model.register_forward_pre_hook(before), model.register_forward_hook(after),
+               optimizer.register_step_post_hook(stepped)]
+    try:
+        yield trace
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _accumulation_run(step: Callable[[nn.Module, Tensor, Tensor, Any, Any], Any], model: nn.Module, optimizer: Any,
+                      scheduler: Any, batches: Sequence[tuple[Tensor, Tensor]],
+                      call: str = "the check's own step") -> list[tuple[Any, list[float], dict[str, Tensor], _Trace]]:
+    """(returned loss, rates of both groups, state, trace) after each batch."""
+    after = []
+    for images, masks in batches:
+        with _tracing(model, optimizer, call) as trace:
+            loss = step(model, images.clone(), masks.clone(), optimizer, scheduler)
+        after.append((loss, [g["lr"] for g in optimizer.param_groups], _snapshot(model), trace))
+    return after
+
+
+def _accumulated(model: nn.Module, images: Tensor, masks: Tensor, optimizer: Any, scheduler: Any, alpha: float,
+                 chunks: int, slip: str | None = None) -> tuple[float, float]:
+    """Gradient accumulation by hand, right or with one ``slip`` (a key of :data:`ACCUMULATION_SLIPS`).
+
+    Returns the batch's loss and the plain mean of the chunks' losses (to name a wrong return value).
+    """
+    labelled = int((masks != IGNORE_INDEX).sum())
+    if slip != "no zero_grad":
+        optimizer.zero_grad(set_to_none=True)
+    total, losses = 0.0, []
+    for x, y in zip(images.tensor_split(chunks), masks.tensor_split(chunks)):
+        count = int((y != IGNORE_INDEX).sum())
+        if count == 0:
+            continue
+        outputs = model(x)
+        loss = (F.cross_entropy(outputs["out"], y, ignore_index=IGNORE_INDEX)
+                + (1.0 if slip == "alpha" else alpha) * F.cross_entropy(outputs["aux"], y, ignore_index=IGNORE_INDEX))
+        if slip == "zero_grad per chunk":
+            optimizer.zero_grad(set_to_none=True)
+        weight = {"1/k": 1 / chunks, "crops": len(x) / len(images), "sum": 1.0}.get(slip or "", count / labelled)
+        (weight * loss).backward()
+        total += count / labelled * loss.item()
+        losses.append(loss.item())
+    optimizer.step()
+    scheduler.step()
+    return total, sum(losses) / len(losses)
+
+
+def _accumulation_weights_problem(expected: dict[str, Tensor], got: dict[str, Tensor], rtol: float = ACCUMULATION_RTOL,
+                                  atol: float = ACCUMULATION_ATOL) -> str | None:
+    for key, want in expected.items():
+        detail = differences(want, got[key], rtol=rtol, atol=atol)
+        if detail is not None:
+            return f"{key} ({_part(key)}): {detail}"
+    return None
+
+
+def _accumulation_slip(case: tuple[Any, ...], batches: Sequence[tuple[Tensor, Tensor]], got: list[Any]) -> str | None:
+    """The slip whose run, up to the step that failed, gives the learner's weights (None if none does)."""
+    _, chunks, alpha, weight_decay, _, _ = case
+    candidates = ["no zero_grad"] if len(batches) > 1 else [s for s in ACCUMULATION_SLIPS if s != "no zero_grad"]
+    for slip in candidates:
+        if slip == "alpha" and alpha == 1.0:
+            continue
+        model, optimizer, scheduler = _accumulation_fresh(alpha, weight_decay)
+        with contextlib.suppress(Exception):
+            slipped = _accumulation_run(lambda m, x, y, o, s: _accumulated(m, x, y, o, s, alpha, chunks, slip), model,
+                                        optimizer, scheduler, batches)
+            if all(_accumulation_weights_problem(w, g[2]) is None for (_, _, w, _), g in zip(slipped, got)):
+                return slip
+    return None
+
+
+def _accumulation_problem(case: tuple[Any, ...], batches: Sequence[tuple[Tensor, Tensor]], start: dict[str, Tensor],
+                          expected: list[Any], got: list[Any]) -> str | None:
+    """What is wrong first, step by step: how the chunks were run, the update, the rates, the weights, the loss."""
+    _, chunks, alpha, weight_decay, _, _ = case
+    crops = len(batches[0][0])
+    limit = math.ceil(crops / chunks)
+    for step, ((want_loss, want_rates, want_weights, _), (got_loss, got_rates, got_weights, trace)) in enumerate(
+            zip(expected, got), start=1):
+        where = f"(step {step} of {len(expected)})"
+        if not trace.sizes:
+            return f"never called the model {where}.\n  hint: run each chunk through model(chunk)."
+        if max(trace.sizes) > limit:
+            return (f"ran the model on {max(trace.sizes)} crops at once {where}: with chunks={chunks}, a forward pass "
+                    f"may hold at most {limit} of the {crops} crops (one chunk).\n  hint: chunks is the NUMBER of "
+                    "pieces, as in images.tensor_split(chunks), not their size; run each piece on its own.")
+        if trace.held:
+            return (f"kept several chunks' graphs alive at once {where}: a chunk's backward() came after the next "
+                    "chunk's forward pass, so the activations of the whole batch were in memory together, which is "
+                    "what accumulation exists to avoid.\n  hint: call backward() on each chunk's loss before the next "
+                    "chunk's forward pass.")
+        if any(bool(torch.isnan(value).any()) for value in got_weights.values()):
+            return f"turned weights into NaN {where}.\n  hint: {VOID_HINT}"
+        if trace.updates != 1:
+            return (f"called optimizer.step() {trace.updates} times in one call {where}.\n  hint: one update per "
+                    "batch, after the last chunk's backward().")
+        if differences(want_rates, got_rates, rtol=1e-9, atol=1e-15) is not None:
+            return (f"left the learning rates at {[f'{v:.6g}' for v in got_rates]} {where}, expected "
+                    f"{[f'{v:.6g}' for v in want_rates]}.\n  hint: the poly schedule counts updates, not chunks: "
+                    "one scheduler.step() per call, after optimizer.step().")
+        problem = _accumulation_weights_problem(want_weights, got_weights)
+        if problem is not None:
+            if _accumulation_weights_problem(start, got_weights) is None:
+                return (f"did not change the weights {where}.\n  hint: backward() on each chunk's loss, then "
+                        "optimizer.step().")
+            if _accumulation_weights_problem(want_weights, got_weights, rtol=1e-5, atol=1e-8) is None:
+                why = ("they agree only to float32 precision: the check runs in float64 (model, crops and torch's "
+                       "default dtype); keep every number you compute in float64 (no .float(), no torch.float32).")
+            else:
+                slip = _accumulation_slip(case, batches[:step], got[:step])
+                why = ACCUMULATION_SLIPS[slip] if slip else ACCUMULATION_HINT
+            return f"gave other weights than train_step on the whole batch {where}: {problem}.\n  hint: {why}"
+        value = _as_float(got_loss)
+        if value is None:
+            return (f"returned {short_repr(got_loss)} {where}.\n  hint: return the loss of the whole batch as a number "
+                    "(the value train_step returns on it).")
+        if math.isnan(value):
+            return f"returned the loss nan {where}, expected {want_loss:.9g}.\n  hint: {VOID_HINT}"
+        if not math.isclose(value, want_loss, rel_tol=1e-9, abs_tol=1e-12):
+            model, optimizer, scheduler = _accumulation_fresh(alpha, weight_decay)
+            plain = _accumulation_run(lambda m, x, y, o, s: _accumulated(m, x, y, o, s, alpha, chunks)[1], model,
+                                      optimizer, scheduler, batches[:step])[-1][0]
+            why = (" That is the plain mean of the chunks' losses: the batch's loss weighs them as the update does."
+                   if math.isclose(value, plain, rel_tol=1e-9) else "")
+            return (f"returned the loss {value:.9g} {where}, expected {want_loss:.9g}, train_step's on the whole "
+                    f"batch.{why}\n  hint: return the mean over all the batch's labelled pixels of main + alpha * aux, "
+                    "computed before the update.")
+    return None
+
+
+def check_accumulated_step(my_accumulated_step: Callable[..., Any]) -> None:
+    """Check ``my_accumulated_step(model, images, masks, optimizer, scheduler, alpha, chunks)`` (gradient accumulation).
+
+    Three cases, two updates each, against :func:`pspnet_edu.training.train_step` on the whole batch, in float64
+    with the model in eval mode: the weights, both groups' rates and the returned loss; the hooks also see that each
+    forward pass holds one chunk, that each chunk's graph is freed before the next forward, and one update per call.
+
+    >>> def my_accumulated_step(model, images, masks, optimizer, scheduler, alpha, chunks):
+    ...     return _accumulated(model, images, masks, optimizer, scheduler, alpha, chunks)[0]
+    >>> check_accumulated_step(my_accumulated_step)
+    ✓ my_accumulated_step matches pspnet_edu.training.train_step on the whole batch on 3 cases
+    """
+    require_callable(my_accumulated_step)
+    name = learner_name(my_accumulated_step)
+    refuse_reference(my_accumulated_step, ACCUMULATION_HIDDEN, name)
+    with torch.random.fork_rng(devices=[]), _float64():
+        for case in _ACCUMULATION_CASES:  # each case's reference first (outside the hiding: it needs what is hidden)
+            about, chunks, alpha, weight_decay, seed, voids = case
+            batches = _accumulation_batches(seed, voids)
+            model, optimizer, scheduler = _accumulation_fresh(alpha, weight_decay)
+            start = _snapshot(model)
+            expected = _accumulation_run(lambda m, x, y, o, s: float(train_step(m, x, y, o, s, alpha)["loss"]), model,
+                                         optimizer, scheduler, batches)
+            model, optimizer, scheduler = _accumulation_fresh(alpha, weight_decay)
+            call = f"{name}(model, images, masks, optimizer, scheduler, alpha={alpha}, chunks={chunks})  [{about}]"
+            with hidden(*ACCUMULATION_HIDDEN) as hiding, learner_code(name, call, hiding):
+                got = _accumulation_run(lambda m, x, y, o, s: my_accumulated_step(m, x, y, o, s, alpha, chunks), model,
+                                        optimizer, scheduler, batches, call)
+            problem = _accumulation_problem(case, batches, start, expected, got)
+            if problem is not None:
+                raise AssertionError(f"{call} {problem}")
+    passed(name, "pspnet_edu.training.train_step on the whole batch", len(_ACCUMULATION_CASES))
 
 
 # ------------------------------------------------------------------ overfit one batch

@@ -6,13 +6,17 @@ claim (lesson 09's exercises re-derive both; ``pspnet_edu.checks.ablate`` compar
 
 - :func:`mean_and_spread`: the mean over seeds and the *sample* standard deviation (n - 1);
 - :func:`paired_t`: the paired t statistic of two settings run with the same seeds, to be
-  compared with the two-sided 5 % critical value ``T_CRITICAL_95[n - 1]``.
+  compared with the two-sided 5 % critical value ``T_CRITICAL_95[n - 1]``;
+- :func:`fisher_exact` and :func:`sign_flip_p`: exact tests that assume no normal distribution,
+  for all-or-nothing outcomes (a seed learns a context pair or it does not): Fisher's counts the
+  seeds that succeed, the sign-flip test uses the per-seed differences themselves.
 
 Taught in notebooks/09_ablations.ipynb.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -107,6 +111,54 @@ def fisher_exact(a_hits: int, a_runs: int, b_hits: int, b_runs: int) -> float:
     splits = math.comb(total, hits)
     return sum(math.comb(a_runs, k) * math.comb(b_runs, hits - k)
                for k in range(a_hits, min(a_runs, hits) + 1)) / splits
+
+
+# Flipped mean differences within this of the observed one count as equal to it: float rounding
+# must not decide a tie (0.1 + 0.2 - 0.3 is not 0.0). Absolute, for scores of order 1 or 100.
+TIE_TOLERANCE = 1e-9
+
+# Which flipped means are "at least as extreme" as the observed one, per alternative hypothesis.
+_AS_EXTREME = {
+    "greater": lambda flipped, observed: flipped >= observed - TIE_TOLERANCE,
+    "less": lambda flipped, observed: flipped <= observed + TIE_TOLERANCE,
+    "two-sided": lambda flipped, observed: abs(flipped) >= abs(observed) - TIE_TOLERANCE,
+}
+
+
+def sign_flip_p(a: Sequence[float], b: Sequence[float], alternative: str = "greater") -> float:
+    """Exact paired permutation (sign-flip) p-value of the mean difference ``a - b`` over seeds.
+
+    ``a[i]`` and ``b[i]`` are two settings' scores with seed ``i``. If the setting does not
+    matter, the two runs of a seed are interchangeable, so the difference ``a[i] - b[i]`` was as
+    likely to come out with the opposite sign; all 2**n assignments of signs to the n differences
+    are then equally likely. The p-value is the fraction of them whose mean difference is at
+    least the observed one (``"greater"``: is ``a`` better?), at most it (``"less"``), or at
+    least it in absolute value (``"two-sided"``); a mean within :data:`TIE_TOLERANCE` of the
+    observed one counts as equal. The observed assignment is one of them, so p >= 1 / 2**n:
+    five seeds can never give less than 1/32 = 0.031 one-sided. A zero difference is the same
+    with either sign (it doubles every count and changes no p). Unlike the t test it assumes
+    no normal distribution of the differences, only their symmetry about 0 under the null.
+
+    >>> sign_flip_p([0.8, 0.7, 0.9], [0.3, 0.4, 0.2])  # every seed gains: only the observed assignment
+    0.125
+    >>> sign_flip_p([0.8, 0.7, 0.3], [0.3, 0.4, 0.5])  # gains 0.5, 0.3, -0.2: observed sum 0.6; also +0.5 +0.3 +0.2
+    0.25
+    >>> sign_flip_p([0.8, 0.7, 0.3], [0.3, 0.4, 0.5], alternative="two-sided")
+    0.5
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired runs need the same seeds on both sides, got {len(a)} and {len(b)} values")
+    if not 1 <= len(a) <= 20:
+        raise ValueError(f"an exact sign-flip test enumerates 2**n assignments: it needs 1 to 20 seeds, got {len(a)}")
+    if alternative not in _AS_EXTREME:
+        raise ValueError(f"alternative must be one of {sorted(_AS_EXTREME)}, got {alternative!r}")
+    differences = [float(x) - float(y) for x, y in zip(a, b)]
+    n = len(differences)
+    observed = sum(differences) / n
+    as_extreme = _AS_EXTREME[alternative]
+    count = sum(as_extreme(sum(s * d for s, d in zip(signs, differences)) / n, observed)
+                for signs in itertools.product((1, -1), repeat=n))
+    return count / 2 ** n
 
 
 def finite_mean(values: Iterable[float | None]) -> float | None:

@@ -8,9 +8,10 @@ the effective field of Luo et al., "Understanding the Effective Receptive Field 
 Convolutional Neural Networks", NeurIPS 2016: the gradient of one output unit with respect to
 the input.
 
-Four modules, one idea each:
+Five modules, one idea each:
 
     recurrence  one axis, a chain of layers: receptive_field(layers) -> [ReceptiveField]
+    region      the exact window one unit reads, clipped to the image: input_region(layers, unit, size)
     graph       any nn.Module, via torch.fx: receptive_field_of(model, input_shape, node)
     table       one row per layer, for lessons and the CLI: receptive_field_table(model, shape)
     effective   the gradient-based field: effective_receptive_field(model, shape, node)
@@ -34,10 +35,11 @@ from pspnet_edu.receptive_field.recurrence import (
     receptive_field,
     sequential_receptive_field_naive,
 )
+from pspnet_edu.receptive_field.region import input_pixels, input_region
 from pspnet_edu.receptive_field.table import ReceptiveFieldRow, receptive_field_table
 
 __all__ = [
     "Box", "EffectiveReceptiveField", "Layer", "ReceptiveField", "ReceptiveField2d", "ReceptiveFieldRow",
-    "effective_receptive_field", "node_names", "receptive_field", "receptive_field_of", "receptive_field_table",
-    "sequential_receptive_field_naive",
+    "effective_receptive_field", "input_pixels", "input_region", "node_names", "receptive_field",
+    "receptive_field_of", "receptive_field_table", "sequential_receptive_field_naive",
 ]
