@@ -41,7 +41,7 @@ Modules, by lesson:
 - ``receptive_field``: 01_receptive_fields (RF recurrences, the exact input window of a unit, the ERF gradient)
 - ``dilation``: 02_dilated_convolutions (the à trous identity, the gridding pattern)
 - ``backbone``: 03_dilated_resnet (feature-map sizes, dilating a built ResNet in place)
-- ``ppm``: 04_pyramid_pooling_module (adaptive pooling windows, the module)
+- ``ppm``: 04_pyramid_pooling_module (adaptive pooling windows, bilinear resizing, the module)
 - ``pspnet``: 05_pspnet
 - ``data``: 06_cityscapes_data
 - ``schedule`` and ``training``: 07_training (the optimiser, one training step, gradient accumulation, overfitting one batch)

@@ -3,6 +3,11 @@
 - :func:`check_adaptive_windows`: ``my_adaptive_windows(size, bins)``, the [start, end) pixel
   range of each window of adaptive pooling, against
   :func:`pspnet_edu.ppm.adaptive_pool_windows` (PyTorch's rule);
+- :func:`check_bilinear_resize`: ``my_bilinear_resize(x, size, align_corners)``, bilinear
+  resizing written by hand (the PPM's last step, PSPNet's 8x upsampling of the logits), against
+  ``F.interpolate(x, size, mode="bilinear", align_corners=...)`` in float64 to 1e-12, with both
+  conventions; a wrong result is compared with the other convention and with the usual mistakes
+  (no clamping, integer division, swapped weights, float32 coordinates, border pixels) to name it;
 - :func:`check_pyramid_pooling`: a learner's module class ``MyPyramidPooling(in_channels,
   bins)`` against :class:`pspnet_edu.ppm.PyramidPoolingModule`.
 
@@ -14,14 +19,17 @@ were created in) receive the weights of the branch of ``bins[i]``. So any layout
 ``nn.Sequential`` per bin, or a ``ModuleList`` of convs and one of norms) as long as the
 branches are created in the order of ``bins``. Then both modules see the same inputs, in
 training mode (BatchNorm uses the batch statistics) and in eval mode (the copied running
-statistics), at sizes that bins divide and sizes they do not.
+statistics), at sizes that bins divide and sizes they do not. A wrong output is compared with
+the usual mistakes to name them: the input last or missing, the levels in another order than
+``bins``, the package's output upsampled with ``align_corners=True``, levels without their ReLU.
 
 While the learner's code runs, the package's code it re-derives is hidden (``*_HIDDEN`` below;
 :func:`pspnet_edu.checks._core.hidden`): ``adaptive_pool_windows`` for the windows; for the
 module, ``PyramidPoolingModule`` and its branch ``PyramidBranch``. A learner's class that
 subclasses either, or a module that contains an instance of either, is refused too. torch's
-layers (``nn.AdaptiveAvgPool2d``, ``F.interpolate``, ...) are the bricks of the exercise and
-stay available.
+layers (``nn.AdaptiveAvgPool2d``, ``F.interpolate``, ...) are the bricks of the module exercise and
+stay available there; the resize exercise hides ``F.interpolate`` and what reaches it
+(``BILINEAR_RESIZE_HIDDEN``).
 """
 
 from __future__ import annotations
@@ -30,9 +38,14 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
 from pspnet_edu.checks._core import (
     Case,
     Hiding,
+    call_learner,
     check_cases,
     differences,
     fail,
@@ -41,11 +54,12 @@ from pspnet_edu.checks._core import (
     learner_name,
     passed,
     refuse_reference,
+    require_callable,
     uses_reference_message,
 )
 from pspnet_edu.ppm import PyramidBranch, PyramidPoolingModule, adaptive_pool_windows
 
-# What each check hides while the learner's code runs.
+# What each check hides while the learner's code runs (BILINEAR_RESIZE_HIDDEN: in its section below).
 ADAPTIVE_WINDOWS_HIDDEN = (adaptive_pool_windows,)
 PYRAMID_POOLING_HIDDEN = (PyramidPoolingModule, PyramidBranch)
 
@@ -92,6 +106,212 @@ def check_adaptive_windows(my_adaptive_windows: Callable[[int, int], Sequence[tu
                 hint=_windows_diagnose)
 
 
+# ------------------------------------------------------------------ bilinear upsampling
+
+# float64 inputs: a right answer differs from PyTorch's by rounding only (about 1e-16).
+RESIZE_RTOL = RESIZE_ATOL = 1e-12
+
+# (input shape (B, C, h, w), size (H, W), what the case is about); each runs with both conventions.
+RESIZE_SHAPES: tuple[tuple[tuple[int, int, int, int], tuple[int, int], str], ...] = (
+    ((2, 3, 2, 2), (13, 13), "the 2x2 level of a 13x13 map"),
+    ((2, 3, 3, 3), (60, 60), "the 3x3 level of the 60x60 map of a 473 crop"),
+    ((2, 3, 6, 6), (13, 17), "a non-square output"),
+    ((1, 2, 2, 3), (7, 60), "a non-square input and output"),
+    ((2, 3, 1, 1), (13, 13), "the 1x1 level: the output is a constant"),
+    ((1, 4, 6, 6), (1, 1), "an output of one pixel"),
+    ((1, 2, 3, 2), (1, 13), "one output row"),
+    ((1, 3, 9, 5), (65, 33), "PSPNet's 8x upsampling of the logits, 8n+1 sizes as in semseg"),
+    ((1, 2, 13, 17), (6, 5), "downsampling"),
+)
+_RESIZE_CONTRACT = (
+    "my_bilinear_resize(x, size, align_corners) maps x (B, C, h, w) to (B, C, H, W), size = (H, W), in x's "
+    "dtype: along each axis every output pixel gets a source coordinate in the input (by the convention "
+    "align_corners selects) and mixes the two input pixels around it, each weighted by 1 minus its distance."
+)
+_HALF_PIXEL = (
+    "align_corners=False is the half-pixel convention: a pixel is a unit square whose value sits at its "
+    "centre, and the outer EDGES of input and output coincide, not the centres of their first and last "
+    "pixels; a source coordinate below 0 or above n_in - 1 reads the border pixel (3 -> 7 pixels: output "
+    "pixels 0..6 read input coordinates 0, 1/7, 4/7, 1, 10/7, 13/7, 2)."
+)
+_CORNERS = (
+    "align_corners=True: the centres of the first and last pixels of input and output coincide (output 0 "
+    "reads input 0, output n_out - 1 reads input n_in - 1) and the others are evenly spaced in between "
+    "(3 -> 7 pixels: 0, 1/3, 2/3, 1, ...)."
+)
+_RESIZE_MISTAKES = {
+    "unclamped": ("the border rows or columns extrapolate: with align_corners=False the outermost output "
+                  "centres fall outside the outermost input centres (source coordinate below 0, or above "
+                  "n_in - 1); PyTorch clamps the coordinate there, so they copy the border pixel. Note that "
+                  "int() rounds -0.25 to 0, not down to -1."),
+    "integer": ("this is what integer division gives: the ratio of the sizes must stay a float "
+                "(n_in / n_out), else an upsampling reads the first pixel everywhere."),
+    "swapped": ("the two weights are swapped: the nearer neighbour gets the larger weight, 1 minus its "
+                "distance to the source coordinate."),
+}
+
+
+def _bilinear_reference(x: Tensor, size: tuple[int, int], align_corners: bool) -> Tensor:
+    """What the learner's resize must equal: PyTorch's bilinear interpolation."""
+    return F.interpolate(x, size, mode="bilinear", align_corners=align_corners)
+
+
+def _axis_weights_with_mistake(n_in: int, n_out: int, align_corners: bool, mistake: str) -> Tensor:
+    """(n_out, n_in) weights of 1-D linear interpolation with one of ``_RESIZE_MISTAKES`` built in."""
+    ratio_in, ratio_out = (n_in - 1, n_out - 1) if align_corners else (n_in, n_out)
+    scale = 0.0 if ratio_out == 0 else ratio_in // ratio_out if mistake == "integer" else ratio_in / ratio_out
+    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for j in range(n_out):
+        src = j * scale if align_corners else (j + 0.5) * scale - 0.5
+        if mistake != "unclamped":
+            src = max(src, 0.0)
+        low = min(int(src), n_in - 1)  # int() truncates: an unclamped -0.25 gives 0 and a weight of 1.25
+        high = min(low + 1, n_in - 1)
+        t = src - low
+        if mistake == "swapped":
+            t = 1.0 - t
+        weights[j, low] += 1.0 - t
+        weights[j, high] += t
+    return weights
+
+
+def _resize_with_mistake(x: Tensor, size: tuple[int, int], align_corners: bool, mistake: str) -> Tensor:
+    """Bilinear resizing with one typical mistake, to recognise it in a learner's result."""
+    rows = _axis_weights_with_mistake(x.shape[-2], size[0], align_corners, mistake)
+    columns = _axis_weights_with_mistake(x.shape[-1], size[1], align_corners, mistake)
+    return torch.einsum("Hh,bchw,Ww->bcHW", rows, x.to(torch.float64), columns)
+
+
+# What check_bilinear_resize hides: F.interpolate and what reaches it (nn.Upsample, the deprecated
+# F.upsample*), F.grid_sample (it samples bilinearly too), and the check's own variants above.
+BILINEAR_RESIZE_HIDDEN = (F.interpolate, F.upsample, F.upsample_bilinear, F.grid_sample, nn.Upsample,
+                          nn.UpsamplingBilinear2d, _resize_with_mistake)
+
+
+def _resize_cases() -> list[Case]:
+    generator = torch.Generator().manual_seed(0)
+    cases = []
+    for shape, size, about in RESIZE_SHAPES:
+        x = torch.randn(shape, generator=generator, dtype=torch.float64)
+        cases += [Case((x, size), {"align_corners": flag}, about) for flag in (False, True)]
+    return cases
+
+
+def _resize_diagnose(case: Case, expected: Tensor, got: Any) -> str:
+    """The likely mistake behind a wrong result (called outside the hidden block: it uses F.interpolate)."""
+    (x, size), align_corners = case.args, case.kwargs["align_corners"]
+    if not isinstance(got, torch.Tensor):
+        return _RESIZE_CONTRACT
+    batch, channels, height, width = expected.shape
+    if tuple(got.shape) != tuple(expected.shape):
+        if tuple(got.shape) == (batch, channels, width, height):
+            return "size is (height, width): the rows come first. " + _RESIZE_CONTRACT
+        if tuple(got.shape[-2:]) == (height, width):
+            return "keep the batch and channel dimensions, (B, C, h, w) -> (B, C, H, W). " + _RESIZE_CONTRACT
+        return _RESIZE_CONTRACT
+    if got.dtype != x.dtype:
+        return f"the result is {got.dtype} for a {x.dtype} input: compute in the input's dtype. " + _RESIZE_CONTRACT
+    if bool(torch.isnan(got).any()):
+        return ("NaN in the result: with align_corners=True and an output of one pixel, n_out - 1 is 0; "
+                "PyTorch then reads input coordinate 0, the first pixel (align_corners=False reads the centre "
+                "of the axis).")
+
+    def same(other: Tensor) -> bool:
+        return torch.allclose(got, other, rtol=RESIZE_RTOL, atol=RESIZE_ATOL)
+
+    if same(_bilinear_reference(x, size, not align_corners)):
+        wanted = _HALF_PIXEL if not align_corners else _CORNERS
+        return f"this equals align_corners={not align_corners}, but the case asks for {align_corners}. {wanted}"
+    for mistake, text in _RESIZE_MISTAKES.items():
+        if same(_resize_with_mistake(x, size, align_corners, mistake)):
+            return text
+    if torch.allclose(got, expected, rtol=1e-5, atol=1e-6):
+        return ("right to about 1e-6 only: part of the computation runs in float32 (torch.arange(n) * 0.5 is "
+                "float32); the check compares float64 results to 1e-12, so compute coordinates and weights in "
+                "the input's dtype (torch.arange(n, dtype=x.dtype)).")
+    wrong = ~torch.isclose(got, expected, rtol=RESIZE_RTOL, atol=RESIZE_ATOL)
+    if not bool(wrong[0, 0].any()):
+        return ("the first image's first channel is right, the other planes are not: resize every (batch, "
+                "channel) plane the same way, with the same weights.")
+    first, last = _border_pixels(x, size, align_corners)
+    if not bool((wrong & ~first).any()):
+        return ("only the first rows or columns are wrong, those whose source coordinate falls before the centre "
+                "of input pixel 0: PyTorch clamps it at 0, so they copy the first pixel (a negative index wraps "
+                "around to the LAST pixel in Python, and int() truncates -0.25 to 0 where floor gives -1).")
+    if not bool((wrong & ~last).any()):
+        return ("only the last rows or columns are wrong, those whose source coordinate reaches or passes the "
+                "last input pixel, n_in - 1: there both neighbours are that last pixel.")
+    if not bool((wrong & ~(first | last)).any()):
+        return ("only the border rows and columns are wrong: a source coordinate below 0 is clamped at 0, and "
+                "where it reaches or passes n_in - 1 both neighbours are the last pixel.")
+    return (_HALF_PIXEL if not align_corners else _CORNERS) + " " + _RESIZE_CONTRACT
+
+
+def _border_pixels(x: Tensor, size: tuple[int, int], align_corners: bool) -> tuple[Tensor, Tensor]:
+    """Masks (H, W) of the output pixels that read the first, and the last, input row or column.
+
+    Resizing the ramp 0, 1, ..., n - 1 gives each output pixel the (clamped) source coordinate it reads.
+    """
+    def ramp(n: int, n_out: int) -> Tensor:
+        line = torch.arange(n, dtype=torch.float64).view(1, 1, n, 1)
+        return _bilinear_reference(line, (n_out, 1), align_corners)[0, 0, :, 0]
+
+    rows, columns = ramp(x.shape[-2], size[0]), ramp(x.shape[-1], size[1])
+    first = (rows == 0)[:, None] | (columns == 0)[None, :]
+    last = (rows == x.shape[-2] - 1)[:, None] | (columns == x.shape[-1] - 1)[None, :]
+    return first, last
+
+
+def _exception_hint(case: Case, error: BaseException | None) -> str:
+    """A hint for an exception the learner's resize raised on ``case``."""
+    if case.kwargs["align_corners"] and 1 in case.args[1]:
+        return ("an output of one pixel: with align_corners=True n_out - 1 is 0 (a NaN coordinate becomes a huge "
+                "negative index); PyTorch then reads input coordinate 0, the first pixel.")
+    if isinstance(error, IndexError) or "out of bounds" in str(error):
+        return ("an index outside the input: every source coordinate is clamped to [0, n_in - 1], and the "
+                "neighbour after the last pixel is the last pixel itself (the 1x1 level has only that one).")
+    return _RESIZE_CONTRACT
+
+
+def check_bilinear_resize(my_bilinear_resize: Callable[[Tensor, tuple[int, int], bool], Tensor]) -> None:
+    """Check ``my_bilinear_resize(x, size, align_corners)`` against ``F.interpolate`` on 18 cases.
+
+    Float64 inputs (B, C, h, w) from the pyramid's grids (1, 2, 3, 6) to outputs of 1, 13, 60,
+    non-square ones, the 8x upsampling of the logits and one downsampling, each with
+    ``align_corners`` False and True; the results must agree to 1e-12.
+
+    >>> def my_bilinear_resize(x, size, align_corners):
+    ...     raise NotImplementedError()
+    >>> check_bilinear_resize(my_bilinear_resize)
+    Traceback (most recent call last):
+    AssertionError: my_bilinear_resize is not implemented yet: replace `raise NotImplementedError()` in its cell with your code, run that cell, then run this check again.
+    """
+    name = learner_name(my_bilinear_resize)
+    require_callable(my_bilinear_resize)
+    refuse_reference(my_bilinear_resize, BILINEAR_RESIZE_HIDDEN, name)
+    cases = _resize_cases()
+    expected_values = [_bilinear_reference(*case.args, **case.kwargs) for case in cases]
+    failure = None
+    with hidden(*BILINEAR_RESIZE_HIDDEN) as hiding:
+        for case, expected in zip(cases, expected_values):
+            try:
+                got = call_learner(my_bilinear_resize, case, name, hiding)
+            except AssertionError as error:
+                if error.__cause__ is None:  # not implemented yet, or a hidden reference used
+                    raise
+                raise AssertionError(f"{error}\n  case: {case.hint}\n  hint: {_exception_hint(case, error.__cause__)}"
+                                     ) from error.__cause__
+            detail = differences(expected, got, rtol=RESIZE_RTOL, atol=RESIZE_ATOL)
+            if detail is not None:
+                failure = case, expected, got, detail
+                break
+    if failure is None:
+        passed(name, "F.interpolate(x, size, mode='bilinear', align_corners=...)", len(cases))
+        return
+    case, expected, got, detail = failure  # diagnosed here: the diagnosis uses F.interpolate
+    raise fail(case.call_text(name), expected, got, detail, f"({case.hint}) {_resize_diagnose(case, expected, got)}")
+
+
 # ------------------------------------------------------------------ the module
 
 # (in_channels, bins, input shape (B, C, H, W)): sizes the bins divide and sizes they do not.
@@ -103,17 +323,16 @@ PPM_CASES: tuple[tuple[int, tuple[int, ...], tuple[int, int, int, int]], ...] = 
     (12, (1, 3, 6), (2, 12, 8, 20)),
 )
 _STRUCTURE_HINT = (
-    "build one branch per bin, in the order of `bins`: adaptive average pooling to bins x bins, "
-    "its own nn.Conv2d(in_channels, in_channels // len(bins), 1, bias=False), nn.BatchNorm2d, "
-    "ReLU; upsample each branch bilinearly (align_corners=False) to the input's size and "
-    "concatenate [x, branch_1, ..., branch_N] along the channels."
+    "the contract: one branch per bin, created in the order of `bins`; each pools the map to bins x bins "
+    "(adaptive average pooling), reduces it with its own 1x1 nn.Conv2d from in_channels to in_channels // "
+    "len(bins) channels (no bias), then its own nn.BatchNorm2d and a ReLU, and is upsampled bilinearly "
+    "(align_corners=False) to the input's size; the output is the input followed by the levels, in the "
+    "order of `bins`, along the channels."
 )
 
 
 def _randomised_reference(in_channels: int, bins: tuple[int, ...], seed: int) -> PyramidPoolingModule:
     """The package's module with random weights, BN affine parameters and BN statistics."""
-    import torch
-
     generator = torch.Generator().manual_seed(seed)
     reference = PyramidPoolingModule(in_channels, bins)
     with torch.no_grad():
@@ -128,9 +347,6 @@ def _randomised_reference(in_channels: int, bins: tuple[int, ...], seed: int) ->
 
 def _copy_by_structure(reference: PyramidPoolingModule, learner: Any, call: str) -> None:
     """Copy each branch's conv and BN into the learner's i-th Conv2d and i-th BatchNorm2d."""
-    import torch
-    from torch import nn
-
     if not isinstance(learner, nn.Module):
         raise AssertionError(f"{call} returned {type(learner).__name__}, not an nn.Module: "
                              "define `class MyPyramidPooling(nn.Module)` and pass the class itself.")
@@ -170,31 +386,64 @@ def _refuse_package_parts(name: str, learner: Any) -> None:
                 raise AssertionError(uses_reference_message(name, reference))
 
 
+def _levels_hint(x: Tensor, expected: Tensor, got: Any, aligned: Tensor, bins: tuple[int, ...]) -> str:
+    """The likely mistake of a learner's output ``got`` (B, C + N * C/N, H, W) that differs from ``expected``.
+
+    ``aligned`` is the package's output with the same weights but ``align_corners=True``.
+    """
+    channels = x.shape[1]
+    reduced = (expected.shape[1] - channels) // len(bins)
+    if not isinstance(got, torch.Tensor) or got.dim() != 4:
+        return _STRUCTURE_HINT
+    if tuple(got.shape) != tuple(expected.shape):
+        if got.shape[1] == expected.shape[1] - channels:
+            return "the input itself is missing: the output starts with x, then the levels. " + _STRUCTURE_HINT
+        if tuple(got.shape[-2:]) != tuple(expected.shape[-2:]):
+            return "every level is upsampled to the input's (H, W) before the concatenation. " + _STRUCTURE_HINT
+        return (f"expected {expected.shape[1]} channels: the input's {channels} and {expected.shape[1] - channels} "
+                f"from the levels. " + _STRUCTURE_HINT)
+
+    def same(a: Tensor, b: Tensor) -> bool:
+        return torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+    if same(got[:, -channels:], x) and not same(got[:, :channels], x):
+        return "the input goes FIRST, then the levels in the order of `bins`. " + _STRUCTURE_HINT
+    if not same(got[:, :channels], x):
+        return "the first channels of the output are the input itself, unchanged. " + _STRUCTURE_HINT
+    if same(got, aligned):
+        return ("the levels equal the package's with align_corners=True: this module upsamples with "
+                "align_corners=False, the half-pixel convention (exercise 2). " + _STRUCTURE_HINT)
+    expected_levels = expected[:, channels:].split(reduced, dim=1)
+    got_levels = got[:, channels:].split(reduced, dim=1)
+    order = [next((k for k, e in enumerate(expected_levels) if same(g, e)), None) for g in got_levels]
+    if None not in order and order != sorted(order):
+        return (f"every level is right, but they come in the order of bins {tuple(bins[k] for k in order)}: "
+                f"concatenate them in the order of `bins`, {bins}, after the input. " + _STRUCTURE_HINT)
+    if bool((got[:, channels:] < -1e-6).any()):
+        return "the levels have negative values: each ends with a ReLU, after its BatchNorm. " + _STRUCTURE_HINT
+    return ("the input part matches, the pyramid levels do not: check the pooling (adaptive average, not a "
+            "fixed kernel), that the i-th Conv2d and BatchNorm2d belong to bins[i], and the bilinear "
+            "upsampling. " + _STRUCTURE_HINT)
+
+
 def _compare(name: str, reference: PyramidPoolingModule, learner: Any, shape: tuple[int, ...], seed: int,
              hiding: Hiding) -> None:
-    import torch
-
     call = f"{name}({reference.branches[0].conv.in_channels}, bins={reference.bins})"
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     for mode in ("train", "eval"):
         reference.train(mode == "train")
         learner.train(mode == "train")
+        aligned = copy.deepcopy(reference)  # the same weights and statistics, upsampling with align_corners=True
+        aligned.align_corners = True
         with torch.no_grad():
             expected = reference(x.clone())  # (B, C + N * C/N, H, W)
+            expected_aligned = aligned(x.clone())
             with learner_code(name, f"{call} on a {tuple(shape)} input in {mode} mode", hiding):
                 got = learner(x.clone())
         detail = differences(expected, got, rtol=1e-4, atol=1e-5)
         if detail is None:
             continue
-        hint = _STRUCTURE_HINT
-        if getattr(got, "shape", None) is not None and tuple(got.shape) == tuple(expected.shape):
-            channels = shape[1]
-            if torch.allclose(got[:, -channels:], x, atol=1e-6) and not torch.allclose(got[:, :channels], x, atol=1e-6):
-                hint = "the input goes FIRST: torch.cat([x, branch_1, ..., branch_N], dim=1). " + hint
-            elif torch.allclose(got[:, :channels], x, atol=1e-6):
-                hint = ("the input part matches, the pyramid levels do not: check the pooling (adaptive, "
-                        "not a fixed kernel), the order of the branches (the order of `bins`), and "
-                        "F.interpolate(..., mode='bilinear', align_corners=False). " + hint)
+        hint = _levels_hint(x, expected, got, expected_aligned, reference.bins)
         raise fail(f"{call} on a {tuple(shape)} input in {mode} mode", expected, got, detail, hint)
 
 

@@ -408,6 +408,13 @@ CHECKS: tuple[Entry, ...] = (
         _wrapper("my_adaptive_windows", ppm.adaptive_pool_windows,
                  lambda size, bins: ppm.adaptive_pool_windows(size, bins)),
     )),
+    Entry(checks_ppm.check_bilinear_resize, checks_ppm.BILINEAR_RESIZE_HIDDEN, _stub("my_bilinear_resize"), (
+        _wrapper("my_bilinear_resize", torch.nn.functional.interpolate,
+                 lambda x, size, align_corners: torch.nn.functional.interpolate(
+                     x, size, mode="bilinear", align_corners=align_corners)),
+        _wrapper("my_bilinear_resize", nn.Upsample,
+                 lambda x, size, align_corners: nn.Upsample(size, mode="bilinear", align_corners=align_corners)(x)),
+    )),
     Entry(checks_ppm.check_pyramid_pooling, checks_ppm.PYRAMID_POOLING_HIDDEN, _pyramid_pooling_stub, (
         Shortcut(ppm.PyramidPoolingModule, _pyramid_pooling_subclass),
         Shortcut(ppm.PyramidPoolingModule, _pyramid_pooling_factory),
