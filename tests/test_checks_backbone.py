@@ -112,9 +112,9 @@ def test_reference_has_torchvision_names_and_a_fresh_plain_network_each_time():
 def test_dilate_right_answer_passes_and_leaves_the_rng_alone(capsys):
     state = torch.random.get_rng_state()
     check_dilate(right_dilate_)
-    assert capsys.readouterr().out == "✓ right_dilate_ matches pspnet_edu.backbone.ResNet on 8 cases\n"
+    assert capsys.readouterr().out == "✓ right_dilate_ matches pspnet_edu.backbone.ResNet on 12 cases\n"
     assert torch.equal(torch.random.get_rng_state(), state)
-    assert len(DILATE_CASES) == 4
+    assert {depth for depth, _ in DILATE_CASES} == {18, 34, 50, 101}
 
 
 def test_dilate_accepts_int_attributes_and_same_padding(capsys):

@@ -49,12 +49,12 @@ def test_windows_check(capsys):
 
 def resize_with(mapping="given", clamp=True, rounding="floor", integer=False, swap=False, clamp_low=True,
                 clamp_high=True, high_wraps=False, float32=False, first_plane=False, swap_axes=False,
-                one_pixel="first"):
+                one_pixel="first", promote=False):
     """A learner's vectorised bilinear resize; the keywords put in one typical mistake each."""
 
     def my_bilinear_resize(x, size, align_corners):
         def axis(n_in, n_out):
-            j = torch.arange(n_out) if float32 else torch.arange(n_out, dtype=x.dtype)  # float32: j * 0.5
+            j = torch.arange(n_out) if float32 else torch.arange(n_out, dtype=torch.float64 if promote else x.dtype)
             corner = align_corners if mapping == "given" else mapping == "corner"
             if corner:
                 if n_out == 1 and one_pixel == "first":
@@ -105,15 +105,24 @@ def test_right_resizes_pass(capsys):
     check_bilinear_resize(resize_with())
     check_bilinear_resize(matrices_resize)
     assert capsys.readouterr().out == (
-        "✓ my_bilinear_resize matches F.interpolate(x, size, mode='bilinear', align_corners=...) on 18 cases\n"
-        "✓ matrices_resize matches F.interpolate(x, size, mode='bilinear', align_corners=...) on 18 cases\n")
+        "✓ my_bilinear_resize matches F.interpolate(x, size, mode='bilinear', align_corners=...) on 20 cases\n"
+        "✓ matrices_resize matches F.interpolate(x, size, mode='bilinear', align_corners=...) on 20 cases\n")
+
+
+def test_a_resize_that_always_computes_in_float64_is_told_the_dtype():
+    with pytest.raises(AssertionError) as info:
+        check_bilinear_resize(resize_with(promote=True))  # right values, but a float32 input comes back float64
+    message = str(info.value)
+    assert "expected a torch.float32 result, got torch.float64" in message, message
+    assert "compute in the input's dtype" in message, message
 
 
 def test_cases_cover_both_conventions_and_the_pyramid_sizes():
     cases = _resize_cases()
     assert {c.kwargs["align_corners"] for c in cases} == {False, True}
     assert {c.args[0].shape[-1] for c in cases} >= {1, 2, 3, 6} and {c.args[1][0] for c in cases} >= {1, 13, 60}
-    assert all(c.args[0].dtype == torch.float64 for c in cases)
+    assert [c.args[0].dtype for c in cases].count(torch.float32) == 2  # both conventions, the rest float64
+    assert all(c.args[0].dtype in (torch.float32, torch.float64) for c in cases)
 
 
 @pytest.mark.parametrize("mistake", ["unclamped", "integer", "swapped"])

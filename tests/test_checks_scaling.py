@@ -110,11 +110,12 @@ def test_shard_is_the_distributed_samplers_without_its_padding():
             assert padded[: len(images)] == images
 
 
-def test_reference_sums_to_evaluate_on_the_whole_set_and_leaves_the_model_in_train_mode():
+def test_reference_sums_to_evaluate_on_the_whole_set_and_leaves_the_model_in_its_mode():
     model, scenes = probe_evaluation()
     whole = evaluate(model, scenes, num_classes=PROBE_CLASSES)
     labelled = [int((scenes[i][1] != 255).sum()) for i in range(SCENES)]
-    for world, batch, about in _EVAL_CASES:
+    for world, batch, training, about in _EVAL_CASES:
+        model.train(training)
         result = sharded_evaluate(model, scenes, world, PROBE_CLASSES, batch)
         assert torch.equal(result["confusion_matrix"], whole["confusion_matrix"]), about
         assert result["miou"] == pytest.approx(whole["miou"], abs=1e-12), about
@@ -123,7 +124,8 @@ def test_reference_sums_to_evaluate_on_the_whole_set_and_leaves_the_model_in_tra
         if world > 1:  # every multi-rank case separates the mean of the ranks' mIoUs from the mIoU of the sum
             ranks = [mean_iou(cm) for cm in result["per_rank"] if cm.sum()]
             assert not math.isclose(sum(ranks) / len(ranks), result["miou"], rel_tol=1e-4), about
-    assert model.training
+        assert model.training == training, about  # the mode it came in
+    assert {training for _, _, training, _ in _EVAL_CASES} == {True, False}  # both modes are handed over
 
 
 def test_probe_is_robust_in_eval_mode_and_different_in_train_mode():
@@ -177,7 +179,9 @@ def make_learner(sampler="own", drop_last=False, eval_mode=True, restore=True, r
                     counts = counts.T if transposed else counts
                     cm = counts if cm is None else cm + counts
                 per_rank.append(cm)
-        if restore:
+        if restore == "always train":
+            model.train()
+        elif restore:
             model.train(was_training)
         total = sum(per_rank) if reduce == "sum" else sum(per_rank) / world_size
         miou = mean_iou(total) if score == "sum" else sum(mean_iou(cm) for cm in per_rank) / world_size
@@ -188,7 +192,7 @@ def make_learner(sampler="own", drop_last=False, eval_mode=True, restore=True, r
 
 def test_right_sharded_evaluate_passes(capsys):
     check_sharded_evaluate(make_learner())
-    assert capsys.readouterr().out == "✓ my_sharded_evaluate matches pspnet_edu.inference.evaluate on 5 cases\n"
+    assert capsys.readouterr().out == "✓ my_sharded_evaluate matches pspnet_edu.inference.evaluate on 6 cases\n"
 
 
 @pytest.mark.parametrize(
@@ -241,6 +245,9 @@ def test_sharded_evaluate_wrong_result_types_are_told(result, hint):
 def test_sharded_evaluate_that_forgets_the_mode_or_an_empty_rank_is_told():
     with pytest.raises(AssertionError, match="left the model in eval mode; it came in train mode"):
         check_sharded_evaluate(make_learner(restore=False))
+    with pytest.raises(AssertionError, match=r"in eval mode\] counted right, but left the model in train mode; "
+                                             r"it came in eval mode"):
+        check_sharded_evaluate(make_learner(restore="always train"))
     with pytest.raises(AssertionError, match=r"world_size=8.*raised TypeError(.|\n)*rank 7 holds no image"):
         check_sharded_evaluate(make_learner(empty_rank=False))
 

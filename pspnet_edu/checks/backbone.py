@@ -131,7 +131,8 @@ def check_feature_sizes(my_feature_sizes: Callable[[int, int], Sequence[int]]) -
 
 # ------------------------------------------------------------------ my_dilate_: surgery on a built ResNet
 
-DILATE_CASES = ((18, 8), (18, 16), (50, 8), (50, 16))  # (depth, output stride): BasicBlocks, then Bottlenecks
+# (depth, output stride): BasicBlocks, then Bottlenecks; 34 and 101 have other block counts than 18 and 50
+DILATE_CASES = ((18, 8), (18, 16), (34, 8), (50, 8), (50, 16), (101, 16))
 DILATE_INPUTS = ((65, 65), (97, 81))  # odd sides: a map one pixel off cannot round its way back
 DILATE_STAGES = STAGES[1:]  # layer1 .. layer4
 
@@ -152,7 +153,7 @@ def dilate_hidden() -> tuple[Any, ...]:
             tv_resnet.resnet152)
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def _plain_template(depth: int) -> nn.Module:
     """A plain torchvision ResNet-``depth`` with seeded random weights; never handed out (copies are).
 
@@ -393,7 +394,7 @@ def _compare_stages(call: str, net: nn.Module, x: Tensor, expected: Sequence[Ten
 def check_dilate(my_dilate_: Callable[[nn.Module, int], nn.Module]) -> None:
     """Check ``my_dilate_(resnet, output_stride)``, in-place surgery on a torchvision ResNet.
 
-    For ResNet-18 and ResNet-50 (random, seeded weights) and output strides 8 and 16: the
+    For ResNet-18, 34, 50 and 101 (random, seeded weights) and output strides 8 and 16: the
     learner's function must return the network it was given, with the same modules, tensors
     and weights, and in eval mode its layer1..layer4 must give the sizes and values of
     :func:`dilated_reference` on a 65x65 and a 97x81 input.

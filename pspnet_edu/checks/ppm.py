@@ -110,6 +110,8 @@ def check_adaptive_windows(my_adaptive_windows: Callable[[int, int], Sequence[tu
 
 # float64 inputs: a right answer differs from PyTorch's by rounding only (about 1e-16).
 RESIZE_RTOL = RESIZE_ATOL = 1e-12
+# float32 inputs (the pyramid's maps): rounding of about 1e-7, relative.
+RESIZE_RTOL_FLOAT32, RESIZE_ATOL_FLOAT32 = 1e-5, 1e-6
 
 # (input shape (B, C, h, w), size (H, W), what the case is about); each runs with both conventions.
 RESIZE_SHAPES: tuple[tuple[tuple[int, int, int, int], tuple[int, int], str], ...] = (
@@ -123,6 +125,8 @@ RESIZE_SHAPES: tuple[tuple[tuple[int, int, int, int], tuple[int, int], str], ...
     ((1, 3, 9, 5), (65, 33), "PSPNet's 8x upsampling of the logits, 8n+1 sizes as in semseg"),
     ((1, 2, 13, 17), (6, 5), "downsampling"),
 )
+# One more, in float32: the result keeps the input's dtype (a float64 weight matrix would promote it).
+RESIZE_FLOAT32 = ((2, 8, 6, 6), (60, 60), "float32, as the pyramid's maps are: the result stays float32")
 _RESIZE_CONTRACT = (
     "my_bilinear_resize(x, size, align_corners) maps x (B, C, h, w) to (B, C, H, W), size = (H, W), in x's "
     "dtype: along each axis every output pixel gets a source coordinate in the input (by the convention "
@@ -191,10 +195,17 @@ BILINEAR_RESIZE_HIDDEN = (F.interpolate, F.upsample, F.upsample_bilinear, F.grid
 def _resize_cases() -> list[Case]:
     generator = torch.Generator().manual_seed(0)
     cases = []
-    for shape, size, about in RESIZE_SHAPES:
-        x = torch.randn(shape, generator=generator, dtype=torch.float64)
+    for (shape, size, about), dtype in [(s, torch.float64) for s in RESIZE_SHAPES] + [(RESIZE_FLOAT32, torch.float32)]:
+        x = torch.randn(shape, generator=generator, dtype=dtype)
         cases += [Case((x, size), {"align_corners": flag}, about) for flag in (False, True)]
     return cases
+
+
+def _tolerance(x: Tensor) -> dict[str, float]:
+    """How close a right answer comes to PyTorch's for an input of ``x``'s dtype."""
+    if x.dtype == torch.float64:
+        return {"rtol": RESIZE_RTOL, "atol": RESIZE_ATOL}
+    return {"rtol": RESIZE_RTOL_FLOAT32, "atol": RESIZE_ATOL_FLOAT32}
 
 
 def _resize_diagnose(case: Case, expected: Tensor, got: Any) -> str:
@@ -216,8 +227,10 @@ def _resize_diagnose(case: Case, expected: Tensor, got: Any) -> str:
                 "PyTorch then reads input coordinate 0, the first pixel (align_corners=False reads the centre "
                 "of the axis).")
 
+    tolerance = _tolerance(x)
+
     def same(other: Tensor) -> bool:
-        return torch.allclose(got, other, rtol=RESIZE_RTOL, atol=RESIZE_ATOL)
+        return torch.allclose(got, other.to(got.dtype), **tolerance)
 
     if same(_bilinear_reference(x, size, not align_corners)):
         wanted = _HALF_PIXEL if not align_corners else _CORNERS
@@ -225,11 +238,11 @@ def _resize_diagnose(case: Case, expected: Tensor, got: Any) -> str:
     for mistake, text in _RESIZE_MISTAKES.items():
         if same(_resize_with_mistake(x, size, align_corners, mistake)):
             return text
-    if torch.allclose(got, expected, rtol=1e-5, atol=1e-6):
+    if x.dtype == torch.float64 and torch.allclose(got, expected, rtol=1e-5, atol=1e-6):
         return ("right to about 1e-6 only: part of the computation runs in float32 (torch.arange(n) * 0.5 is "
                 "float32); the check compares float64 results to 1e-12, so compute coordinates and weights in "
                 "the input's dtype (torch.arange(n, dtype=x.dtype)).")
-    wrong = ~torch.isclose(got, expected, rtol=RESIZE_RTOL, atol=RESIZE_ATOL)
+    wrong = ~torch.isclose(got, expected, **tolerance)
     if not bool(wrong[0, 0].any()):
         return ("the first image's first channel is right, the other planes are not: resize every (batch, "
                 "channel) plane the same way, with the same weights.")
@@ -274,11 +287,12 @@ def _exception_hint(case: Case, error: BaseException | None) -> str:
 
 
 def check_bilinear_resize(my_bilinear_resize: Callable[[Tensor, tuple[int, int], bool], Tensor]) -> None:
-    """Check ``my_bilinear_resize(x, size, align_corners)`` against ``F.interpolate`` on 18 cases.
+    """Check ``my_bilinear_resize(x, size, align_corners)`` against ``F.interpolate`` on 20 cases.
 
     Float64 inputs (B, C, h, w) from the pyramid's grids (1, 2, 3, 6) to outputs of 1, 13, 60,
     non-square ones, the 8x upsampling of the logits and one downsampling, each with
-    ``align_corners`` False and True; the results must agree to 1e-12.
+    ``align_corners`` False and True; the results must agree to 1e-12. Then one float32 input,
+    whose result must stay float32 and agree to 1e-5.
 
     >>> def my_bilinear_resize(x, size, align_corners):
     ...     raise NotImplementedError()
@@ -301,7 +315,9 @@ def check_bilinear_resize(my_bilinear_resize: Callable[[Tensor, tuple[int, int],
                     raise
                 raise AssertionError(f"{error}\n  case: {case.hint}\n  hint: {_exception_hint(case, error.__cause__)}"
                                      ) from error.__cause__
-            detail = differences(expected, got, rtol=RESIZE_RTOL, atol=RESIZE_ATOL)
+            detail = differences(expected, got, **_tolerance(case.args[0]))
+            if detail is None and isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
+                detail = f"expected a {expected.dtype} result, got {got.dtype}"
             if detail is not None:
                 failure = case, expected, got, detail
                 break

@@ -306,13 +306,14 @@ def sharded_evaluate_hidden() -> tuple[Any, ...]:
             metrics.reduce_confusion_matrices)
 
 
-# (world size, batch size, what the case is about)
-_EVAL_CASES: tuple[tuple[int, int, str], ...] = (
-    (1, 2, "one rank: the whole set, as evaluate on one process"),
-    (2, 2, "2 ranks: images 0, 2, 4, 6 and 1, 3, 5"),
-    (3, 2, "3 ranks: images 0, 3, 6 and 1, 4 and 2, 5"),
-    (4, 3, "4 ranks, batches of 3: every batch is incomplete"),
-    (8, 2, "8 ranks for 7 images: rank 7 holds none"),
+# (world size, batch size, the mode the model is handed over in, what the case is about)
+_EVAL_CASES: tuple[tuple[int, int, bool, str], ...] = (
+    (1, 2, True, "one rank: the whole set, as evaluate on one process"),
+    (2, 2, True, "2 ranks: images 0, 2, 4, 6 and 1, 3, 5"),
+    (3, 2, True, "3 ranks: images 0, 3, 6 and 1, 4 and 2, 5"),
+    (4, 3, True, "4 ranks, batches of 3: every batch is incomplete"),
+    (8, 2, True, "8 ranks for 7 images: rank 7 holds none"),
+    (2, 2, False, "2 ranks, the model handed over in eval mode"),
 )
 
 EVAL_KEYS = ("per_rank", "confusion_matrix", "miou")
@@ -451,7 +452,7 @@ def _crash_hint(message: str, world_size: int) -> str:
 
 
 def check_sharded_evaluate(my_sharded_evaluate: Callable[..., Mapping[str, Any]]) -> None:
-    """Check ``my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2)`` on 5 evaluations.
+    """Check ``my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2)`` on 6 evaluations.
 
     >>> from pspnet_edu.metrics import confusion_matrix, mean_iou
     >>> def my_sharded_evaluate(model, dataset, world_size, num_classes, batch_size=2):
@@ -468,20 +469,21 @@ def check_sharded_evaluate(my_sharded_evaluate: Callable[..., Mapping[str, Any]]
     ...     model.train(was_training)
     ...     return {"per_rank": per_rank, "confusion_matrix": sum(per_rank), "miou": mean_iou(sum(per_rank))}
     >>> check_sharded_evaluate(my_sharded_evaluate)
-    ✓ my_sharded_evaluate matches pspnet_edu.inference.evaluate on 5 cases
+    ✓ my_sharded_evaluate matches pspnet_edu.inference.evaluate on 6 cases
     """
     name = learner_name(my_sharded_evaluate)
     require_callable(my_sharded_evaluate)
     hide = sharded_evaluate_hidden()
     refuse_reference(my_sharded_evaluate, hide, name)
     model, scenes = probe_evaluation()
-    expected_values = [sharded_evaluate(model, scenes, world, PROBE_CLASSES, batch) for world, batch, _ in _EVAL_CASES]
+    expected_values = [sharded_evaluate(model, scenes, world, PROBE_CLASSES, batch)
+                       for world, batch, _, _ in _EVAL_CASES]
     failure = None
     with hidden(*hide) as hiding:
-        for (world, batch, about), expected in zip(_EVAL_CASES, expected_values):
+        for (world, batch, training, about), expected in zip(_EVAL_CASES, expected_values):
             call = (f"{name}(model, dataset, world_size={world}, num_classes={PROBE_CLASSES}, batch_size={batch})  "
                     f"[{about}]")
-            given = copy.deepcopy(model)
+            given = copy.deepcopy(model).train(training)
             try:
                 with learner_code(name, call, hiding):
                     got = my_sharded_evaluate(given, scenes, world, PROBE_CLASSES, batch_size=batch)
@@ -493,12 +495,17 @@ def check_sharded_evaluate(my_sharded_evaluate: Callable[..., Mapping[str, Any]]
             if detail is not None:
                 failure = call, world, batch, expected, got, detail
                 break
-            if not given.training:
+            if given.training != training:
+                came, left = ("train", "eval") if training else ("eval", "train")
                 raise AssertionError(
-                    f"{call} counted right, but left the model in eval mode; it came in train mode.\n  hint: a "
-                    "trainer that evaluates every few thousand steps goes on training the model it handed over: left "
-                    "in eval mode, its BatchNorm layers would stop using and updating batch statistics for the rest "
-                    "of the run. Note model.training first and restore it at the end (model.train(was_training)), as "
+                    f"{call} counted right, but left the model in {left} mode; it came in {came} mode.\n  hint: "
+                    + ("a trainer that evaluates every few thousand steps goes on training the model it handed over: "
+                       "left in eval mode, its BatchNorm layers would stop using and updating batch statistics for "
+                       "the rest of the run." if training else
+                       "a model handed over in eval mode (a finished one, evaluated for a report) must come back in "
+                       "it: in train mode its next forward pass would normalise with the batch's statistics and "
+                       "update the running ones.")
+                    + " Note model.training first and restore it at the end (model.train(was_training)), as "
                     "pspnet_edu.inference.evaluate does.")
     if failure is not None:  # diagnosed here: the diagnosis evaluates too, and needs what was hidden
         call, world, batch, expected, got, detail = failure
