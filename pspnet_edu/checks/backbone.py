@@ -6,8 +6,9 @@
   really produces (run on the meta device: shapes only, no arithmetic);
 - :func:`check_dilate`: ``my_dilate_(resnet, output_stride)``, surgery that turns a built
   torchvision ResNet (output stride 32) into a dilated one of output stride 8 or 16, in place,
-  as the author's code (hszhao/semseg) and DeepLab do with a pretrained network. For ResNet-18
-  and ResNet-50 with seeded random weights, output strides 8 and 16 and two odd input sizes,
+  as the author's code (hszhao/semseg) and DeepLab do with a pretrained network. For ResNet-18,
+  34, 50 and 101 with seeded random weights (``DILATE_CASES``: each at output stride 8 or 16 or
+  both) and two odd input sizes,
   it compares the outputs of layer1..layer4 with :func:`dilated_reference`, the package's
   ResNet with the same weights (torchvision's ``replace_stride_with_dilation`` network for
   Bottlenecks), and asks for the same modules, tensors and weights as before. A wrong network
@@ -394,7 +395,7 @@ def _compare_stages(call: str, net: nn.Module, x: Tensor, expected: Sequence[Ten
 def check_dilate(my_dilate_: Callable[[nn.Module, int], nn.Module]) -> None:
     """Check ``my_dilate_(resnet, output_stride)``, in-place surgery on a torchvision ResNet.
 
-    For ResNet-18, 34, 50 and 101 (random, seeded weights) and output strides 8 and 16: the
+    For ResNet-18, 34, 50 and 101 (random, seeded weights) at output stride 8 or 16 (``DILATE_CASES``): the
     learner's function must return the network it was given, with the same modules, tensors
     and weights, and in eval mode its layer1..layer4 must give the sizes and values of
     :func:`dilated_reference` on a 65x65 and a 97x81 input.

@@ -17,7 +17,8 @@
   :func:`pspnet_edu.inference.evaluate` on each shard (and whose sum equals ``evaluate`` on the
   whole set, ``tests/test_checks_scaling.py``). The cases: 7 scenes with void rows over 1, 2,
   3, 4 and 8 ranks (the last leaves a rank empty), the model handed over in train mode, as a
-  trainer holds it mid-run. A wrong matrix is explained from its counts: more pixels than the
+  trainer holds it mid-run, and once more over 2 ranks in eval mode (it must come back in the mode
+  it came in). A wrong matrix is explained from its counts: more pixels than the
   rank's shard holds (the sampler's padding, the whole set on every rank), fewer (a dropped
   last batch, ``drop_last`` in the sampler), the same pixels predicted otherwise (train mode).
 
