@@ -15,6 +15,7 @@ import pytest
 
 import pspnet_edu.experiments.stats
 
+from pspnet_edu.checks.ablate import _fisher_two_sided as fisher_two_sided
 from pspnet_edu.checks.ablate import (
     _PAIRED_CASES,
     T_CRITICAL_95,
@@ -354,3 +355,69 @@ def test_sign_flip_check_says_why_a_strict_count_fails_where_ties_are():
         check_sign_flip_p(strict_unless_all_gain)
     assert "a mean equal to the observed one is 'at least as large'" in str(info.value), str(info.value)
     assert any("ties" in (case.hint or "") for case in _SIGN_FLIP_CASES)
+
+
+# ------------------------------------------------------------------ the power of Fisher's test
+
+
+def _chance(runs, k, rate):
+    return math.comb(runs, k) * rate ** k * (1 - rate) ** (runs - k)
+
+
+def power_by(rejects, chance=_chance, swap=False):
+    """my_fisher_power that counts the outcomes ``rejects(a, b, runs, alpha)`` accepts."""
+
+    def my_fisher_power(a_rate, b_rate, runs, alpha=0.05):
+        if swap:
+            a_rate, b_rate = b_rate, a_rate
+        return sum(chance(runs, a, a_rate) * chance(runs, b, b_rate)
+                   for a in range(runs + 1) for b in range(runs + 1) if rejects(a, b, runs, alpha))
+
+    return my_fisher_power
+
+
+def _fisher(a, b, runs):
+    from pspnet_edu.experiments.stats import fisher_exact
+
+    return fisher_exact(a, runs, b, runs)
+
+
+right_fisher_power = power_by(lambda a, b, runs, alpha: _fisher(a, b, runs) <= alpha * (1 + 1e-9))
+
+
+def test_fisher_power_check_passes_a_right_answer_and_its_cases_tell_the_slips_apart(capsys):
+    from pspnet_edu.checks.ablate import _FISHER_POWER_CASES, check_fisher_power
+
+    check_fisher_power(right_fisher_power)
+    assert capsys.readouterr().out == ("✓ my_fisher_power matches pspnet_edu.experiments.stats.fisher_power on 8 "
+                                       "cases\n")
+    powers = [right_fisher_power(*case.args) for case in _FISHER_POWER_CASES]
+    assert powers[1] == 1.0 and powers[5] == 0 and powers[4] <= 0.05  # p exactly alpha; no outcome; the size
+
+
+def _simulated_power(a_rate, b_rate, runs, alpha=0.05):
+    rng = np.random.default_rng(0)
+    hits = rng.binomial(runs, [a_rate, b_rate], size=(2000, 2))
+    return float(np.mean([_fisher(int(a), int(b), runs) <= alpha for a, b in hits]))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (power_by(lambda a, b, runs, alpha: _fisher(a, b, runs) < alpha), "reject when p <= alpha"),
+        (power_by(lambda a, b, runs, alpha: a > b), "simply shows MORE hits"),
+        (power_by(lambda a, b, runs, alpha: fisher_two_sided(a, runs, b, runs) <= alpha), "two-sided Fisher p"),
+        (power_by(lambda a, b, runs, alpha: _fisher(a, b, runs) <= alpha * (1 + 1e-9),
+                  chance=lambda runs, k, rate: rate ** k * (1 - rate) ** (runs - k)), "without C(n, k)"),
+        (power_by(lambda a, b, runs, alpha: _fisher(a, b, runs) <= alpha * (1 + 1e-9), swap=True),
+         "a and b are swapped"),
+        (lambda *args: right_fisher_power(*args) / (args[2] + 1) ** 2, "summed, not averaged"),
+        (_simulated_power, "a simulation?"),
+    ],
+)
+def test_fisher_power_check_names_the_plausible_mistakes(wrong, hint):
+    from pspnet_edu.checks.ablate import check_fisher_power
+
+    with pytest.raises(AssertionError) as info:
+        check_fisher_power(wrong)
+    assert hint in str(info.value), str(info.value)

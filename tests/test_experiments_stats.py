@@ -1,4 +1,4 @@
-"""Tests for the exact tests of pspnet_edu.experiments.stats (fisher_exact, sign_flip_p) against enumerations."""
+"""Tests for the exact tests of pspnet_edu.experiments.stats (fisher_exact, sign_flip_p, fisher_power)."""
 
 import itertools
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from pspnet_edu.experiments.stats import fisher_exact, sign_flip_p
+from pspnet_edu.experiments.stats import fisher_exact, fisher_power, sign_flip_p
 
 
 def enumerated_p(a_hits: int, a_runs: int, b_hits: int, b_runs: int) -> float:
@@ -75,3 +75,30 @@ def test_sign_flip_p_rejects_what_it_cannot_compute():
         sign_flip_p([0.5, 0.6], [0.5])
     with pytest.raises(ValueError, match="alternative must be one of"):
         sign_flip_p([0.5], [0.4], alternative="two_sided")
+
+
+def simulated_power(a_rate, b_rate, runs, alpha=0.05, draws=20000):
+    """The share of simulated sweeps (independent seeds) in which Fisher's one-sided test rejects."""
+    rng = np.random.default_rng(0)
+    hits = rng.binomial(runs, [a_rate, b_rate], size=(draws, 2))
+    p = {(a, b): fisher_exact(a, runs, b, runs) for a in range(runs + 1) for b in range(runs + 1)}
+    return float(np.mean([p[int(a), int(b)] <= alpha * (1 + 1e-9) for a, b in hits]))
+
+
+@pytest.mark.parametrize(("a_rate", "b_rate", "runs"), [(0.9, 0.1, 10), (0.6, 0.0, 5), (0.9, 0.2, 7), (0.7, 0.4, 12)])
+def test_fisher_power_equals_the_share_of_simulated_sweeps_that_reject(a_rate, b_rate, runs):
+    assert fisher_power(a_rate, b_rate, runs) == pytest.approx(simulated_power(a_rate, b_rate, runs), abs=0.012)
+
+
+def test_fisher_power_edges_size_and_sawtooth():
+    assert fisher_power(1.0, 0.0, 3) == 1.0  # 3/3 vs 0/3 has p = 1/20 = alpha exactly: it rejects
+    assert fisher_power(1.0, 0.0, 2) == 0.0  # 2/2 vs 0/2: p = 1/6, never significant
+    assert fisher_power(0.9, 0.1, 4, alpha=0.01) == 0.0  # the smallest p of four seeds is 1/70
+    for runs in (3, 5, 8, 10):
+        assert fisher_power(0.5, 0.5, runs) <= 0.05  # equal rates: the false-alarm rate is at most alpha
+    assert fisher_power(0.9, 0.1, 4) < fisher_power(0.9, 0.1, 3)  # a discrete test: more seeds can lose power
+    assert fisher_power(0.9, 0.1, 10) > fisher_power(0.9, 0.2, 10) > fisher_power(0.9, 0.4, 10)
+    with pytest.raises(ValueError, match="rates are probabilities"):
+        fisher_power(1.2, 0.1, 5)
+    with pytest.raises(ValueError, match="at least 1 seed"):
+        fisher_power(0.9, 0.1, 0)

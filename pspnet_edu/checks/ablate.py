@@ -13,7 +13,10 @@ statistics decide what such a comparison can claim (the mean and sample spread o
   against :func:`pspnet_edu.experiments.stats.fisher_exact`;
 - :func:`check_sign_flip_p`: ``my_sign_flip_p(a, b)``, the one-sided p-value of the exact paired
   permutation (sign-flip) test of the mean difference, against
-  :func:`pspnet_edu.experiments.stats.sign_flip_p`.
+  :func:`pspnet_edu.experiments.stats.sign_flip_p`;
+- :func:`check_fisher_power`: ``my_fisher_power(a_rate, b_rate, runs, alpha)``, how often Fisher's
+  test finds a difference in learning rates with ``runs`` seeds per setting (a seed budget's
+  power), against :func:`pspnet_edu.experiments.stats.fisher_power`.
 
 While the learner's function runs, the package's function it re-derives is hidden (``*_HIDDEN``
 below; :func:`pspnet_edu.checks._core.hidden`), and so are scipy's versions of the two exact
@@ -40,11 +43,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pspnet_edu.checks._core import Case, check_cases
-from pspnet_edu.experiments.stats import (TIE_TOLERANCE, T_CRITICAL_95, compare_settings, fisher_exact, mean_and_spread,
-                                          paired_t, sign_flip_p)
+from pspnet_edu.experiments.stats import (TIE_TOLERANCE, T_CRITICAL_95, compare_settings, fisher_exact, fisher_power,
+                                          mean_and_spread, paired_t, sign_flip_p)
 
-__all__ = ["T_CRITICAL_95", "check_compare_settings", "check_fisher_exact", "check_paired_t", "check_sign_flip_p",
-           "fisher_exact_hidden", "mean_and_spread", "paired_t", "scipy_stats", "sign_flip_hidden"]
+__all__ = ["FISHER_POWER_HIDDEN", "T_CRITICAL_95", "check_compare_settings", "check_fisher_exact",
+           "check_fisher_power", "check_paired_t", "check_sign_flip_p", "fisher_exact_hidden", "mean_and_spread",
+           "paired_t", "scipy_stats", "sign_flip_hidden"]
 
 
 def scipy_stats() -> types.ModuleType | None:
@@ -372,3 +376,93 @@ def check_sign_flip_p(my_sign_flip_p: Callable[[Sequence[float], Sequence[float]
     """
     check_cases(my_sign_flip_p, sign_flip_p, _SIGN_FLIP_CASES, hide=sign_flip_hidden(), hint=_sign_flip_diagnose,
                 rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------ planning a seed budget: the power of Fisher's test
+
+FISHER_POWER_HIDDEN = (fisher_power,)  # fisher_exact stays: the exercise builds on exercise 3
+
+_FISHER_POWER_CASES = (
+    Case((0.9, 0.1, 10, 0.05), hint="the course's aim: seeds of a learn 9 times in 10, seeds of b once in 10; ten "
+                                    "seeds each."),
+    Case((1.0, 0.0, 3, 0.05), hint="every seed of a learns, none of b: the only outcome is 3/3 against 0/3, whose p "
+                                   "is 1/20 = 0.05."),
+    Case((0.6, 0.0, 5, 0.05), hint="the old demo recipe's rates (3 of 5 seeds read the glow, the FCN none), five "
+                                   "seeds each."),
+    Case((0.9, 0.2, 10, 0.05), hint="the ten-seed ablation's rates for the glow: PSPNet 9 of 10, the FCN 2 of 10."),
+    Case((0.5, 0.5, 8, 0.05), hint="no difference at all: the power is then the test's size, the rate of false "
+                                   "alarms, at most alpha."),
+    Case((0.9, 0.1, 4, 0.01), hint="four seeds at 1 %: even 4/4 against 0/4 gives p = 1/70 > 0.01."),
+    Case((0.3, 0.8, 6, 0.05), hint="a learns LESS often than b: the one-sided test should hardly ever say a is "
+                                   "better."),
+    Case((0.7, 0.2, 12, 0.05), hint="twelve seeds each: 13 x 13 outcomes."),
+)
+
+
+def _binomial(runs: int, k: int, rate: float) -> float:
+    return math.comb(runs, k) * rate ** k * (1.0 - rate) ** (runs - k)
+
+
+def _power_with(a_rate: float, b_rate: float, runs: int, rejects: Callable[[int, int], bool],
+                probability: Callable[[int, int, float], float] = _binomial) -> float:
+    """The probability of the outcomes (a_hits, b_hits) that ``rejects`` accepts, under independent seeds."""
+    return sum(probability(runs, a, a_rate) * probability(runs, b, b_rate)
+               for a in range(runs + 1) for b in range(runs + 1) if rejects(a, b))
+
+
+def _fisher_power_diagnose(case: Case, expected: Any, got: Any) -> str:
+    base = ("power = the probability, over the outcomes a sweep can have (how many seeds of a learn, how many of b; "
+            "every seed on its own), of the outcomes whose one-sided Fisher p (exercise 3) is <= alpha.")
+    if not isinstance(got, (int, float)) or isinstance(got, bool):
+        return "Return one number, the power, a probability. " + base
+    a_rate, b_rate, runs, alpha = case.args
+    tolerance = alpha * (1.0 + 1e-9)
+
+    def fisher(a: int, b: int) -> float:
+        return fisher_exact(a, runs, b, runs)
+
+    def no_comb(n: int, k: int, rate: float) -> float:
+        return rate ** k * (1.0 - rate) ** (n - k)
+
+    slips = {
+        "An outcome whose p equals alpha is significant: reject when p <= alpha, and compare with a little "
+        "tolerance, p <= alpha * (1 + 1e-9), so that float rounding cannot decide.":
+            _power_with(a_rate, b_rate, runs, lambda a, b: fisher(a, b) < alpha * (1.0 - 1e-9)),
+        "That is the probability that a simply shows MORE hits than b; a difference of one seed is no evidence. "
+        "Count an outcome only where Fisher's test finds it (p <= alpha).":
+            _power_with(a_rate, b_rate, runs, lambda a, b: a > b),
+        "That uses the two-sided Fisher p; the test planned is one-sided (does a learn MORE often?).":
+            _power_with(a_rate, b_rate, runs, lambda a, b: _fisher_two_sided(a, runs, b, runs) <= tolerance),
+        "The probability of k hits in n seeds counts every ORDER of them: C(n, k) rate^k (1 - rate)^(n - k); without "
+        "C(n, k) it is the probability of one particular sequence.":
+            _power_with(a_rate, b_rate, runs, lambda a, b: fisher(a, b) <= tolerance, probability=no_comb),
+        "a and b are swapped: a_rate belongs to the setting whose hits come first in fisher_exact(a_hits, runs, "
+        "b_hits, runs), the one hoped to be better.":
+            _power_with(b_rate, a_rate, runs, lambda a, b: fisher(a, b) <= tolerance),
+        "The outcomes are summed, not averaged: each outcome's probability is already its share of the whole.":
+            expected / (runs + 1) ** 2,
+    }
+    for hint, wrong in slips.items():
+        if math.isclose(got, wrong, rel_tol=1e-9, abs_tol=1e-12) and not math.isclose(got, expected, rel_tol=1e-9,
+                                                                                    abs_tol=1e-12):
+            return hint
+    if abs(got - expected) < 0.03:
+        return ("Close, but not exact: a simulation? A sweep has only (runs + 1)^2 outcomes; take every one of them "
+                "into account, no random draws. " + base)
+    return base
+
+
+def check_fisher_power(my_fisher_power: Callable[[float, float, int, float], float]) -> None:
+    """Check ``my_fisher_power(a_rate, b_rate, runs, alpha)`` -> the power of Fisher's one-sided test, on 8 cases.
+
+    >>> import math
+    >>> from pspnet_edu.experiments.stats import fisher_exact
+    >>> def my_fisher_power(a_rate, b_rate, runs, alpha=0.05):
+    ...     chance = lambda k, rate: math.comb(runs, k) * rate ** k * (1 - rate) ** (runs - k)
+    ...     return sum(chance(a, a_rate) * chance(b, b_rate) for a in range(runs + 1) for b in range(runs + 1)
+    ...                if fisher_exact(a, runs, b, runs) <= alpha * (1 + 1e-9))
+    >>> check_fisher_power(my_fisher_power)
+    ✓ my_fisher_power matches pspnet_edu.experiments.stats.fisher_power on 8 cases
+    """
+    check_cases(my_fisher_power, fisher_power, _FISHER_POWER_CASES, hide=FISHER_POWER_HIDDEN,
+                hint=_fisher_power_diagnose, rtol=1e-9, atol=1e-12)

@@ -476,6 +476,10 @@ CHECKS: tuple[Entry, ...] = (
                          (a, b), lambda x, y: sum(x - y) / len(x), permutation_type="samples",
                          alternative="greater").pvalue),)),
     )),
+    Entry(checks_ablate.check_fisher_power, checks_ablate.FISHER_POWER_HIDDEN, _stub("my_fisher_power"), (
+        _wrapper("my_fisher_power", stats.fisher_power,
+                 lambda a_rate, b_rate, runs, alpha=0.05: stats.fisher_power(a_rate, b_rate, runs, alpha)),
+    )),
     Entry(checks_ablate.check_compare_settings, checks_ablate.COMPARE_HIDDEN, _stub("my_compare"), (
         _wrapper("my_compare", stats.compare_settings,
                  lambda results, a, b, classes: (stats.compare_settings(results, a, b, classes).mean,
