@@ -115,7 +115,6 @@ def fisher_exact(a_hits: int, a_runs: int, b_hits: int, b_runs: int) -> float:
                for k in range(a_hits, min(a_runs, hits) + 1)) / splits
 
 
-
 def fisher_power(a_rate: float, b_rate: float, runs: int, alpha: float = 0.05) -> float:
     """Power of :func:`fisher_exact` at level ``alpha`` with ``runs`` seeds per setting.
 
@@ -146,6 +145,7 @@ def fisher_power(a_rate: float, b_rate: float, runs: int, alpha: float = 0.05) -
     return float(sum(binomial(a, a_rate) * binomial(b, b_rate)
                      for a in range(runs + 1) for b in range(runs + 1)
                      if fisher_exact(a, runs, b, runs) <= alpha * (1.0 + 1e-9)))
+
 
 # Flipped mean differences within this of the observed one count as equal to it: float rounding
 # must not decide a tie (0.1 + 0.2 - 0.3 is not 0.0). Absolute, for scores of order 1 or 100.
