@@ -195,7 +195,8 @@ BILINEAR_RESIZE_HIDDEN = (F.interpolate, F.upsample, F.upsample_bilinear, F.grid
 def _resize_cases() -> list[Case]:
     generator = torch.Generator().manual_seed(0)
     cases = []
-    for (shape, size, about), dtype in [(s, torch.float64) for s in RESIZE_SHAPES] + [(RESIZE_FLOAT32, torch.float32)]:
+    inputs = [(shape, torch.float64) for shape in RESIZE_SHAPES] + [(RESIZE_FLOAT32, torch.float32)]
+    for (shape, size, about), dtype in inputs:
         x = torch.randn(shape, generator=generator, dtype=dtype)
         cases += [Case((x, size), {"align_corners": flag}, about) for flag in (False, True)]
     return cases
