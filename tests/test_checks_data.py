@@ -121,19 +121,19 @@ def augment(image, mask, crop_size, scale=(0.5, 2.0), *, kernels="torch", mask_m
 def resize(image, mask, factor, kernels, mask_mode, sizing, antialias):
     if sizing == "scale_factor":
         return (F.interpolate(image[None], scale_factor=factor, mode="bilinear", antialias=antialias)[0],
-                F.interpolate(mask[None, None].float(), scale_factor=factor, mode="nearest")[0, 0].long())
+                F.interpolate(mask[None, None].float(), scale_factor=factor, mode="nearest")[0, 0].to(mask.dtype))
     to_int = int if sizing == "int" else round
     size = [max(1, to_int(image.shape[-2] * factor)), max(1, to_int(image.shape[-1] * factor))]
     if kernels == "torchvision":
         return TF.resize(image, size, antialias=antialias), TF.resize(mask[None], size, InterpolationMode.NEAREST)[0]
     image = F.interpolate(image[None], size=size, mode="bilinear", antialias=antialias)[0]
     if mask_mode in ("nearest", "nearest-exact"):
-        return image, F.interpolate(mask[None, None].float(), size=size, mode=mask_mode)[0, 0].long()
+        return image, F.interpolate(mask[None, None].float(), size=size, mode=mask_mode)[0, 0].to(mask.dtype)
     labels = F.interpolate(mask[None, None].float(), size=size, mode="bilinear")[0, 0]
     if mask_mode == "bilinear, rounded":
-        return image, labels.round().long()
+        return image, labels.round().to(mask.dtype)
     if mask_mode == "bilinear, truncated":
-        return image, labels.long()
+        return image, labels.to(mask.dtype)
     return image, labels  # "bilinear": a float mask
 
 
@@ -178,15 +178,15 @@ def test_the_checks_own_augmentation_is_train_transforms_on_random_inputs():
 
 def test_cases_cover_both_flips_padding_the_exact_fit_and_rounding():
     flips, padded, rounded_up = set(), 0, 0
-    for _, size, crop, scale, _, seed in _AUGMENT_CASES:
+    for _, size, crop, scale, _, seed, _ in _AUGMENT_CASES:
         torch.manual_seed(seed)
         factor = float(torch.empty(1).uniform_(*scale))
         flips.add(bool(torch.rand(1) < 0.5))
         padded += any(c > s * scale[0] for c, s in zip(crop, size))
         rounded_up += any(round(s * factor) != int(s * factor) for s in size)
     assert flips == {True, False} and padded >= 3 and rounded_up >= 3
-    for _, size, crop, scale, void, seed in _AUGMENT_CASES:  # the painted images: the reference stays aligned
-        image, mask = _painted(seed, size, void)
+    for _, size, crop, scale, void, seed, dtype in _AUGMENT_CASES:  # the painted images: the reference stays aligned
+        image, mask = _painted(seed, size, void, dtype)
         torch.manual_seed(seed)
         assert _alignment_problem(*TrainTransforms(crop, scale, normalize=False)(image, mask)) is None
 
@@ -201,7 +201,7 @@ def test_right_augmentation_passes_and_leaves_the_global_rng_alone(capsys, kerne
     check_joint_augment(my_joint_augment)
     assert torch.equal(torch.get_rng_state(), before)
     assert capsys.readouterr().out == ("✓ my_joint_augment matches pspnet_edu.data.transforms.TrainTransforms "
-                                       "on 8 cases\n")
+                                       "on 9 cases\n")
 
 
 MISTAKES = {  # the slip: (its keyword arguments of augment, a phrase its message must hold)
@@ -267,8 +267,8 @@ def test_an_unknown_slip_with_the_wrong_draws_gets_the_contract():
 
 def test_independent_flips_are_caught_by_the_alignment_invariant_on_some_case():
     failures = []
-    for _, size, crop, scale, void, seed in _AUGMENT_CASES:
-        image, mask = _painted(seed, size, void)
+    for _, size, crop, scale, void, seed, dtype in _AUGMENT_CASES:
+        image, mask = _painted(seed, size, void, dtype)
         torch.manual_seed(seed)
         failures.append(_alignment_problem(*_augment(image, mask, crop, scale, slip="independent flips")))
     assert any(f and "SAME flip" in f for f in failures)
@@ -286,3 +286,29 @@ def test_augmentation_stub_and_shortcut_are_refused():
 
     with pytest.raises(AssertionError, match="write it yourself"):
         check_joint_augment(my_shortcut)
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_torchvisions_random_transforms_are_hidden_in_both_apis(api):
+    from torchvision import transforms as v1
+    from torchvision.transforms import v2
+
+    module = v1 if api == "v1" else v2
+
+    def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
+        stack = torch.cat([image, mask[None].to(image.dtype)])  # one crop and one flip for both
+        stack = module.RandomHorizontalFlip()(module.RandomCrop(crop_size, pad_if_needed=True)(stack))
+        return stack[:3], stack[3].to(mask.dtype)
+
+    with pytest.raises(AssertionError, match="write it yourself"):
+        check_joint_augment(my_joint_augment)
+
+
+def test_a_mask_returned_as_int64_is_caught_on_the_uint8_case():
+    def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
+        image, mask = augment(image, mask, crop_size, scale)
+        return image, mask.long()
+
+    assert any(dtype == torch.uint8 for *_, dtype in _AUGMENT_CASES)
+    with pytest.raises(AssertionError, match=r"(?s)uint8.*keep its dtype \(torch.uint8\)"):
+        check_joint_augment(my_joint_augment)

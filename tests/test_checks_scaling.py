@@ -81,7 +81,9 @@ def plan_with(per_process=None, lr=None, iters=None, refuse=True):
         (plan_with(lr=lambda n, e, size, b, lr: lr / n), "do not divide the rate by N"),
         (plan_with(per_process=lambda n, e, size, b, lr: b), "N times larger"),
         (plan_with(iters=lambda n, e, size, b, lr: e * (size // (b // n))), "each process sees only its shard"),
-        (plan_with(iters=lambda n, e, size, b, lr: e * math.ceil(size / b)), "incomplete last batch"),
+        (plan_with(iters=lambda n, e, size, b, lr: e * math.ceil(size / b)), "drops the incomplete last"),
+        (plan_with(iters=lambda n, e, size, b, lr: e * (math.ceil(size / n) // (b // n))),
+         "DistributedSampler's defaults"),
         (plan_with(iters=lambda n, e, size, b, lr: e * size // b), "round down per epoch"),
         (plan_with(iters=lambda n, e, size, b, lr: e * size / b), "is an int"),
         (lambda n, e, size, b=16, lr=0.01: (b // n, lr, e * (size // b)), "return a dict"),
@@ -91,6 +93,7 @@ def test_plan_plausible_mistakes_are_named(wrong, hint):
     with pytest.raises(AssertionError) as info:
         check_torchrun_plan(wrong)
     assert "gave a wrong result" in str(info.value) and hint in str(info.value), str(info.value)
+    assert "dataset_size // global_batch" not in str(info.value)  # the hints explain, they do not give the formula
 
 
 def test_plan_that_splits_an_uneven_batch_is_refused():

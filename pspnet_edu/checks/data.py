@@ -19,8 +19,8 @@ While the learner's function runs, that function and the package's lookup table
 ``LABEL_TO_TRAIN_TABLE`` (its whole answer) and its builder ``_lookup_table`` are hidden (:func:`pspnet_edu.checks._core.hidden`);
 torchvision's ``Cityscapes.classes``, the table the exercise reads, is not. For the
 augmentation, the package's transforms and torchvision's random transforms that do a whole step
-(``v2.RandomCrop``, ``v2.RandomHorizontalFlip``, ``v2.RandomResize``, ``v2.RandomResizedCrop``)
-are hidden; the kernels (``F.interpolate``, ``torchvision.transforms.v2.functional``) are the
+(``v2.RandomCrop``, ``v2.RandomHorizontalFlip``, ``v2.RandomResize``, ``v2.RandomResizedCrop`` and
+the first API's ``RandomCrop``, ``RandomHorizontalFlip``, ``RandomResizedCrop``) are hidden; the kernels (``F.interpolate``, ``torchvision.transforms.v2.functional``) are the
 bricks and stay available.
 """
 
@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision import transforms as transforms_v1
 from torchvision.transforms import v2
 
 from pspnet_edu.checks._core import (
@@ -114,7 +115,8 @@ def check_label_ids_to_train_ids(my_label_ids_to_train_ids: Callable[[np.ndarray
 
 # What check_joint_augment hides while the learner's code runs.
 JOINT_AUGMENT_HIDDEN = (transforms.TrainTransforms, transforms.RandomScale, v2.RandomCrop, v2.RandomHorizontalFlip,
-                        v2.RandomResize, v2.RandomResizedCrop)
+                        v2.RandomResize, v2.RandomResizedCrop, transforms_v1.RandomCrop,
+                        transforms_v1.RandomHorizontalFlip, transforms_v1.RandomResizedCrop)
 
 AUGMENT_CONTRACT = (
     "from torch's global generator, in this order and nothing else: (1) one uniform number, the scale factor s in "
@@ -129,13 +131,13 @@ _LABELS = (0, 5, 11, 18)
 _VOID = 255
 
 
-def _painted(seed: int, size: tuple[int, int], void: bool) -> tuple[Tensor, Tensor]:
-    """A blocky trainId mask (H, W) and the image (3, H, W) painted from it, one colour per label."""
+def _painted(seed: int, size: tuple[int, int], void: bool, dtype: torch.dtype = torch.int64) -> tuple[Tensor, Tensor]:
+    """A blocky trainId mask (H, W) of ``dtype`` and the image (3, H, W) painted from it, one colour per label."""
     generator = torch.Generator().manual_seed(seed)
     height, width = size
     blocks = torch.randint(0, len(_LABELS), (1, 1, (height + 5) // 6, (width + 5) // 6), generator=generator)
     index = F.interpolate(blocks.float(), size=size, mode="nearest")[0, 0].long()  # (H, W), blocks of ~6 px
-    mask = torch.tensor(_LABELS)[index]
+    mask = torch.tensor(_LABELS)[index].to(dtype)
     if void:
         mask[-2:] = _VOID  # the ego vehicle's bonnet, say
     image = _PALETTE[_label_slot(mask)].permute(2, 0, 1)  # (3, H, W): each label in its own colour
@@ -144,7 +146,7 @@ def _painted(seed: int, size: tuple[int, int], void: bool) -> tuple[Tensor, Tens
 
 def _label_slot(mask: Tensor) -> Tensor:
     """The index of each pixel's label in ``_LABELS + (255,)``: the row of ``_PALETTE`` that paints it."""
-    slots = torch.zeros_like(mask)
+    slots = torch.zeros(mask.shape, dtype=torch.long)  # an index whatever the mask's dtype (uint8 = a bool mask)
     for slot, label in enumerate(_LABELS + (_VOID,)):
         slots[mask == label] = slot
     return slots
@@ -153,18 +155,21 @@ def _label_slot(mask: Tensor) -> Tensor:
 _PALETTE = torch.tensor([[0.9, 0.1, 0.2], [0.1, 0.8, 0.3], [0.2, 0.3, 0.9], [0.7, 0.7, 0.1], [0.05, 0.05, 0.05]])
 
 
-# (what the case is about, image size, crop (H, W), scale, void rows, torch seed)
-_AUGMENT_CASES = (
-    ("a crop smaller than the image, the paper's scales", (36, 48), (24, 32), (0.5, 2.0), False, 0),
-    ("the same image and crop, another seed", (36, 48), (24, 32), (0.5, 2.0), False, 1),
-    ("a crop LARGER than the image: padded on both sides", (20, 24), (32, 40), (0.5, 1.0), False, 2),
-    ("a crop larger than the image, another seed", (20, 24), (32, 40), (0.5, 1.0), True, 5),
+# (what the case is about, image size, crop (H, W), scale, void rows, torch seed, the mask's dtype)
+_AugmentCase = tuple[str, tuple[int, int], tuple[int, int], tuple[float, float], bool, int, torch.dtype]
+_AUGMENT_CASES: tuple[_AugmentCase, ...] = (
+    ("a crop smaller than the image, the paper's scales", (36, 48), (24, 32), (0.5, 2.0), False, 0, torch.int64),
+    ("the same image and crop, another seed", (36, 48), (24, 32), (0.5, 2.0), False, 1, torch.int64),
+    ("a crop LARGER than the image: padded on both sides", (20, 24), (32, 40), (0.5, 1.0), False, 2, torch.int64),
+    ("a crop larger than the image, another seed", (20, 24), (32, 40), (0.5, 1.0), True, 5, torch.int64),
     ("a crop as tall as the image (scale 1): no draw for the top, only for the left", (24, 40), (24, 16), (1.0, 1.0),
-     False, 3),
-    ("magnified 1.5-2x, void pixels (255) in the mask", (30, 30), (28, 20), (1.5, 2.0), True, 4),
+     False, 3, torch.int64),
+    ("magnified 1.5-2x, void pixels (255) in the mask", (30, 30), (28, 20), (1.5, 2.0), True, 4, torch.int64),
     ("taller than the crop, narrower than it: one side cropped, the other padded", (40, 16), (24, 28), (0.8, 1.2),
-     True, 7),
-    ("shrunk 0.5-0.7x (bilinear with antialias)", (48, 40), (16, 16), (0.5, 0.7), False, 8),
+     True, 7, torch.int64),
+    ("shrunk 0.5-0.7x (bilinear with antialias)", (48, 40), (16, 16), (0.5, 0.7), False, 8, torch.int64),
+    ("a uint8 mask, as decoded from a PNG, padded: it stays uint8", (20, 30), (28, 24), (0.8, 1.2), True, 9,
+     torch.uint8),
 )
 
 
@@ -364,7 +369,7 @@ DRAWS = ("your function took a different amount of random numbers from torch's g
 
 
 def check_joint_augment(my_joint_augment: Callable[..., tuple[Tensor, Tensor]]) -> None:
-    """Check ``my_joint_augment(image, mask, crop_size, scale)`` against ``TrainTransforms`` on 8 seeded cases.
+    """Check ``my_joint_augment(image, mask, crop_size, scale)`` against ``TrainTransforms`` on 9 seeded cases.
 
     The output must match, and the learner's function must leave torch's generator where
     TrainTransforms leaves it (the same random numbers used: the next sample gets the same ones).
@@ -372,15 +377,15 @@ def check_joint_augment(my_joint_augment: Callable[..., tuple[Tensor, Tensor]]) 
     >>> def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
     ...     return _augment(image, mask, crop_size, scale)
     >>> check_joint_augment(my_joint_augment)
-    ✓ my_joint_augment matches pspnet_edu.data.transforms.TrainTransforms on 8 cases
+    ✓ my_joint_augment matches pspnet_edu.data.transforms.TrainTransforms on 9 cases
     """
     require_callable(my_joint_augment)
     name = learner_name(my_joint_augment)
     refuse_reference(my_joint_augment, JOINT_AUGMENT_HIDDEN, name)
     prepared = []
     with torch.random.fork_rng(devices=[]):  # the seeds below leave the caller's generator as it was
-        for about, size, crop, scale, void, seed in _AUGMENT_CASES:  # the expected values first: before hiding
-            image, mask = _painted(seed, size, void)
+        for about, size, crop, scale, void, seed, dtype in _AUGMENT_CASES:  # the expected values first
+            image, mask = _painted(seed, size, void, dtype)
             torch.manual_seed(seed)
             expected = transforms.TrainTransforms(crop, scale, normalize=False)(image.clone(), mask.clone())
             prepared.append((about, image, mask, crop, scale, seed, expected, torch.get_rng_state()))

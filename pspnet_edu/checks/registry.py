@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torchvision import transforms as torchvision_v1
 from torchvision.transforms import v2 as torchvision_v2
 
 import pspnet_edu.backbone as backbone
@@ -233,6 +234,16 @@ def _augment_with_torchvision_steps(image: Any, mask: Any, crop_size: Any, scale
     steps = torchvision_v2.Compose([torchvision_v2.RandomHorizontalFlip(), torchvision_v2.RandomCrop(
         crop_size, pad_if_needed=True, fill={tv_tensors.Image: list(transforms.IMAGENET_MEAN), tv_tensors.Mask: 255})])
     return steps(*pair)
+
+
+def _augment_with_torchvision_v1(image: Any, mask: Any, crop_size: Any, scale: Any = (0.5, 2.0)) -> Any:
+    """Its own scale, then the first API's flip and padded crop on an image + mask stack."""
+    factor = float(torch.empty(1).uniform_(*scale))
+    size = [max(1, round(image.shape[-2] * factor)), max(1, round(image.shape[-1] * factor))]
+    stack = torch.cat([torchvision_v2.functional.resize(image, size),
+                       torchvision_v2.functional.resize(mask[None], size, torchvision_v2.InterpolationMode.NEAREST)])
+    stack = torchvision_v1.RandomCrop(crop_size, pad_if_needed=True)(torchvision_v1.RandomHorizontalFlip()(stack))
+    return stack[:3], stack[3].to(mask.dtype)
 
 
 # ------------------------------------------------------------------ lessons 07, 08, 10: optimiser, step, windows, torchrun
@@ -446,6 +457,7 @@ CHECKS: tuple[Entry, ...] = (
                  lambda image, mask, crop_size, scale=(0.5, 2.0): transforms.TrainTransforms(
                      crop_size, scale, normalize=False)(image, mask)),
         _wrapper("my_joint_augment", torchvision_v2.RandomHorizontalFlip, _augment_with_torchvision_steps),
+        _wrapper("my_joint_augment", torchvision_v1.RandomCrop, _augment_with_torchvision_v1),
     )),
     Entry(checks_schedule.check_poly_lr, checks_schedule.POLY_LR_HIDDEN, _stub("my_poly_lr"), (
         _wrapper("my_poly_lr", schedule.poly_lr, lambda *args, **kwargs: schedule.poly_lr(*args, **kwargs)),

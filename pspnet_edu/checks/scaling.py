@@ -107,10 +107,10 @@ _PLAN_REFUSED = (
     ((32, 200, 2975), {}, "32 processes for 16 images: half an image each."),
 )
 
-PLAN_HINT = ("the batch size is GLOBAL: each of the N processes takes global_batch // N images (raise ValueError when "
-             "N does not divide it); DDP averages the N gradients, so one step is the step of the whole global batch "
-             "and the rate stays base_lr; an epoch is dataset_size // global_batch steps (the incomplete last batch "
-             "is dropped), so iters = epochs * (dataset_size // global_batch).")
+PLAN_HINT = ("three facts decide the plan: the batch size you pass is GLOBAL, split over the N processes (a split "
+             "that is not even is refused with ValueError); DDP AVERAGES the N processes' gradients after every "
+             "backward pass (what is one step then, and what must that do to the rate?); each process sees only its "
+             "own shard of an epoch, and the trainer's sampler keeps only whole global batches (drop_last=True).")
 
 
 def _plan_diagnose(args: tuple[int, ...], kwargs: dict[str, Any], expected: dict[str, Any], got: Any) -> str:
@@ -128,7 +128,13 @@ def _plan_diagnose(args: tuple[int, ...], kwargs: dict[str, Any], expected: dict
         slips.append("do not divide the rate by N: each process computes the mean loss of its own images, and DDP "
                      "averages them, which is the mean over the global batch")
     iters = got["iters"]
-    if iters == epochs * (size // (batch // world)) != expected["iters"]:
+    padded_shard = math.ceil(size / world) // (batch // world)  # DistributedSampler's defaults: shards padded
+    if iters == epochs * padded_shard != expected["iters"]:
+        slips.append(f"{padded_shard} steps per epoch is what DistributedSampler's defaults give (every shard padded "
+                     f"to ceil(n / N) images by repeating some), or rounding up; the trainer's sampler drops the "
+                     f"incomplete last global batch instead (drop_last, as semseg): no image is repeated and "
+                     f"every step is a whole global batch")
+    elif iters == epochs * (size // (batch // world)) != expected["iters"]:
         slips.append("that counts the batches of one process over the WHOLE dataset; each process sees only its "
                      "shard (1/N of the images), so the steps are those of the global batch")
     elif iters == epochs * math.ceil(size / batch) != expected["iters"]:
