@@ -101,6 +101,8 @@ def augment(image, mask, crop_size, scale=(0.5, 2.0), *, kernels="torch", mask_m
     pads = [max(0, c - s) for c, s in zip(crop_size, size)] if padding != "none" else [0, 0]
     if padding == "bottom right":
         borders = [0, 0, pads[1], pads[0]]  # left, top, right, bottom
+    elif padding == "centred":
+        borders = [pads[1] // 2, pads[0] // 2, pads[1] - pads[1] // 2, pads[0] - pads[0] // 2]
     else:
         borders = [pads[1], pads[0], pads[1], pads[0]]
     fill = torch.tensor(image_fill).view(3, 1, 1)
@@ -213,6 +215,7 @@ MISTAKES = {  # the slip: (its keyword arguments of augment, a phrase its messag
     "image padded with 0": ({"image_fill": (0.0, 0.0, 0.0)}, "not the mean colour"),
     "no padding": ({"padding": "none"}, "pad it (the image with the mean colour, the mask with 255)"),
     "padded at the bottom/right only": ({"padding": "bottom right"}, "BOTH sides"),
+    "centred in the crop": ({"padding": "centred"}, "the WHOLE shortfall"),
     "offset range one short": ({"window": "one short"}, "0 to P - c INCLUSIVE"),
     "offset places the image": ({"window": "image position"}, "top-left corner of the crop WINDOW"),
     "offset drawn at the exact fit": ({"window": "always draw"}, "LONGER than the crop"),
@@ -244,7 +247,8 @@ def test_augmentation_mistakes_are_named(mistake):
     assert hint in str(info.value), str(info.value)
 
 
-@pytest.mark.parametrize(("slip", "hint"), [("left first", "top first"), ("always draw", "LONGER than the crop")])
+@pytest.mark.parametrize(("slip", "hint"), [("left first", "top first"), ("always draw", "LONGER than the crop"),
+                                           ("centred padding", "the WHOLE shortfall")])
 def test_the_checks_own_slips_are_named(slip, hint):
     def my_joint_augment(image, mask, crop_size, scale=(0.5, 2.0)):
         return _augment(image, mask, crop_size, scale, slip=slip)

@@ -222,6 +222,8 @@ def _padded_crop(image: Tensor, mask: Tensor, crop_size: tuple[int, int], slip: 
     pads = tuple(max(0, c - n) for c, n in zip(crop, size))
     if slip == "pad to the crop only":
         before, canvas = (0, 0), tuple(max(n, c) for n, c in zip(size, crop))
+    elif slip == "centred padding":
+        before, canvas = tuple(p // 2 for p in pads), tuple(max(n, c) for n, c in zip(size, crop))
     else:
         before, canvas = pads, tuple(n + 2 * p for n, p in zip(size, pads))
     padded_image = torch.tensor(transforms.IMAGENET_MEAN, dtype=image.dtype).view(3, 1, 1).repeat(1, *canvas)
@@ -263,6 +265,10 @@ AUGMENT_SLIPS = {  # the slips that show in one case only come first
     "left first": "the left offset was drawn before the top one: top first (the height), then left.",
     "pad to the crop only": ("the image was padded only up to the crop size (at the bottom/right): torchvision pads "
                              "diff = crop - size on BOTH sides, so the image lands anywhere in the crop."),
+    "centred padding": ("the image was centred in the crop (half the shortfall at each end), so no window was drawn "
+                        "for that side: torchvision's RandomCrop(pad_if_needed=True) pads the WHOLE shortfall "
+                        "diff = crop - size at both ends and then draws the window, so the image lands anywhere in "
+                        "the crop (see RandomCrop.make_params in torchvision/transforms/v2/_geometry.py)."),
     "truncated size": ("the scaled size was truncated (int() or floor): each side is its length times the factor "
                        "rounded to the NEAREST integer (at least 1); truncating loses a pixel about half of the time, "
                        "and with it the position of every pixel after it."),
