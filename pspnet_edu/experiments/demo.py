@@ -21,7 +21,8 @@ from pspnet_edu.experiments.sweeps import run_settings, with_model
 from pspnet_edu.training import TrainConfig
 
 # The demo's training recipe, chosen by measurement (data/README.md) to fit `make demo`'s budget:
-# the two trainings side by side, one core each, within 200 s on 2 CPU cores.
+# the two trainings side by side, one core each, within 200 s on 2 cores of a CPU with AVX-512
+# (192 s measured); 491 s on one with AVX2 only (README, "Timings on a CPU without AVX-512").
 DEMO_RECIPE = TrainConfig(
     # Deviation: paper 1/N of the backbone channels per level (32 here). Measured: a wider global
     # branch sends more gradient to the backbone through the 1x1 bin, and the glow is learnt sooner.
