@@ -19,9 +19,10 @@ While the learner's function runs, that function and the package's lookup table
 ``LABEL_TO_TRAIN_TABLE`` (its whole answer) and its builder ``_lookup_table`` are hidden (:func:`pspnet_edu.checks._core.hidden`);
 torchvision's ``Cityscapes.classes``, the table the exercise reads, is not. For the
 augmentation, the package's transforms and torchvision's random transforms that do a whole step
-(``v2.RandomCrop``, ``v2.RandomHorizontalFlip``, ``v2.RandomResize``, ``v2.RandomResizedCrop`` and
-the first API's ``RandomCrop``, ``RandomHorizontalFlip``, ``RandomResizedCrop``) are hidden; the kernels (``F.interpolate``, ``torchvision.transforms.v2.functional``) are the
-bricks and stay available.
+(``v2.RandomCrop``, ``v2.RandomHorizontalFlip``, ``v2.RandomResize``, ``v2.RandomResizedCrop``, and
+the first API's ``RandomCrop``, ``RandomHorizontalFlip``, ``RandomResizedCrop``) are hidden; the
+kernels (``F.interpolate``, ``torchvision.transforms.v2.functional``) are the bricks and stay
+available.
 """
 
 from __future__ import annotations

@@ -131,9 +131,9 @@ def _plan_diagnose(args: tuple[int, ...], kwargs: dict[str, Any], expected: dict
     padded_shard = math.ceil(size / world) // (batch // world)  # DistributedSampler's defaults: shards padded
     if iters == epochs * padded_shard != expected["iters"]:
         slips.append(f"{padded_shard} steps per epoch is what DistributedSampler's defaults give (every shard padded "
-                     f"to ceil(n / N) images by repeating some), or rounding up; the trainer's sampler drops the "
-                     f"incomplete last global batch instead (drop_last, as semseg): no image is repeated and "
-                     f"every step is a whole global batch")
+                     "to ceil(n / N) images by repeating some), or rounding up; the trainer's sampler drops the "
+                     "incomplete last global batch instead (drop_last, as semseg): no image is repeated and "
+                     "every step is a whole global batch")
     elif iters == epochs * (size // (batch // world)) != expected["iters"]:
         slips.append("that counts the batches of one process over the WHOLE dataset; each process sees only its "
                      "shard (1/N of the images), so the steps are those of the global batch")
