@@ -5,6 +5,7 @@ Usage (from the repository root):
     python benchmarks/bench_model.py                 # full sizes: a few minutes
     python benchmarks/bench_model.py --quick         # smaller inputs, fewer repeats
     python benchmarks/bench_model.py --tasks infer   # one task only
+    python benchmarks/bench_model.py --tasks infer --compile   # also the prepared model compiled
 
 Tasks:
   * train: one SGD step (forward, loss main + 0.4 aux, backward, update), batch 2 x 473x473;
@@ -17,7 +18,10 @@ by ``pspnet_edu.convert``, so both compute the same function):
     bf16 autocast;
   * infer: ``official`` fp32; ``ours`` (the training model in eval mode, aux head included);
     ``prepared`` = ``pspnet_edu.inference.prepare_for_inference`` (no aux head, BatchNorm
-    folded, channels_last) in fp32 and bf16.
+    folded, channels_last) in fp32 and bf16; with ``--compile`` also ``prepared-compiled``, the
+    prepared fp32 model through ``torch.compile`` (inductor) with freezing on: the weights become
+    constants, so inductor's CPU passes can fuse a convolution with the ReLU or residual add after
+    it and prepack its weights for oneDNN; the first call (compilation and one pass) is printed.
 
 Measured:
   * time: all models of a task in one process, their steps interleaved (official, ours, ...,
@@ -76,6 +80,14 @@ def official_and_ours() -> tuple[nn.Module, nn.Module]:
     return official, ours
 
 
+def compiled(model: nn.Module) -> Callable[[torch.Tensor], Any]:
+    """``model`` through inductor with freezing on (inference only: the weights become constants)."""
+    import torch._inductor.config as inductor_config  # only --compile needs inductor
+
+    inductor_config.freezing = True
+    return torch.compile(model)
+
+
 def build(name: str, task: str, same_weights: bool = True) -> tuple[Callable[[torch.Tensor], Any], nn.Module]:
     """(forward function, module) of one model in one task; ``same_weights=False`` builds that model alone
     (random weights), as the memory measurement needs."""
@@ -89,7 +101,8 @@ def build(name: str, task: str, same_weights: bool = True) -> tuple[Callable[[to
         return (lambda x: official(x)), official.train(task == "train")
     if name.startswith("prepared"):
         prepared = prepare_for_inference(ours.eval(), precision="bf16" if name.endswith("bf16") else "fp32")
-        return (lambda x: prepared(x)["out"]), prepared
+        run = compiled(prepared) if name.endswith("compiled") else prepared
+        return (lambda x: run(x)["out"]), prepared
     ours = ours.to(memory_format=torch.channels_last).train(task == "train")
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if name.endswith("bf16") else contextlib.nullcontext()
 
@@ -129,17 +142,23 @@ def run_timing(case: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(case["threads"])
     steps = {name: step_function(name, case["task"], case["batch"], tuple(case["size"])) for name in case["models"]}
     times: dict[str, list[float]] = {name: [] for name in steps}
+    first: dict[str, float] = {}
     outputs: dict[str, Any] = {}
     for index in range(case["warmup"] + case["repeats"]):
         for name, step in steps.items():
             start = time.perf_counter()
             outputs[name] = step()
+            seconds = time.perf_counter() - start
             if index >= case["warmup"]:
-                times[name].append(time.perf_counter() - start)
-    result: dict[str, Any] = {"times": times}
+                times[name].append(seconds)
+            else:
+                first.setdefault(name, seconds)
+    result: dict[str, Any] = {"times": times, "first": first}
     if case["task"] == "infer":
         official = outputs["official"]
         result["max_logit_diff"] = float((outputs["prepared"] - official).abs().max())
+        if "prepared-compiled" in outputs:
+            result["compiled_max_logit_diff"] = float((outputs["prepared-compiled"] - official).abs().max())
         result["bf16_argmax_agreement"] = float((outputs["prepared-bf16"].argmax(1) == official.argmax(1))
                                                 .float().mean())
     return result
@@ -212,9 +231,12 @@ def report(task: str, case: dict[str, Any], flops: dict[str, float]) -> None:
         ratios = [a / b for a, b in zip(seconds, official)]
         memory = spawn("memory", {**case, "models": [name]})
         target = TARGETS.get((task, name))
-        print(f"{task:<6}{name:<15}{statistics.median(seconds):>8.2f}{spread(seconds):>13}"
+        print(f"{task:<6}{name:<18}{statistics.median(seconds):>8.2f}{spread(seconds):>13}"
               f"{statistics.median(ratios):>9.2f}{spread(ratios):>13}{flops[name] / 1e9:>8.0f}"
               f"{memory.get('peak_mb', float('nan')):>9.0f}  {f'aim <= {target}' if target else ''}", flush=True)
+    if "prepared-compiled" in case["models"]:
+        print(f"prepared-compiled: first call (compilation and one pass) {timing['first']['prepared-compiled']:.1f} s; "
+              f"max |logit difference| to official {timing['compiled_max_logit_diff']:.2e}")
     if task == "infer":
         print(f"agreement: prepared fp32 vs official, max |logit difference| {timing['max_logit_diff']:.2e} "
               f"(aim <= 1e-3); prepared bf16 argmax equal on {100 * timing['bf16_argmax_agreement']:.2f} % of "
@@ -227,6 +249,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--tasks", nargs="+", default=["train", "infer"], choices=list(MODELS))
     parser.add_argument("--repeats", type=int, help="timed rounds (default 5, --quick 2)")
+    parser.add_argument("--compile", action="store_true",
+                        help="infer: also the prepared model through torch.compile (about a minute to compile)")
     parser.add_argument("--timing", help=argparse.SUPPRESS)  # internal: one case, print JSON
     parser.add_argument("--memory", help=argparse.SUPPRESS)  # internal: one case, print JSON
     args = parser.parse_args()
@@ -239,12 +263,13 @@ def main() -> None:
     print(machine())
     print(f"torch {torch.__version__}, {args.threads} threads; median (min-max) of {repeats} interleaved rounds after "
           "1 warm-up; ratio: to the official fp32 time in the same round; peak RSS of a fresh process")
-    print(f"{'task':<6}{'model':<15}{'time s':>8}{'spread':>13}{'ratio':>9}{'spread':>13}{'GFLOP':>8}{'peak MB':>9}")
+    print(f"{'task':<6}{'model':<18}{'time s':>8}{'spread':>13}{'ratio':>9}{'spread':>13}{'GFLOP':>8}{'peak MB':>9}")
     for task in args.tasks:
         batch, size = sizes[task]
-        case = {"task": task, "models": list(MODELS[task]), "batch": batch, "size": list(size), "warmup": 1,
+        models = list(MODELS[task]) + (["prepared-compiled"] if args.compile and task == "infer" else [])
+        case = {"task": task, "models": models, "batch": batch, "size": list(size), "warmup": 1,
                 "repeats": repeats, "threads": args.threads}
-        flops = {name: count_flops(name, task, batch, size) for name in MODELS[task]}
+        flops = {name: count_flops(name.removesuffix("-compiled"), task, batch, size) for name in models}
         report(f"{task}", case, flops)
 
 
