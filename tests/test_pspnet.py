@@ -82,6 +82,37 @@ def test_eval_is_deterministic_and_train_uses_dropout():
         torch.testing.assert_close(without(x)["out"], without(x)["out"])
 
 
+def test_channels_last_training_gives_the_plain_upsampling_gradients_to_the_bit(monkeypatch):
+    # PSPNet._upsample hands the loss's gradient through the upsampling in channels_last (faster
+    # on a CPU) and on to the head in the layout it had before: the weights' gradients must be
+    # those of the plain F.interpolate path to the bit, or every committed run would change
+    # (handing the head its gradient in channels_last changed two of them on an AVX2 CPU).
+    import pspnet_edu.pspnet as module
+    from pspnet_edu.loss import pspnet_loss
+
+    def gradients() -> tuple[str, dict[str, torch.Tensor]]:
+        torch.manual_seed(0)
+        model = build_pspnet("tiny", dropout=0.0).train().to(memory_format=torch.channels_last)
+        # A demo batch: at 2 x 64 x 128 both paths gave the same bits even with the bug.
+        x = torch.randn(4, 3, 128, 256).contiguous(memory_format=torch.channels_last)
+        outputs = model(x)
+        loss, _ = pspnet_loss(outputs, torch.randint(0, 19, (4, 128, 256)),
+                              class_weights=torch.linspace(0.5, 2.0, 19))
+        loss.backward()
+        return type(outputs["out"].grad_fn).__name__, {name: p.grad for name, p in model.named_parameters()}
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the demo's runs (with 2 threads the bug went unseen too)
+    try:
+        fast_path, fast = gradients()
+        monkeypatch.setattr(module, "_is_channels_last", lambda x: False)
+        plain_path, plain = gradients()
+    finally:
+        torch.set_num_threads(threads)
+    assert "GradientAs" in fast_path and "GradientAs" not in plain_path
+    assert all(torch.equal(fast[name], plain[name]) for name in plain)
+
+
 def test_without_aux_head_there_is_no_aux_output():
     model = build_pspnet("tiny", aux=False)
     assert model.aux_head is None
