@@ -20,7 +20,9 @@ a dataset and returns the confusion-matrix metrics of ``pspnet_edu.metrics``.
 no auxiliary head (it only ever served the training loss), every BatchNorm folded into the
 convolution before it (exact in eval mode: BN is then a fixed affine map per channel, so
 ``BN(W * x + b) = (g W) * x + (g (b - mu) + beta)`` with ``g = gamma / sqrt(var + eps)``),
-channels_last activations, and optionally bfloat16 weights and activations on hardware that has
+the head's 3x3 conv over the upsampled pyramid levels done at the levels' own ``b x b`` size
+(exact too: upsampling and the conv's channel mixing are both linear, so they commute;
+``PyramidIntoHead``), channels_last activations, and optionally bfloat16 weights and activations on hardware that has
 fast bfloat16.
 
 Deviation: semseg resizes each scale relative to a fixed ``base_size`` (2048 for Cityscapes);
@@ -51,6 +53,7 @@ from tqdm import tqdm
 
 from pspnet_edu.constants import IGNORE_INDEX
 from pspnet_edu.metrics import confusion_matrix, iou_per_class, mean_class_accuracy, mean_iou, pixel_accuracy
+from pspnet_edu.ppm import PyramidPoolingModule
 from pspnet_edu.pspnet import PSPNet, PSPNetConfig
 
 Mode = Literal["whole", "sliding"]
@@ -76,6 +79,91 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
                 setattr(parent, conv_name, fuse_conv_bn_eval(conv, bn))
                 setattr(parent, bn_name, nn.Identity())
     return module
+
+
+def interpolation_matrix(size_in: int, size_out: int, align_corners: bool) -> Tensor:
+    """(size_out, size_in): the weights with which 1-D linear interpolation mixes the inputs.
+
+    Bilinear resizing is separable: ``F.interpolate(p, (H, W), mode="bilinear")`` equals
+    ``A_H @ p @ A_W.T`` for every channel, with ``A_H = interpolation_matrix(h, H, ...)``.
+
+    >>> interpolation_matrix(2, 4, align_corners=False)
+    tensor([[1.0000, 0.0000],
+            [0.7500, 0.2500],
+            [0.2500, 0.7500],
+            [0.0000, 1.0000]])
+    """
+    basis = torch.eye(size_in).unsqueeze(0)  # (1, size_in, size_in): channel c is the one-hot e_c
+    return F.interpolate(basis, size=size_out, mode="linear", align_corners=align_corners)[0].T
+
+
+class PyramidIntoHead(nn.Module):
+    """The pyramid pooling module and the head's 3x3 conv in one, the pooled levels never upsampled.
+
+    The head's conv over the concatenation ``[x, up(p_1), ..., up(p_N)]`` is the sum of one conv
+    per part. A pooled level ``p`` is ``b x b``; upsampling (``A_H p A_W^T`` per channel) and
+    the conv's channel mixing are both linear, so they commute: mix the channels of ``p`` once
+    per kernel tap, at ``b x b``, and interpolate the ``k x k`` results, each shifted by its tap
+    (rows outside the map are the conv's zero padding). For ResNet-50 this halves the head
+    conv, the network's largest (4096 -> 512 channels at 1/8 of the image). The same function
+    up to float rounding (``tests/test_inference.py``).
+    """
+
+    def __init__(self, ppm: PyramidPoolingModule, conv: nn.Conv2d) -> None:
+        super().__init__()  # no layer is built here: that would draw from the global random generator
+        channels = ppm.branches[0].conv.in_channels  # x's; the levels' channels follow in the concatenation
+        self.branches, self.align_corners = ppm.branches, ppm.align_corners
+        self.kernel_size, self.padding, self.dilation = conv.kernel_size, conv.padding, conv.dilation
+        weight = conv.weight.detach()  # (O, C + N * C/N, kh, kw)
+        self.weight = nn.Parameter(weight[:, :channels].clone(), requires_grad=False)  # the part on x
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
+        out, (kh, kw) = weight.shape[0], conv.kernel_size
+        levels = weight[:, channels:].split([branch.conv.out_channels for branch in ppm.branches], dim=1)
+        self.taps = nn.ParameterList(  # each level's channel mixing for every tap, as a 1x1 conv (O * kh * kw, C/N)
+            nn.Parameter(w.permute(0, 2, 3, 1).reshape(out * kh * kw, -1, 1, 1).clone(), requires_grad=False)
+            for w in levels
+        )
+
+    def _shifted(self, bins: int, size: int, axis: int, kernel: int) -> Tensor:
+        """(kernel, size, bins): the interpolation matrix read at each tap's offset, 0 off the map."""
+        matrix = interpolation_matrix(bins, size, self.align_corners)
+        shifted = torch.zeros(kernel, size, bins)
+        for tap in range(kernel):
+            offset = tap * self.dilation[axis] - self.padding[axis]
+            rows = torch.arange(size) + offset
+            inside = (rows >= 0) & (rows < size)
+            shifted[tap, inside] = matrix[rows[inside]]
+        return shifted
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        out = F.conv2d(x, self.weight, self.bias, padding=self.padding, dilation=self.dilation)  # (B, O, h, w)
+        kh, kw = self.kernel_size
+        for branch, taps in zip(self.branches, self.taps):
+            pooled = branch(x)  # (B, C/N, b, b)
+            bins_h, bins_w = pooled.shape[-2:]
+            mixed = F.conv2d(pooled, taps).unflatten(1, (-1, kh, kw))  # (B, O, kh, kw, b, b)
+            rows = self._shifted(bins_h, height, 0, kh).to(x)  # (kh, h, b)
+            cols = self._shifted(bins_w, width, 1, kw).to(x)  # (kw, w, b)
+            across = torch.einsum("boyxij,xwj->boyiw", mixed, cols)  # (B, O, kh, b, w)
+            out = out + torch.einsum("yhi,boyiw->bohw", rows, across)  # (B, O, h, w)
+        return out
+
+
+def fold_pyramid_into_head(model: PSPNet) -> PSPNet:
+    """Replace ``model.ppm`` and ``model.head.conv`` by one :class:`PyramidIntoHead`, in place.
+
+    Only for a PSPNet with a pooling pyramid (``pooling="none"``, the control, has nothing to
+    fold) in eval mode, its head's BatchNorm already folded (:func:`fold_batchnorm`).
+    """
+    head = model.head
+    if model.training or not isinstance(head.bn, nn.Identity):
+        raise ValueError("fold_pyramid_into_head needs a model in eval mode with its BatchNorm folded "
+                         "(model.eval(), then fold_batchnorm(model))")
+    if isinstance(model.ppm, PyramidPoolingModule) and model.ppm.pooling != "none":
+        model.ppm = PyramidIntoHead(model.ppm, head.conv)
+        head.conv = nn.Identity()
+    return model
 
 
 def has_fast_bf16(device: torch.device) -> bool:
@@ -112,7 +200,8 @@ def prepare_for_inference(model: nn.Module, precision: str = "fp32", device: str
     """A new model that computes the same logits faster; ``model`` itself is left untouched.
 
     Eval mode, no auxiliary head (a PSPNet is rebuilt with ``aux=False``), BatchNorm folded into
-    the convolutions (:func:`fold_batchnorm`), channels_last activations (faster on CPUs and
+    the convolutions (:func:`fold_batchnorm`), the pyramid's levels folded into the head's conv
+    at their own resolution (:func:`fold_pyramid_into_head`), channels_last activations (faster on CPUs and
     recent GPUs, ``benchmarks/bench_model.py``), and with ``precision="bf16"`` the weights stored
     in bfloat16 and the images cast to it (the logits agree with fp32 on about 99.4 % of the
     pixels' argmax): on hardware without fast bf16 that is slower, and a one-line warning says
@@ -129,6 +218,8 @@ def prepare_for_inference(model: nn.Module, precision: str = "fp32", device: str
     else:
         copy_ = copy.deepcopy(model)
     folded = fold_batchnorm(copy_.to(device).eval())
+    if isinstance(folded, PSPNet):
+        fold_pyramid_into_head(folded)
     if channels_last:
         folded = folded.to(memory_format=torch.channels_last)
     if precision == "bf16":  # weights cast once, not at every call as autocast would (0.47x -> 0.42x the

@@ -203,3 +203,51 @@ def test_prepare_for_inference_leaves_the_global_rng_as_it_was() -> None:
     torch.manual_seed(0)
     prepare_for_inference(model)
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_interpolation_matrix_is_bilinear_resizing_one_axis_at_a_time(align_corners: bool) -> None:
+    from pspnet_edu.inference import interpolation_matrix
+
+    pooled = torch.randn(2, 3, 4, 5)
+    rows, cols = interpolation_matrix(4, 11, align_corners), interpolation_matrix(5, 13, align_corners)
+    separable = torch.einsum("hi,bcij,wj->bchw", rows, pooled, cols)
+    expected = torch.nn.functional.interpolate(pooled, (11, 13), mode="bilinear", align_corners=align_corners)
+    torch.testing.assert_close(separable, expected, rtol=0, atol=1e-6)
+    assert torch.equal(interpolation_matrix(6, 6, align_corners), torch.eye(6))  # no resizing, no mixing
+
+
+@pytest.mark.parametrize("overrides", [{}, {"align_corners": True}, {"bins": (1,), "pooling": "max"},
+                                       {"bins": (2, 5), "ppm_channels": 16}, {"pooling": "none"}, {"use_ppm": False}])
+def test_the_prepared_model_computes_the_plain_models_logits(overrides: dict) -> None:
+    """BatchNorm folded and the pyramid folded into the head's conv: the same function, up to float rounding."""
+    from pspnet_edu.inference import PyramidIntoHead
+    from pspnet_edu.pspnet import build_pspnet
+
+    torch.manual_seed(0)
+    model = build_pspnet("tiny", num_classes=5, **overrides).eval()
+    for module in model.modules():  # statistics far from (0, 1), or folding them would be trivial
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.normal_(), module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.normal_(), module.bias.data.normal_()
+    images = torch.randn(2, 3, 97, 131)  # odd sizes: a 13 x 17 feature map, not a multiple of any bin
+    with torch.no_grad():
+        expected = model(images)["out"]
+        prepared = prepare_for_inference(model)
+        logits = prepared(images)["out"]
+    torch.testing.assert_close(logits, expected, rtol=0, atol=1e-4 * expected.abs().max().item())
+    folded = isinstance(prepared.model.ppm, PyramidIntoHead)
+    assert folded == (overrides.get("pooling") != "none" and overrides.get("use_ppm", True))
+    assert isinstance(prepared.model.head.conv, nn.Identity) == folded
+
+
+def test_fold_pyramid_into_head_wants_eval_mode_and_folded_batchnorm() -> None:
+    from pspnet_edu.inference import fold_batchnorm, fold_pyramid_into_head
+    from pspnet_edu.pspnet import build_pspnet
+
+    model = build_pspnet("tiny", num_classes=5)
+    with pytest.raises(ValueError, match=r"eval mode with its BatchNorm folded \(model.eval\(\), then fold_batchnorm"):
+        fold_pyramid_into_head(model)
+    with pytest.raises(ValueError, match="BatchNorm folded"):
+        fold_pyramid_into_head(model.eval())
+    assert isinstance(fold_pyramid_into_head(fold_batchnorm(model)).head.conv, nn.Identity)
