@@ -18,7 +18,7 @@ by ``pspnet_edu.convert``, so both compute the same function):
     bf16 autocast;
   * infer: ``official`` fp32; ``ours`` (the training model in eval mode, aux head included);
     ``prepared`` = ``pspnet_edu.inference.prepare_for_inference`` (no aux head, BatchNorm
-    folded, channels_last) in fp32 and bf16; with ``--compile`` also ``prepared-compiled``, the
+    folded, the pyramid folded into the head's conv, channels_last) in fp32 and bf16; with ``--compile`` also ``prepared-compiled``, the
     prepared fp32 model through ``torch.compile`` (inductor) with freezing on: the weights become
     constants, so inductor's CPU passes can fuse a convolution with the ReLU or residual add after
     it and prepack its weights for oneDNN; the first call (compilation and one pass) is printed.

@@ -97,6 +97,22 @@ def interpolation_matrix(size_in: int, size_out: int, align_corners: bool) -> Te
     return F.interpolate(basis, size=size_out, mode="linear", align_corners=align_corners)[0].T
 
 
+def shifted_interpolation(bins: int, size: int, align_corners: bool, kernel: int, dilation: int,
+                          padding: int) -> Tensor:
+    """(kernel, size, bins): :func:`interpolation_matrix` read at each tap's offset, 0 off the map.
+
+    Tap ``t`` of a conv reads row ``y + t * dilation - padding`` for output row ``y``; rows
+    outside the map are the conv's zero padding.
+    """
+    matrix = interpolation_matrix(bins, size, align_corners)  # (size, bins)
+    shifted = torch.zeros(kernel, size, bins)
+    for tap in range(kernel):
+        offset = tap * dilation - padding
+        first, last = max(0, -offset), min(size, size - offset)  # the output rows whose input row exists
+        shifted[tap, first:last] = matrix[first + offset:last + offset]
+    return shifted
+
+
 class PyramidIntoHead(nn.Module):
     """The pyramid pooling module and the head's 3x3 conv in one, the pooled levels never upsampled.
 
@@ -104,49 +120,44 @@ class PyramidIntoHead(nn.Module):
     per part. A pooled level ``p`` is ``b x b``; upsampling (``A_H p A_W^T`` per channel) and
     the conv's channel mixing are both linear, so they commute: mix the channels of ``p`` once
     per kernel tap, at ``b x b``, and interpolate the ``k x k`` results, each shifted by its tap
-    (rows outside the map are the conv's zero padding). For ResNet-50 this halves the head
-    conv, the network's largest (4096 -> 512 channels at 1/8 of the image). The same function
-    up to float rounding (``tests/test_inference.py``).
+    (:func:`shifted_interpolation`). For ResNet-50 this halves the head conv, the network's
+    largest (4096 -> 512 input channels at 1/8 of the image). The same function up to float
+    rounding (``tests/test_inference.py``).
     """
 
     def __init__(self, ppm: PyramidPoolingModule, conv: nn.Conv2d) -> None:
         super().__init__()  # no layer is built here: that would draw from the global random generator
+        (kh, kw), (dh, dw), padding = conv.kernel_size, conv.dilation, conv.padding
+        if conv.stride != (1, 1) or conv.groups != 1 or conv.padding_mode != "zeros" \
+                or padding != ((kh - 1) * dh // 2, (kw - 1) * dw // 2):
+            raise ValueError("PyramidIntoHead folds a stride-1, ungrouped conv with zero padding that keeps the "
+                             f"map's size; got {conv}")
         channels = ppm.branches[0].conv.in_channels  # x's; the levels' channels follow in the concatenation
         self.branches, self.align_corners = ppm.branches, ppm.align_corners
-        self.kernel_size, self.padding, self.dilation = conv.kernel_size, conv.padding, conv.dilation
+        self.kernel_size, self.padding, self.dilation = conv.kernel_size, padding, conv.dilation
         weight = conv.weight.detach()  # (O, C + N * C/N, kh, kw)
         self.weight = nn.Parameter(weight[:, :channels].clone(), requires_grad=False)  # the part on x
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
-        out, (kh, kw) = weight.shape[0], conv.kernel_size
         levels = weight[:, channels:].split([branch.conv.out_channels for branch in ppm.branches], dim=1)
-        self.taps = nn.ParameterList(  # each level's channel mixing for every tap, as a 1x1 conv (O * kh * kw, C/N)
-            nn.Parameter(w.permute(0, 2, 3, 1).reshape(out * kh * kw, -1, 1, 1).clone(), requires_grad=False)
-            for w in levels
+        self.level_weights = nn.ParameterList(  # each level's part, one output channel per (o, tap): a 1x1 conv
+            nn.Parameter(w.permute(0, 2, 3, 1).reshape(-1, w.shape[1], 1, 1).clone(), requires_grad=False)
+            for w in levels  # (O * kh * kw, C/N, 1, 1)
         )
-
-    def _shifted(self, bins: int, size: int, axis: int, kernel: int) -> Tensor:
-        """(kernel, size, bins): the interpolation matrix read at each tap's offset, 0 off the map."""
-        matrix = interpolation_matrix(bins, size, self.align_corners)
-        shifted = torch.zeros(kernel, size, bins)
-        for tap in range(kernel):
-            offset = tap * self.dilation[axis] - self.padding[axis]
-            rows = torch.arange(size) + offset
-            inside = (rows >= 0) & (rows < size)
-            shifted[tap, inside] = matrix[rows[inside]]
-        return shifted
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
         out = F.conv2d(x, self.weight, self.bias, padding=self.padding, dilation=self.dilation)  # (B, O, h, w)
         kh, kw = self.kernel_size
-        for branch, taps in zip(self.branches, self.taps):
+        for branch, weight in zip(self.branches, self.level_weights):
             pooled = branch(x)  # (B, C/N, b, b)
-            bins_h, bins_w = pooled.shape[-2:]
-            mixed = F.conv2d(pooled, taps).unflatten(1, (-1, kh, kw))  # (B, O, kh, kw, b, b)
-            rows = self._shifted(bins_h, height, 0, kh).to(x)  # (kh, h, b)
-            cols = self._shifted(bins_w, width, 1, kw).to(x)  # (kw, w, b)
-            across = torch.einsum("boyxij,xwj->boyiw", mixed, cols)  # (B, O, kh, b, w)
-            out = out + torch.einsum("yhi,boyiw->bohw", rows, across)  # (B, O, h, w)
+            mixed = F.conv2d(pooled, weight).unflatten(1, (-1, kh, kw))  # (B, O, kh, kw, b, b)
+            rows = shifted_interpolation(pooled.shape[-2], height, self.align_corners, kh, self.dilation[0],
+                                         self.padding[0]).to(x)  # (kh, h, b)
+            cols = shifted_interpolation(pooled.shape[-1], width, self.align_corners, kw, self.dilation[1],
+                                         self.padding[1]).to(x)  # (kw, w, b)
+            # n: image, o: output channel, t/u: tap along the rows/columns, i/j: bin row/column
+            resized_columns = torch.einsum("notuij,uwj->notiw", mixed, cols)  # (B, O, kh, b, w)
+            out = out + torch.einsum("thi,notiw->nohw", rows, resized_columns)  # (B, O, h, w)
         return out
 
 
@@ -154,12 +165,13 @@ def fold_pyramid_into_head(model: PSPNet) -> PSPNet:
     """Replace ``model.ppm`` and ``model.head.conv`` by one :class:`PyramidIntoHead`, in place.
 
     Only for a PSPNet with a pooling pyramid (``pooling="none"``, the control, has nothing to
-    fold) in eval mode, its head's BatchNorm already folded (:func:`fold_batchnorm`).
+    fold) in eval mode, with its BatchNorm folded first (:func:`fold_batchnorm`): the head's BN
+    is folded into the very conv that this replaces.
     """
     head = model.head
     if model.training or not isinstance(head.bn, nn.Identity):
-        raise ValueError("fold_pyramid_into_head needs a model in eval mode with its BatchNorm folded "
-                         "(model.eval(), then fold_batchnorm(model))")
+        raise ValueError("fold_pyramid_into_head needs a model in eval mode whose BatchNorm is folded first (the "
+                         "head's BN folds into the conv replaced here): model.eval(), then fold_batchnorm(model)")
     if isinstance(model.ppm, PyramidPoolingModule) and model.ppm.pooling != "none":
         model.ppm = PyramidIntoHead(model.ppm, head.conv)
         head.conv = nn.Identity()

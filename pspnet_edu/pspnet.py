@@ -262,33 +262,20 @@ class PSPNet(nn.Module):
         return result
 
     def _upsample(self, logits: Tensor, size: Any) -> Tensor:
-        if logits.requires_grad and _is_channels_last(logits):  # training in channels_last
-            # The loss hands back the gradient of the upsampled logits as a (B, K, H, W)
-            # contiguous tensor, which the upsampling's backward reads across its layout: one
-            # copy to channels_last first makes that backward ~4x faster on a CPU (~3 % of a
-            # demo step). The head still gets its gradient in the layout it got before, so the
-            # weights are the same to the bit (tests/test_pspnet.py).
-            logits = _GradientAs.apply(logits, torch.contiguous_format)
-            upsampled = F.interpolate(logits, size, mode="bilinear", align_corners=self.config.align_corners)
-            return _GradientAs.apply(upsampled, torch.channels_last)
-        return F.interpolate(logits, size, mode="bilinear", align_corners=self.config.align_corners)
+        upsampled = F.interpolate(logits, size, mode="bilinear", align_corners=self.config.align_corners)
+        if upsampled.requires_grad and upsampled.device.type == "cpu" and _is_channels_last(logits):
+            # Training in channels_last on a CPU: the loss hands back the gradient of the upsampled
+            # logits as a (B, K, H, W) contiguous tensor, which the upsampling's backward reads
+            # across its layout. One copy to channels_last first made that backward ~4x faster
+            # (~3 % of a demo step; AVX2, one thread). The head still gets its gradient in the
+            # layout it got before, so the weights stay the same to the bit (tests/test_pspnet.py).
+            upsampled.register_hook(lambda grad: grad.contiguous(memory_format=torch.channels_last))
+            logits.register_hook(lambda grad: grad.contiguous())
+        return upsampled
 
 
 def _is_channels_last(x: Tensor) -> bool:
     return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-
-
-class _GradientAs(torch.autograd.Function):
-    """The identity, whose backward hands its gradient on in the memory format ``layout``."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, layout: torch.memory_format) -> Tensor:  # type: ignore[override]
-        ctx.layout = layout
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        return grad.contiguous(memory_format=ctx.layout), None
 
 
 def preset_config(preset: str, num_classes: int = NUM_CLASSES, **overrides: Any) -> PSPNetConfig:

@@ -246,8 +246,35 @@ def test_fold_pyramid_into_head_wants_eval_mode_and_folded_batchnorm() -> None:
     from pspnet_edu.pspnet import build_pspnet
 
     model = build_pspnet("tiny", num_classes=5)
-    with pytest.raises(ValueError, match=r"eval mode with its BatchNorm folded \(model.eval\(\), then fold_batchnorm"):
+    with pytest.raises(ValueError, match=r"eval mode whose BatchNorm is folded first .* model.eval\(\), then fold_batchnorm\(model\)"):
         fold_pyramid_into_head(model)
-    with pytest.raises(ValueError, match="BatchNorm folded"):
+    with pytest.raises(ValueError, match="BatchNorm is folded first"):
         fold_pyramid_into_head(model.eval())
     assert isinstance(fold_pyramid_into_head(fold_batchnorm(model)).head.conv, nn.Identity)
+
+
+def test_the_folded_model_in_nchw_and_in_bf16() -> None:
+    import warnings
+
+    from pspnet_edu.pspnet import build_pspnet
+
+    torch.manual_seed(0)
+    model = build_pspnet("tiny", num_classes=5).eval()
+    images = torch.randn(2, 3, 48, 48)  # a 6 x 6 feature map: the largest bin covers it exactly
+    with torch.no_grad():
+        expected = model(images)["out"]
+        nchw = prepare_for_inference(model, channels_last=False)(images)["out"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "no fast bfloat16" on CPUs without it
+            bf16 = prepare_for_inference(model, "bf16")(images)["out"]
+    torch.testing.assert_close(nchw, expected, rtol=0, atol=1e-4 * expected.abs().max().item())
+    assert bf16.dtype == torch.float32 and (bf16.argmax(1) == expected.argmax(1)).float().mean() > 0.95
+
+
+def test_the_folded_pyramid_traces_into_one_graph() -> None:
+    """torch.compile must see the whole fold: a data-dependent op (e.g. a boolean mask) would split it."""
+    from pspnet_edu.pspnet import build_pspnet
+
+    ppm = prepare_for_inference(build_pspnet("tiny", num_classes=5).eval()).model.ppm
+    explained = torch._dynamo.explain(ppm)(torch.randn(1, 128, 13, 17))
+    assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons

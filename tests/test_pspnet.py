@@ -85,8 +85,9 @@ def test_eval_is_deterministic_and_train_uses_dropout():
 def test_channels_last_training_gives_the_plain_upsampling_gradients_to_the_bit(monkeypatch):
     # PSPNet._upsample hands the loss's gradient through the upsampling in channels_last (faster
     # on a CPU) and on to the head in the layout it had before: the weights' gradients must be
-    # those of the plain F.interpolate path to the bit, or every committed run would change
-    # (handing the head its gradient in channels_last changed two of them on an AVX2 CPU).
+    # those of the plain F.interpolate path to the bit, or every committed run would change.
+    # Handing the head its gradient in channels_last changed two of them on an AVX2 CPU at one
+    # thread (not at two): whether a wrong layout shows depends on the CPU's kernels.
     import pspnet_edu.pspnet as module
     from pspnet_edu.loss import pspnet_loss
 
@@ -99,7 +100,7 @@ def test_channels_last_training_gives_the_plain_upsampling_gradients_to_the_bit(
         loss, _ = pspnet_loss(outputs, torch.randint(0, 19, (4, 128, 256)),
                               class_weights=torch.linspace(0.5, 2.0, 19))
         loss.backward()
-        return type(outputs["out"].grad_fn).__name__, {name: p.grad for name, p in model.named_parameters()}
+        return bool(outputs["out"]._backward_hooks), {name: p.grad for name, p in model.named_parameters()}
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the demo's runs (with 2 threads the bug went unseen too)
@@ -109,7 +110,7 @@ def test_channels_last_training_gives_the_plain_upsampling_gradients_to_the_bit(
         plain_path, plain = gradients()
     finally:
         torch.set_num_threads(threads)
-    assert "GradientAs" in fast_path and "GradientAs" not in plain_path
+    assert fast_path and not plain_path
     assert all(torch.equal(fast[name], plain[name]) for name in plain)
 
 
