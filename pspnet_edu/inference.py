@@ -22,8 +22,8 @@ convolution before it (exact in eval mode: BN is then a fixed affine map per cha
 ``BN(W * x + b) = (g W) * x + (g (b - mu) + beta)`` with ``g = gamma / sqrt(var + eps)``),
 the head's 3x3 conv over the upsampled pyramid levels done at the levels' own ``b x b`` size
 (exact too: upsampling and the conv's channel mixing are both linear, so they commute;
-``PyramidIntoHead``), channels_last activations, and optionally bfloat16 weights and activations on hardware that has
-fast bfloat16.
+``PyramidIntoHead``), channels_last activations, and optionally bfloat16 weights and
+activations on hardware that has fast bfloat16.
 
 Deviation: semseg resizes each scale relative to a fixed ``base_size`` (2048 for Cityscapes);
 here a scale is relative to the image's own size, which is the same for full-size Cityscapes
@@ -213,8 +213,8 @@ def prepare_for_inference(model: nn.Module, precision: str = "fp32", device: str
 
     Eval mode, no auxiliary head (a PSPNet is rebuilt with ``aux=False``), BatchNorm folded into
     the convolutions (:func:`fold_batchnorm`), the pyramid's levels folded into the head's conv
-    at their own resolution (:func:`fold_pyramid_into_head`), channels_last activations (faster on CPUs and
-    recent GPUs, ``benchmarks/bench_model.py``), and with ``precision="bf16"`` the weights stored
+    at their own resolution (:func:`fold_pyramid_into_head`), channels_last activations (faster
+    on CPUs and recent GPUs, ``benchmarks/bench_model.py``), and with ``precision="bf16"`` the weights stored
     in bfloat16 and the images cast to it (the logits agree with fp32 on about 99.4 % of the
     pixels' argmax): on hardware without fast bf16 that is slower, and a one-line warning says
     so. Its forward returns ``{"out": logits}`` in float32.

@@ -135,7 +135,8 @@ def _over_seeds(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {spread:.{digits}f}"
 
 
-ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_alpha", "alpha=0"))
+ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_ppm_avx2", "none"),
+             ("ablate_alpha", "alpha=0"))
 
 
 def blocks(repository: Path = REPOSITORY) -> dict[str, str]:
@@ -145,7 +146,8 @@ def blocks(repository: Path = REPOSITORY) -> dict[str, str]:
         results = json.loads((repository / "results" / f"{name}.json").read_text())  # a missing file is an error
         found[f"results/{name}.json"] = ablation_table(results, baseline)
         if name.startswith("ablate_ppm"):
-            found[f"results/{name}.json: learnt"] = learnt_table(results, ("none", "B1236-control"))
+            baselines = tuple(b for b in ("none", "B1236-control") if b in results["settings"])
+            found[f"results/{name}.json: learnt"] = learnt_table(results, baselines)
     curves = repository / "results" / "curves.json"
     if curves.is_file():  # the learning curves (pspnet-edu ablate curves)
         found["results/curves.json"] = curves_table(json.loads(curves.read_text()))
