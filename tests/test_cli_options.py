@@ -125,3 +125,18 @@ def test_ppm_channels_reaches_the_model_and_its_help_shows_the_recipe_default(tm
     assert config_from_args(args, DEMO_RECIPE).model.ppm_channels == DEMO_RECIPE.model.ppm_channels
     helps = {name: p.format_help() for name, p in _parsers(parser)}
     assert f"(default {DEMO_RECIPE.model.ppm_channels};" in " ".join(helps["demo"].split())
+
+
+def test_head_lr_mult_reaches_the_config_and_a_bad_value_gets_a_sentence(tmp_path) -> None:
+    from pspnet_edu.cli.options import config_from_args
+    from pspnet_edu.experiments import DEMO_RECIPE
+
+    parser = build_parser()
+    for command in (["train"], ["demo"], ["ablate", "ppm"]):
+        args = parser.parse_args([*command, "--head-lr-mult", "1", "--data", str(tmp_path)])
+        assert config_from_args(args, DEMO_RECIPE).head_lr_mult == 1.0
+    args = parser.parse_args(["train", "--data", str(tmp_path)])
+    assert config_from_args(args, DEMO_RECIPE).head_lr_mult == DEMO_RECIPE.head_lr_mult == 10.0
+    args = parser.parse_args(["train", "--head-lr-mult", "0", "--data", str(tmp_path)])
+    with pytest.raises(ValueError, match="head_lr_mult must be a finite positive number, got 0.0"):
+        config_from_args(args, DEMO_RECIPE)

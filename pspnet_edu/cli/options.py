@@ -162,6 +162,9 @@ def add_training_options(parser: argparse.ArgumentParser, base: TrainConfig, alp
     parser.add_argument("--scale", type=finite_float, nargs=2, metavar=("MIN", "MAX"), default=None,
                         help=f"random resize range (default {base.scale[0]:g} {base.scale[1]:g}; the paper's is 0.5 2.0)")
     parser.add_argument("--lr", type=finite_float, default=None, help=f"base learning rate (default {base.lr:g}; paper 0.01)")
+    parser.add_argument("--head-lr-mult", type=finite_float, default=None,
+                        help=f"the PPM's and the heads' learning rate as a multiple of --lr (default "
+                             f"{base.head_lr_mult:g}; hszhao/semseg: 10, for a pretrained backbone)")
     if alpha:
         parser.add_argument("--alpha", type=finite_float, default=None,
                             help=f"auxiliary loss weight (default {base.alpha:g}; paper 0.4, Table 2)")
@@ -223,7 +226,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
 
 
-_FIELDS = ("iters", "batch_size", "lr", "alpha", "class_weighting", "seed", "device", "precision", "channels_last", "num_workers", "eval_every")
+_FIELDS = ("iters", "batch_size", "lr", "head_lr_mult", "alpha", "class_weighting", "seed", "device", "precision", "channels_last", "num_workers", "eval_every")
 
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig, **fields: Any) -> TrainConfig:
