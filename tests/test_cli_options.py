@@ -127,7 +127,7 @@ def test_ppm_channels_reaches_the_model_and_its_help_shows_the_recipe_default(tm
     assert f"(default {DEMO_RECIPE.model.ppm_channels};" in " ".join(helps["demo"].split())
 
 
-def test_head_lr_mult_reaches_the_config_and_a_bad_value_gets_a_sentence(tmp_path) -> None:
+def test_head_lr_mult_reaches_the_config_and_a_bad_value_gets_a_sentence(tmp_path, capsys) -> None:
     from pspnet_edu.cli.options import config_from_args
     from pspnet_edu.experiments import DEMO_RECIPE
 
@@ -137,6 +137,9 @@ def test_head_lr_mult_reaches_the_config_and_a_bad_value_gets_a_sentence(tmp_pat
         assert config_from_args(args, DEMO_RECIPE).head_lr_mult == 1.0
     args = parser.parse_args(["train", "--data", str(tmp_path)])
     assert config_from_args(args, DEMO_RECIPE).head_lr_mult == DEMO_RECIPE.head_lr_mult == 10.0
-    args = parser.parse_args(["train", "--head-lr-mult", "0", "--data", str(tmp_path)])
-    with pytest.raises(ValueError, match="head_lr_mult must be a finite positive number, got 0.0"):
-        config_from_args(args, DEMO_RECIPE)
+    out = tmp_path / "out"
+    error = one_line_error(capsys, ["train", "--head-lr-mult", "0", "--data", str(tmp_path), "--out", str(out), *SMALL])
+    assert "head_lr_mult must be a finite positive number, got 0.0" in error
+    assert not out.exists()
+    helps = {name: " ".join(p.format_help().split()) for name, p in _parsers(parser)}
+    assert f"(default {DEMO_RECIPE.head_lr_mult:g};" in helps["demo"] and "(default 10;" in helps["train"]
