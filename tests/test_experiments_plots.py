@@ -72,3 +72,14 @@ def test_the_curves_figure_draws_the_files_means():
         means = [list(line.get_ydata()) for line in ax.lines if line.get_linewidth() > 2]
         expected = [list(np.mean([r["erf"][key] for r in runs], axis=0)) for runs in results["curves"].values()]
         assert np.allclose(means, expected)
+
+
+def test_a_ppm_sweep_without_none_draws_each_pairs_iou():
+    """`ablate ppm --variants B1236-control` has no baseline to take gains over: the figure draws the IoU itself."""
+    results = json.loads((RESULTS / "ablate_ppm.json").read_text())
+    alone = {**results, "settings": {"B1236-control": results["settings"]["B1236-control"]}}
+    figure = plot_ppm(alone)
+    runs = alone["settings"]["B1236-control"]["runs"]
+    bars = [patch.get_height() for patch in figure.axes[0].patches]
+    assert np.allclose(bars, [np.mean([context_miou(r["iou"], pair) for r in runs]) for pair in PAIR_IDS])
+    assert "not a gain" in figure.axes[0].get_ylabel()
