@@ -105,7 +105,8 @@ def plot_ppm(results: dict[str, Any], path: Path | None = None) -> Figure:
     over: its panel draws each pair's IoU itself, and says so.
     """
     names = [n for n in results["settings"] if n != "none"]
-    base = {run["seed"]: run for run in results["settings"]["none"]["runs"]} if "none" in results["settings"] else None
+    none = results["settings"].get("none")
+    base = {run["seed"]: run for run in none["runs"]} if none is not None else None
 
     def baseline_iou(run: dict[str, Any], pair: tuple[int, ...]) -> float:
         return pair_iou(base[run["seed"]], pair) if base is not None else 0.0
@@ -123,10 +124,8 @@ def plot_ppm(results: dict[str, Any], path: Path | None = None) -> Figure:
             ours.plot([xi] * len(g), g, "k.", markersize=3)
     ours.axhline(0, color="black", linewidth=0.8)
     ours.set_xticks(range(len(names)), names, fontsize=8)
-    if base is not None:
-        ours.set(ylabel="IoU gain over no PPM", title="this course: context pairs (dots: seeds)")
-    else:
-        ours.set(ylabel="IoU (no 'none' run: not a gain)", title="this course: context pairs (dots: seeds)")
+    ours.set(ylabel="IoU gain over no PPM" if base is not None else "IoU (no 'none' run: not a gain)",
+             title="this course: context pairs (dots: seeds)")
     ours.legend(fontsize=8)
     rows = [(n, PAPER_ROW_OF_VARIANT.get(n)) for n in names]
     baseline = PAPER_TABLE1["baseline"][0]

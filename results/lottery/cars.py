@@ -34,8 +34,10 @@ def near(region: torch.Tensor, pixels: int) -> torch.Tensor:
 
 
 def cars(model: torch.nn.Module, dataset: CityscapesSegmentation) -> dict:
-    argmax_cm = torch.zeros(19, 19, dtype=torch.long)
-    pooled_cm = torch.zeros(19, 19, dtype=torch.long)
+    """The car measures of the module docstring for one model over ``dataset``."""
+    classes = len(CLASS_NAMES)
+    argmax_cm = torch.zeros(classes, classes, dtype=torch.long)
+    pooled_cm = torch.zeros(classes, classes, dtype=torch.long)
     car_px = lost = lost_near = 0
     images_mostly_lost = 0
     for index in range(len(dataset)):
@@ -43,12 +45,12 @@ def cars(model: torch.nn.Module, dataset: CityscapesSegmentation) -> dict:
         with torch.no_grad():
             probs = model(image[None])["out"].softmax(1)[0]
         pred = probs.argmax(0)
-        argmax_cm += confusion_matrix(pred, mask, 19)
+        argmax_cm += confusion_matrix(pred, mask, classes)
         pooled = probs.clone()
         both = probs[BUS] + probs[TRAIN]
         bus_leads = probs[BUS] >= probs[TRAIN]
         pooled[BUS], pooled[TRAIN] = torch.where(bus_leads, both, 0), torch.where(bus_leads, 0, both)
-        pooled_cm += confusion_matrix(pooled.argmax(0), mask, 19)
+        pooled_cm += confusion_matrix(pooled.argmax(0), mask, classes)
         car = mask == CAR
         wrong = car & ((pred == BUS) | (pred == TRAIN))
         car_px += int(car.sum()); lost += int(wrong.sum())
