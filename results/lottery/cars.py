@@ -72,13 +72,15 @@ def portable(argument: str) -> str:
 if __name__ == "__main__":
     start = time.perf_counter()
     root, out, arguments = sys.argv[1], sys.argv[2], sys.argv[3:]
-    results = {}
+    results, datasets = {}, {}  # one dataset per Synthcity folder, built (and its val split decoded) once
     for argument in arguments:
         name, _, paths = argument.partition("=")
         path, _, data = paths.partition("@")
-        dataset = CityscapesSegmentation(data or root, "val", transforms=EvalTransforms())
-        results[name] = {"data": describe_source(data_source(data or root)),
-                         **cars(model_from_checkpoint(load_checkpoint(path)), dataset)}
+        folder = data or root
+        if folder not in datasets:
+            datasets[folder] = CityscapesSegmentation(folder, "val", transforms=EvalTransforms(), keep_decoded=True)
+        results[name] = {"data": describe_source(data_source(folder)),
+                         **cars(model_from_checkpoint(load_checkpoint(path)), datasets[folder])}
         print(name, results[name], flush=True)
     record = provenance(time.perf_counter() - start)
     record["command"] = " ".join(["python results/lottery/cars.py", portable_path(root), portable_path(out),
