@@ -133,10 +133,13 @@ def test_head_lr_mult_reaches_the_config_and_a_bad_value_gets_a_sentence(tmp_pat
 
     parser = build_parser()
     for command in (["train"], ["demo"], ["ablate", "ppm"]):
-        args = parser.parse_args([*command, "--head-lr-mult", "1", "--data", str(tmp_path)])
-        assert config_from_args(args, DEMO_RECIPE).head_lr_mult == 1.0
+        args = parser.parse_args([*command, "--head-lr-mult", "3", "--data", str(tmp_path)])
+        assert config_from_args(args, DEMO_RECIPE).head_lr_mult == 3.0
     args = parser.parse_args(["train", "--data", str(tmp_path)])
-    assert config_from_args(args, DEMO_RECIPE).head_lr_mult == DEMO_RECIPE.head_lr_mult == 10.0
+    assert config_from_args(args, DEMO_RECIPE).head_lr_mult == DEMO_RECIPE.head_lr_mult == 1.0
+    from pspnet_edu.training import TrainConfig
+
+    assert config_from_args(args, TrainConfig()).head_lr_mult == 10.0
     out = tmp_path / "out"
     error = one_line_error(capsys, ["train", "--head-lr-mult", "0", "--data", str(tmp_path), "--out", str(out), *SMALL])
     assert "head_lr_mult must be a finite positive number, got 0.0" in error
