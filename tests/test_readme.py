@@ -19,11 +19,15 @@ def readme_blocks(path: Path = README) -> dict[str, str]:
     return {match["source"]: match["table"] for match in BLOCK.finditer(path.read_text())}
 
 
+# The tables of the current files; those of earlier recipes (results/lottery/) are quoted by data/README.md.
+CURRENT = sorted(source for source in blocks() if not source.startswith("results/lottery/"))
+
+
 def test_every_table_from_a_committed_file_is_in_the_readme() -> None:
-    assert sorted(readme_blocks()) == sorted(blocks())
+    assert sorted(readme_blocks()) == CURRENT
 
 
-@pytest.mark.parametrize("source", sorted(blocks()))
+@pytest.mark.parametrize("source", CURRENT)
 def test_the_readme_table_is_what_its_file_gives_today(source) -> None:
     assert readme_blocks().get(source) == blocks()[source], (
         f"README.md's table from {source} is stale: paste the output of `python -m pspnet_edu.experiments.report`")

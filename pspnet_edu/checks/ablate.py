@@ -264,8 +264,9 @@ def sign_flip_hidden() -> tuple[Any, ...]:
     return (*SIGN_FLIP_HIDDEN, *_scipy_versions("permutation_test"))
 
 
-# Per-seed bus / train IoU (the mean of the two classes) of seeds 0-9, read from
-# results/ablate_ppm_10seeds.json (settings -> runs -> iou[15], iou[16]); a test compares them with the file.
+# Per-seed bus / train IoU (the mean of the two classes) of seeds 0-9, read from the previous recipe's
+# ten-seed ablation (heads at 10x, where the FCN read the glow in two seeds):
+# results/lottery/ablate_ppm_10seeds_heads10x.json (settings -> runs -> iou[15], iou[16]); a test compares them.
 PPM10_BUS_TRAIN = {
     "B1236-avg": (0.8049112375301952, 0.8094007314948879, 0.7978389083642228, 0.7762739267124759, 0.8220812279010081,
                   0.8105362509071573, 0.7861048669627821, 0.25156017985645984, 0.8067421040937575, 0.7627727954980066),
@@ -288,11 +289,12 @@ _SIGN_FLIP_CASES = (
          hint="three seeds, every one a gain: of the 2^3 sign assignments only the observed one has a mean this "
               "large, p = 1/8."),
     Case((list(PPM10_BUS_TRAIN["B1236-avg"][:5]), list(PPM10_BUS_TRAIN["B1236-control"][:5])),
-         hint="bus / train, B1236-avg against B1236-control, seeds 0-4 of results/ablate_ppm_10seeds.json: five "
-              "gains, p = 1/32, the smallest p five seeds can give."),
+         hint="bus / train, B1236-avg against B1236-control, seeds 0-4 of "
+              "results/lottery/ablate_ppm_10seeds_heads10x.json: five gains, p = 1/32, the smallest p five seeds "
+              "can give."),
     Case((list(PPM10_BUS_TRAIN["B1236-avg"]), list(PPM10_BUS_TRAIN["none"])),
-         hint="bus / train, B1236-avg against none, seeds 0-9 of results/ablate_ppm_10seeds.json: two seeds "
-              "(3 and 7) go the other way."),
+         hint="bus / train, B1236-avg against none, seeds 0-9 of results/lottery/ablate_ppm_10seeds_heads10x.json: "
+              "two seeds (3 and 7) go the other way."),
     Case((list(PPM10_BUS_TRAIN["B1236-avg"]), list(PPM10_BUS_TRAIN["B1236-control"])),
          hint="bus / train, B1236-avg against B1236-control, seeds 0-9: seed 7 loses by 0.004."),
     Case(([0.71, 0.52, 0.4], [0.61, 0.32, 0.7]),

@@ -137,10 +137,19 @@ def _earlier_results(path: str | Path, config: TrainConfig, steps: Sequence[int]
         if any(run["erf"]["iteration"] != [0, *steps] for run in runs):
             raise ValueError(f"--reuse {path}: its {name} runs kept other steps; give --steps "
                              f"{' '.join(map(str, runs[0]['erf']['iteration'][1:]))}")
-        if earlier["settings"][name]["config"] != _describe(with_model(config, **PPM_VARIANTS[name])):
-            raise ValueError(f"--reuse {path}: its {name} runs were trained with other options; "
-                             f"give the same options or run without --reuse")
+        differences = _differences(earlier["settings"][name]["config"], _describe(with_model(config, **PPM_VARIANTS[name])))
+        if differences:
+            raise ValueError(f"--reuse {path}: its {name} runs were trained with other options "
+                             f"({'; '.join(differences)}); give the same options or run without --reuse")
     return earlier
+
+
+def _differences(there: Any, here: Any, key: str = "") -> list[str]:
+    """Where two described configs differ, e.g. ``["head_lr_mult 10.0 there, 1.0 here"]`` (nested keys dotted)."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        return [line for k in sorted(set(there) | set(here), key=str)
+                for line in _differences(there.get(k), here.get(k), f"{key}.{k}" if key else str(k))]
+    return [] if there == here else [f"{key} {there!r} there, {here!r} here"]
 
 
 def _merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -20,9 +20,10 @@ from pspnet_edu.pspnet import PRESETS
 from pspnet_edu.experiments.sweeps import run_settings, with_model
 from pspnet_edu.training import TrainConfig
 
-# The demo's training recipe, chosen by measurement (data/README.md) to fit `make demo`'s budget:
-# the two trainings side by side, one core each, within 200 s on 2 cores of a CPU with AVX-512
-# (192 s measured); 491 s on one with AVX2 only (README, "Timings on a CPU without AVX-512").
+# The demo's training recipe, chosen by measurement (data/README.md) for `make demo`'s budget of
+# 200 s for the two trainings side by side, one core each: the previous recipe (heads at 10x, 64
+# channels per level) took 192 s on 2 cores of a CPU with AVX-512; this one took 273 s on 2 cores of
+# an AMD EPYC with AVX2 only (data/README.md), over the budget there.
 DEMO_RECIPE = TrainConfig(
     # Deviation: paper 1/N of the backbone channels per level (32 here). Measured with the heads at
     # 1x, 10 seeds each (results/lottery/head_lr1_ch*.json): 32 learnt the glow in 8/10 seeds, 48 and
@@ -36,8 +37,8 @@ DEMO_RECIPE = TrainConfig(
     lr=0.02,  # measured: 0.01 slower, 0.03-0.05 unstable on this from-scratch net (data/README.md)
     # Deviation: hszhao/semseg trains the PPM and heads at 10x the backbone's rate (its ImageNet
     # backbone is pretrained; this one is not). Measured, 10 seeds each (data/README.md): at 10x
-    # PSPNet learnt bus/train in 4/10 seeds on one CPU kind, at 1x in 10/10, the FCN and the
-    # capacity control in <= 1/10 either way.
+    # PSPNet read both context pairs in 7/10 seeds on a CPU without AVX-512 (9/10 with it), at 1x
+    # in 10/10; at 1x the FCN and the capacity control read bus/train in at most 1/10.
     head_lr_mult=1.0,
     # Deviation: paper 0.5-2.0. Crops of an image magnified 2x often hold no sky, the only cue
     # for the context classes, and small scales waste the crop on padding (lesson 06 measures both).

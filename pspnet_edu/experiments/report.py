@@ -135,8 +135,10 @@ def _over_seeds(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {spread:.{digits}f}"
 
 
-ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_ppm_avx2", "none"),
-             ("ablate_alpha", "alpha=0"))
+# results/NAME.json and its baseline; lottery/: the previous recipe's files (heads at 10x), kept for the record.
+ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_alpha", "alpha=0"),
+             ("lottery/ablate_ppm_10seeds_heads10x", "none"), ("lottery/ablate_ppm_avx2_heads10x", "none"),
+             ("lottery/ablate_ppm_heads10x", "none"))
 
 
 def blocks(repository: Path = REPOSITORY) -> dict[str, str]:
@@ -145,7 +147,7 @@ def blocks(repository: Path = REPOSITORY) -> dict[str, str]:
     for name, baseline in ABLATIONS:
         results = json.loads((repository / "results" / f"{name}.json").read_text())  # a missing file is an error
         found[f"results/{name}.json"] = ablation_table(results, baseline)
-        if name.startswith("ablate_ppm"):
+        if "ablate_ppm" in name:
             baselines = tuple(b for b in ("none", "B1236-control") if b in results["settings"])
             found[f"results/{name}.json: learnt"] = learnt_table(results, baselines)
     curves = repository / "results" / "curves.json"
