@@ -239,7 +239,8 @@ def test_the_checks_bus_train_values_are_those_of_the_committed_ablation():
     from pspnet_edu.checks.ablate import PPM10_BUS_TRAIN
     from pspnet_edu.experiments.plots import PAIR_IDS
 
-    results = json.loads((Path(__file__).parents[1] / "results" / "lottery" / "ablate_ppm_10seeds_heads10x.json").read_text())
+    path = Path(__file__).parents[1] / "results" / "lottery" / "ablate_ppm_10seeds_heads10x.json"
+    results = json.loads(path.read_text())
     bus, train = PAIR_IDS[0]
     for name, values in PPM10_BUS_TRAIN.items():
         runs = sorted(results["settings"][name]["runs"], key=lambda run: run["seed"])

@@ -137,7 +137,8 @@ def _earlier_results(path: str | Path, config: TrainConfig, steps: Sequence[int]
         if any(run["erf"]["iteration"] != [0, *steps] for run in runs):
             raise ValueError(f"--reuse {path}: its {name} runs kept other steps; give --steps "
                              f"{' '.join(map(str, runs[0]['erf']['iteration'][1:]))}")
-        differences = _differences(earlier["settings"][name]["config"], _describe(with_model(config, **PPM_VARIANTS[name])))
+        asked = _describe(with_model(config, **PPM_VARIANTS[name]))
+        differences = _differences(earlier["settings"][name]["config"], asked)
         if differences:
             raise ValueError(f"--reuse {path}: its {name} runs were trained with other options "
                              f"({'; '.join(differences)}); give the same options or run without --reuse")
