@@ -89,7 +89,7 @@ def test_reuse_keeps_the_earlier_runs_and_trains_only_the_missing_seeds(base, tm
     assert len(third["earlier_provenance"]) == 2
     with pytest.raises(ValueError, match="other steps; give --steps 2 4"):
         learning_curves(base, variants=("none",), seeds=3, steps=(2, 6), out=tmp_path / "x", reuse=kept)
-    with pytest.raises(ValueError, match=r"none runs were trained with other options \(lr 0\.\d+ there, 0\.5 here\)"):
+    with pytest.raises(ValueError, match=r"none runs were trained with other options \(that file -> this run: lr: 0\.\d+ -> 0\.5\)"):
         learning_curves(dataclasses.replace(base, lr=0.5), variants=("none",), seeds=3, steps=(2, 4),
                         out=tmp_path / "x", reuse=kept)
     edited = json.loads(kept.read_text())  # a setting not asked for this time is checked too: it stays in the file

@@ -36,6 +36,7 @@ from pspnet_edu.files import strict_json, write_atomic
 from pspnet_edu.provenance import provenance
 from pspnet_edu.receptive_field import effective_receptive_field
 from pspnet_edu.training import TrainConfig, build_datasets, load_snapshot
+from pspnet_edu.training.config import dict_differences
 
 CURVE_VARIANTS = ("none", "B1236-avg", "B1236-control")
 CURVE_STEPS = (200, 400, 800, 1600, 3200)  # snapshots for the effective field; the last is the run's length
@@ -138,19 +139,11 @@ def _earlier_results(path: str | Path, config: TrainConfig, steps: Sequence[int]
             raise ValueError(f"--reuse {path}: its {name} runs kept other steps; give --steps "
                              f"{' '.join(map(str, runs[0]['erf']['iteration'][1:]))}")
         asked = _describe(with_model(config, **PPM_VARIANTS[name]))
-        differences = _differences(earlier["settings"][name]["config"], asked)
+        differences = dict_differences(earlier["settings"][name]["config"], asked)
         if differences:
-            raise ValueError(f"--reuse {path}: its {name} runs were trained with other options "
-                             f"({'; '.join(differences)}); give the same options or run without --reuse")
+            raise ValueError(f"--reuse {path}: its {name} runs were trained with other options (that file -> "
+                             f"this run: {'; '.join(differences)}); give the same options or run without --reuse")
     return earlier
-
-
-def _differences(there: Any, here: Any, key: str = "") -> list[str]:
-    """Where two described configs differ, e.g. ``["head_lr_mult 10.0 there, 1.0 here"]`` (nested keys dotted)."""
-    if isinstance(there, dict) and isinstance(here, dict):
-        return [line for k in sorted(set(there) | set(here), key=str)
-                for line in _differences(there.get(k), here.get(k), f"{key}.{k}" if key else str(k))]
-    return [] if there == here else [f"{key} {there!r} there, {here!r} here"]
 
 
 def _merged(earlier: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -137,7 +137,16 @@ def config_differences(saved: TrainConfig, current: TrainConfig, ignore: frozens
     >>> config_differences(TrainConfig(lr=0.01), TrainConfig(lr=0.02))
     ['lr: 0.01 -> 0.02']
     """
-    old, new = _flat(config_to_dict(saved)), _flat(config_to_dict(current))
+    return dict_differences(config_to_dict(saved), config_to_dict(current), ignore)
+
+
+def dict_differences(old: dict[str, Any], new: dict[str, Any], ignore: frozenset[str] = frozenset()) -> list[str]:
+    """``"key: old -> new"`` for every key (nested keys dotted) whose value differs between two config dicts.
+
+    >>> dict_differences({"lr": 0.01, "model": {"bins": [1, 2]}}, {"lr": 0.01, "model": {"bins": [1]}})
+    ['model.bins: (1, 2) -> (1,)']
+    """
+    old, new = _flat(old), _flat(new)
     keys = sorted((set(old) | set(new)) - ignore)
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
