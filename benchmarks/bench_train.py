@@ -5,16 +5,21 @@ Each option is one step of the trainer (``pspnet_edu.training``: two parameter g
 normalisation), batch 8 of 128x256, so that data loading is counted as in a run:
 
     nchw, inline       what commit 47bc2cf did: NCHW activations, batches prepared between steps
-    channels_last      NHWC activations (the default since then)
-    + prefetch         batches prepared by a background thread during the step (the default)
+    channels_last      NHWC activations (the default since then), batches prepared between steps:
+                       the trainer's default where torch's threads take every core
+    + prefetch         batches prepared by a background thread during the step: the trainer's
+                       default where a core is free for it (training.sampling.spare_core)
     + bf16             bfloat16 autocast (the documented fast option on CPUs with AVX512-BF16/AMX)
     step only          the default step on one fixed batch: no data loading at all
+
+Like the trainer, the benchmark first keeps freed memory for reuse (``training.memory``), for
+every option alike; ``--default-malloc`` leaves glibc's malloc as it is, to see what that gives.
 
 The options run interleaved, one block of steps each in turn, so that a shared machine slows
 them alike; the figure is the median over the blocks of (images / seconds), with the spread
 (min-max) beside it.
 
-Run:  python benchmarks/bench_train.py [--blocks 5] [--steps 10] [--threads 2]
+Run:  python benchmarks/bench_train.py [--blocks 5] [--steps 10] [--threads 2] [--default-malloc]
 
 Numbers depend on the machine and on whatever else runs on it: report them with the machine,
 and never assert them in a test.
@@ -38,6 +43,7 @@ from pspnet_edu.data import ensure_synthetic
 from pspnet_edu.loss import pspnet_loss
 from pspnet_edu.provenance import machine
 from pspnet_edu.training import TrainConfig, build_datasets, build_model, build_optimizer
+from pspnet_edu.training.memory import keep_freed_memory
 from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, EndlessBatches, SeededSamples, make_loader
 
 
@@ -51,10 +57,10 @@ class Option:
 
 OPTIONS = (
     Option("nchw, inline (47bc2cf)", channels_last=False, prefetch=False),
-    Option("channels_last", channels_last=True, prefetch=False),
-    Option("channels_last + prefetch (default)", channels_last=True, prefetch=True),
-    Option("default + bf16 autocast", channels_last=True, prefetch=True, precision="bf16"),
-    Option("default step only, no loading", channels_last=True, prefetch=None),
+    Option("channels_last, inline", channels_last=True, prefetch=False),
+    Option("channels_last + prefetch", channels_last=True, prefetch=True),
+    Option("channels_last, inline + bf16 autocast", channels_last=True, prefetch=False, precision="bf16"),
+    Option("channels_last step only, no loading", channels_last=True, prefetch=None),
 )
 
 
@@ -75,7 +81,7 @@ def make_stepper(option: Option, config: TrainConfig, dataset: Any) -> Callable[
         fixed = next(_inline_batches(dataset, config))
         batches: Iterator[Any] = itertools.repeat(fixed)
     elif option.prefetch:
-        batches = make_loader(dataset, config.batch_size, seed=config.seed, start=0)
+        batches = make_loader(dataset, config.batch_size, seed=config.seed, start=0, background=True)
     else:
         batches = _inline_batches(dataset, config)
     autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if option.precision == "bf16"
@@ -101,9 +107,12 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=5, help="timed blocks per option (interleaved)")
     parser.add_argument("--steps", type=int, default=10, help="steps per block")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (the trainer keeps freed memory for reuse)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = False if args.default_malloc else keep_freed_memory()
     config = TrainConfig(data=str(ensure_synthetic()), iters=10_000)
     train_set, _ = build_datasets(config)
     steppers = {option: make_stepper(option, config, train_set) for option in OPTIONS}
@@ -120,12 +129,12 @@ def main() -> None:
     print(machine())
     print(f"torch {torch.__version__}, {platform.machine()}, {torch.get_num_threads()} threads; tiny preset, batch "
           f"{config.batch_size} x {config.crop[0]}x{config.crop[1]}, Synthcity; median (min-max) of {args.blocks} "
-          f"interleaved blocks of {args.steps} steps")
+          f"interleaved blocks of {args.steps} steps; freed memory kept for reuse: {'yes' if kept else 'no'}")
     baseline = statistics.median(speeds[OPTIONS[0]])
-    print(f"{'option':<36}{'images/s':>10}{'spread':>16}{'vs 47bc2cf':>12}")
+    print(f"{'option':<40}{'images/s':>10}{'spread':>16}{'vs 47bc2cf':>12}")
     for option, values in speeds.items():
         median = statistics.median(values)
-        print(f"{option.name:<36}{median:>10.1f}{f'{min(values):.1f}-{max(values):.1f}':>16}{median / baseline:>11.2f}x")
+        print(f"{option.name:<40}{median:>10.1f}{f'{min(values):.1f}-{max(values):.1f}':>16}{median / baseline:>11.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Tests for pspnet_edu.training.sampling: batches cover each epoch, restart exactly, shard by rank."""
+"""Tests for pspnet_edu.training.sampling: batches cover each epoch, restart exactly, shard by rank,
+and are the same whether a background thread prepares them or not."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import random
 import numpy as np
 import torch
 
-from pspnet_edu.training.sampling import EndlessBatches, SeededSamples, rng_state, set_rng_state
+import pytest
+
+from pspnet_edu.training import sampling
+from pspnet_edu.training.sampling import EndlessBatches, Inline, Prefetcher, SeededSamples, make_loader, rng_state, set_rng_state
 
 
 def test_endless_batches_cover_each_epoch_and_restart_exactly() -> None:
@@ -48,3 +52,34 @@ def test_rng_state_round_trip() -> None:
     expected = (float(torch.rand(())), random.random(), float(np.random.rand()))
     set_rng_state(state)
     assert (float(torch.rand(())), random.random(), float(np.random.rand())) == expected
+
+
+def test_the_batches_are_the_same_with_or_without_the_background_thread() -> None:
+    def draw(background: bool) -> list[torch.Tensor]:
+        loader = make_loader(Draws(), 2, seed=3, start=1, background=background)
+        try:
+            return [torch.stack([torch.as_tensor(column) for column in next(loader)]) for _ in range(5)]
+        finally:
+            loader.close()
+
+    torch.manual_seed(0)
+    inline, ahead = draw(False), draw(True)
+    assert all(torch.equal(a, b) for a, b in zip(inline, ahead))
+    assert not torch.equal(inline[0], inline[1])  # the draws do vary
+
+
+@pytest.mark.parametrize(("cores", "threads", "workers", "expected"), [
+    (2, 2, 0, Inline),  # every core runs a torch thread: the batches between the steps
+    (2, 1, 0, Prefetcher),  # a core to spare: prepared ahead
+    (2, 2, 1, Prefetcher),  # DataLoader processes do the work; the thread only waits for them
+])
+def test_the_background_thread_only_where_a_core_is_free(monkeypatch: pytest.MonkeyPatch, cores: int, threads: int,
+                                                       workers: int, expected: type) -> None:
+    monkeypatch.setattr(sampling.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(sampling.torch, "get_num_threads", lambda: threads)
+    assert sampling.spare_core() == (cores > threads)
+    loader = make_loader(Draws(), 2, seed=0, start=0, num_workers=workers)
+    try:
+        assert type(loader) is expected
+    finally:
+        loader.close()

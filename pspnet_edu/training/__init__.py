@@ -6,6 +6,7 @@
     loop        train(config, model, train_set, val_set): the loop around it (devices, precision, saving)
     setup       build_model, build_datasets, train_from_config: a run from its config alone (snapshots)
     sampling    seeds, the order of the images and their augmentation: exact resume
+    memory      freed memory kept for the next step (glibc's malloc thresholds): faster CPU steps
     checkpoint  last.pt: save, load safely, rebuild the model
     export      a finished run as small committed weights + a sidecar (course checkpoints)
     trained_on  the data a checkpoint was trained on, by its source (found again on any machine)

@@ -7,7 +7,8 @@ paper's step and nothing else: the logits ``{"out": ..., "aux": ...}``, the loss
 10x), then one step of the poly schedule. ``training.step`` says where each value is defined.
 
 Around it, what a trainer needs beyond the paper: an explicit device; bf16 autocast (CPU or
-CUDA) or fp16 AMP (CUDA); channels_last activations; exact resume (``training.sampling``);
+CUDA) or fp16 AMP (CUDA); channels_last activations; freed memory kept for the next step
+(``training.memory``); exact resume (``training.sampling``);
 atomic checkpoints (``training.checkpoint``); a run folder that is locked and checked
 before the work starts (``training.runfolder``); Ctrl-C / SIGTERM that save and stop
 (``training.stop``); the steps done saved whatever error stops the run (a corrupt label, an
@@ -47,6 +48,7 @@ from pspnet_edu.training import distributed
 from pspnet_edu.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint, saved_config
 from pspnet_edu.training.config import RESUMABLE_CHANGES, TrainConfig, config_differences, config_to_dict
 from pspnet_edu.training.history import TrainLog, write_history
+from pspnet_edu.training.memory import keep_freed_memory
 from pspnet_edu.training.optim import build_optimizer
 from pspnet_edu.training.runfolder import RunFolder
 from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, make_loader, rng_state, seed_everything, set_rng_state
@@ -139,6 +141,7 @@ def train(
     every step (tests send themselves signals from it). ``progress=None`` shows a tqdm bar only
     on an interactive terminal and when ``TQDM_DISABLE`` is not set.
     """
+    keep_freed_memory()  # the next step reuses this step's freed blocks (training.memory); same arithmetic
     dist = distributed.setup(config.device)
     try:
         device = distributed.resolve_device(config.device, dist)
