@@ -63,6 +63,10 @@ def test_runs_go_seed_by_seed_and_each_setting_may_have_its_own_seeds(base, tmp_
     started = [line.split(":")[0] for line in lines if "training" in line]
     assert started == ["--- none, seed 0", "--- B1-avg, seed 0", "--- none, seed 1", "--- B1-avg, seed 1"]
     assert list(results["settings"]) == ["none", "B1-avg"] and not (tmp_path / "order" / "B1-max").exists()
+    # B1-max's seed 0 finishes before none's seed 1: the results still list the settings in their order
+    results = run_settings(settings, {"none": [1], "B1-max": [0]}, tmp_path / "order", log=lines.append)
+    assert list(results["settings"]) == ["none", "B1-max"]
+    assert list(json.loads((tmp_path / "order" / "results.json").read_text())["settings"]) == ["none", "B1-max"]
     with pytest.raises(ValueError, match="at least one seed"):
         run_settings(settings, {"none": []}, tmp_path / "order")
 

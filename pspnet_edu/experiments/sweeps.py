@@ -87,6 +87,7 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int] | dict[s
 
     def record(name: str, run: dict[str, Any]) -> None:
         done[name, run["seed"]] = run
+        results["settings"] = {}  # rebuilt in the order of ``settings``, whichever run finished first
         for setting_name, setting in settings.items():
             runs = [done[setting_name, seed] for seed in seeds_of[setting_name] if (setting_name, seed) in done]
             if runs:
