@@ -30,7 +30,8 @@ demo: $(STAMP)
 # notebook under nbval in strict mode. An empty collection (exit status 5) fails the target.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 # PASSIVE: idle OpenMP threads sleep instead of spinning (2 torch threads stay fast when the
-# machine is busy); TQDM_DISABLE: no progress bars in test output.
+# machine is busy; on a quiet one the default training command was slower with it since its
+# batches are prepared between the steps, README "Timings"); TQDM_DISABLE: no progress bars.
 test: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE TQDM_DISABLE=1 $(BIN)/python -m pytest tests pspnet_edu notebooks --doctest-modules $(NBVAL)
 

@@ -9,15 +9,18 @@ normalisation), batch 8 of 128x256, so that data loading is counted as in a run:
                        the trainer's default where torch's threads take every core
     + prefetch         batches prepared by a background thread during the step: the trainer's
                        default where a core is free for it (training.sampling.spare_core)
-    + bf16             bfloat16 autocast (the documented fast option on CPUs with AVX512-BF16/AMX)
-    step only          the default step on one fixed batch: no data loading at all
+    + bf16             channels_last, inline, under bfloat16 autocast (the documented fast option
+                       on CPUs with AVX512-BF16/AMX)
+    step only          the channels_last step on one fixed batch: no data loading at all
 
 Like the trainer, the benchmark first keeps freed memory for reuse (``training.memory``), for
 every option alike; ``--default-malloc`` leaves glibc's malloc as it is, to see what that gives.
 
 The options run interleaved, one block of steps each in turn, so that a shared machine slows
 them alike; the figure is the median over the blocks of (images / seconds), with the spread
-(min-max) beside it.
+(min-max) beside it. The prefetching thread fills its queue (two batches) while the other
+options run, so here it costs less than in a training run, where it competes with every step
+(``training.sampling.spare_core`` gives that measurement).
 
 Run:  python benchmarks/bench_train.py [--blocks 5] [--steps 10] [--threads 2] [--default-malloc]
 
@@ -44,7 +47,7 @@ from pspnet_edu.loss import pspnet_loss
 from pspnet_edu.provenance import machine
 from pspnet_edu.training import TrainConfig, build_datasets, build_model, build_optimizer
 from pspnet_edu.training.memory import keep_freed_memory
-from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, EndlessBatches, SeededSamples, make_loader
+from pspnet_edu.training.sampling import GLOBAL_RNG_LOCK, make_loader
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,6 @@ OPTIONS = (
 )
 
 
-def _inline_batches(dataset: Any, config: TrainConfig) -> Iterator[Any]:
-    sampler = EndlessBatches(len(dataset), config.batch_size, seed=config.seed)
-    loader = torch.utils.data.DataLoader(SeededSamples(dataset, config.seed), batch_sampler=sampler,
-                                         generator=torch.Generator().manual_seed(config.seed))
-    return iter(loader)
-
-
 def make_stepper(option: Option, config: TrainConfig, dataset: Any) -> Callable[[], None]:
     """One training step of ``option``, with its own model, optimiser and batch stream."""
     model = build_model(config).train()
@@ -78,12 +74,12 @@ def make_stepper(option: Option, config: TrainConfig, dataset: Any) -> Callable[
         model = model.to(memory_format=torch.channels_last)
     optimizer, scheduler = build_optimizer(model, config)
     if option.prefetch is None:
-        fixed = next(_inline_batches(dataset, config))
+        fixed = next(make_loader(dataset, config.batch_size, seed=config.seed, start=0, background=False))
         batches: Iterator[Any] = itertools.repeat(fixed)
     elif option.prefetch:
         batches = make_loader(dataset, config.batch_size, seed=config.seed, start=0, background=True)
     else:
-        batches = _inline_batches(dataset, config)
+        batches = make_loader(dataset, config.batch_size, seed=config.seed, start=0, background=False)
     autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if option.precision == "bf16"
                 else contextlib.nullcontext())
 
@@ -134,7 +130,8 @@ def main() -> None:
     print(f"{'option':<40}{'images/s':>10}{'spread':>16}{'vs 47bc2cf':>12}")
     for option, values in speeds.items():
         median = statistics.median(values)
-        print(f"{option.name:<40}{median:>10.1f}{f'{min(values):.1f}-{max(values):.1f}':>16}{median / baseline:>11.2f}x")
+        spread = f"{min(values):.1f}-{max(values):.1f}"
+        print(f"{option.name:<40}{median:>10.1f}{spread:>16}{median / baseline:>11.2f}x")
 
 
 if __name__ == "__main__":

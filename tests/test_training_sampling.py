@@ -6,12 +6,12 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
 
-import pytest
-
 from pspnet_edu.training import sampling
-from pspnet_edu.training.sampling import EndlessBatches, Inline, Prefetcher, SeededSamples, make_loader, rng_state, set_rng_state
+from pspnet_edu.training.sampling import (EndlessBatches, Inline, Prefetcher, SeededSamples, make_loader, rng_state,
+                                          set_rng_state)
 
 
 def test_endless_batches_cover_each_epoch_and_restart_exactly() -> None:

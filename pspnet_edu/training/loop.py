@@ -232,7 +232,8 @@ def _loop(run: _Run, train_set: torch.utils.data.Dataset, on_step: Callable[[int
     per_process = config.batch_size // run.dist.world_size
     batches = make_loader(train_set, per_process, seed=config.seed, start=start, rank=run.dist.rank,
                           world_size=run.dist.world_size, num_workers=config.num_workers,
-                          pin_memory=run.device.type == "cuda")
+                          pin_memory=run.device.type == "cuda",
+                          background=None if run.device.type == "cpu" else True)  # a GPU step leaves the CPU free
     show_bar = progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("TQDM_DISABLE"))
     bar = tqdm(total=config.iters, initial=start, desc="train", unit="it", dynamic_ncols=True,
                disable=not (show_bar and run.dist.is_main))

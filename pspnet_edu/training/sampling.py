@@ -201,7 +201,7 @@ class Inline:
         return next(self._batches)
 
     def close(self) -> None:
-        pass
+        self._batches = iter(())  # lets DataLoader workers, if any, shut down
 
 
 def spare_core() -> bool:
@@ -209,9 +209,13 @@ def spare_core() -> bool:
 
     A background thread on a machine whose cores all run torch's threads does not overlap with
     the step: it takes a core from one of them, and each parallel operation waits for its
-    slowest thread. The default training command (two threads, two cores, AMD EPYC without
-    AVX-512) ran its 60 steps in 22.3 s with the thread and 19.0 s with the batches prepared
-    between the steps (2026-12-06, median of 2; the batches alone took 1.9 s).
+    slowest thread. The default training command's 60 steps with their batches (two threads, two
+    cores, AMD EPYC without AVX-512, glibc's malloc as it was) took 22.3 s with the thread and
+    19.0 s with the batches prepared between the steps (2026-12-06, median of 2; the batches alone
+    took 1.9 s). Only this process is counted: two runs of one thread each side by side
+    (``make demo``) keep their threads, which measured as fast as without (200 steps: 52-54 s
+    against 53-55 s). Affinity is not a CPU quota: in a container limited by cgroups, pass
+    ``background`` to :func:`make_loader` explicitly.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return cores > torch.get_num_threads()
@@ -227,8 +231,8 @@ def make_loader(dataset: torch.utils.data.Dataset, batch_size: int, *, seed: int
     the work, which on a small CPU compete with the training for the cores); else between the
     steps (:class:`Inline`). The batches are the same either way.
     """
-    batches = EndlessBatches(len(dataset), batch_size, seed=seed, rank=rank, world_size=world_size,  # type: ignore[arg-type]
-                             start=start)
+    batches = EndlessBatches(len(dataset), batch_size, seed=seed, rank=rank,  # type: ignore[arg-type]
+                             world_size=world_size, start=start)
     loader = torch.utils.data.DataLoader(
         SeededSamples(dataset, seed), batch_sampler=batches, num_workers=num_workers, pin_memory=pin_memory,
         generator=torch.Generator().manual_seed(seed))  # not the global RNG: see SeededSamples
