@@ -214,8 +214,8 @@ def spare_core() -> bool:
     19.0 s with the batches prepared between the steps (2026-12-06, median of 2; the batches alone
     took 1.9 s). Only this process is counted: two runs of one thread each side by side
     (``make demo``) keep their threads, which measured as fast as without (200 steps: 52-54 s
-    against 53-55 s). Affinity is not a CPU quota: in a container limited by cgroups, pass
-    ``background`` to :func:`make_loader` explicitly.
+    against 53-55 s). Affinity is not a CPU quota: in a container limited by cgroups this counts
+    cores the process may not get (then :func:`make_loader` takes ``background`` explicitly).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return cores > torch.get_num_threads()
