@@ -29,7 +29,7 @@ import sys
 
 M_TRIM_THRESHOLD = -1  # glibc malloc.h: free memory at the top of the heap kept before giving it back
 M_MMAP_THRESHOLD = -3  # glibc malloc.h: blocks at least this large get their own mmap
-MMAP_THRESHOLD = 32 * 2**20  # the largest glibc accepts on 64-bit (HEAP_MAX_SIZE / 2)
+MMAP_THRESHOLD = 32 * 2**20  # the ceiling of glibc's own sliding threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
 TRIM_THRESHOLD = 2**30  # 1 GiB
 
 
