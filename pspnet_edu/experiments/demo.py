@@ -24,8 +24,8 @@ from pspnet_edu.training import TrainConfig
 # 200 s for the two trainings side by side, one core each: the previous recipe (heads at 10x, 64
 # channels per level) took 192 s on 2 cores of a CPU with AVX-512; this one took 239 s on 2 cores of
 # an AMD EPYC with AVX2 only, and 225 s there once the trainer kept freed memory for reuse (the same
-# weights; README, "Timings on a CPU without AVX-512"): over the budget there; on another machine of that
-# kind, 197 s with the same weights (847dc43, quiet): the budget holds on some machines of the kind, not all.
+# weights; README, "Timings on a CPU without AVX-512"): over the budget there; on another
+# machine of that kind 197 s, the same mIoUs (847dc43, quiet): within it on one machine, not the other.
 DEMO_RECIPE = TrainConfig(
     # Deviation: paper 1/N of the backbone channels per level (32 here). Measured with the heads at
     # 1x, 10 seeds each (results/lottery/head_lr1_ch*.json): 32 learnt the glow in 8/10 seeds, 48 and
