@@ -2,15 +2,18 @@
 
     python results/lottery/collect_init.py RUNS_DIR results/lottery/zero_init.json
 
-RUNS_DIR/NAME/seedS/history.json as drive_init.py wrote them (DEMO_RECIPE of commit 8e591d7, whose
-training is the ten-seed ablation's: its FCN and PSPNet of the same seed, from
-results/ablate_ppm_10seeds.json, are the pairs). A pair is read when its two IoUs average >= 0.6.
-The thin-class aim of issue 18, seed by seed: no thin class more than 0.03 below the same seed's FCN.
+RUNS_DIR/NAME/seedS/history.json and last.pt (its training seconds) as drive_init.py wrote them
+(DEMO_RECIPE of commit 8e591d7, whose training is the ten-seed ablation's: its FCN and PSPNet of
+the same seed, from results/ablate_ppm_10seeds.json, are the pairs). A pair is read when its two
+IoUs average >= 0.6. The thin-class aim of issue 18, seed by seed: no thin class more than 0.03
+below the same seed's FCN.
 """
 import json
 import statistics
 import sys
 from pathlib import Path
+
+import torch
 
 from pspnet_edu.provenance import provenance
 
@@ -34,7 +37,7 @@ def main(runs: Path, out: Path) -> None:
     names = ablation["class_names"]
     base = {k: {r["seed"]: dict(zip(names, r["iou"])) for r in ablation["settings"][k]["runs"]}
             for k in ("none", "B1236-avg")}
-    result = {"about": __doc__.strip().splitlines()[-4:], "settings": {}, "provenance": provenance()}
+    result = {"about": __doc__.strip().splitlines()[4:], "settings": {}, "provenance": provenance()}
     for name, about in SETTINGS.items():
         seeds = []
         for path in sorted((runs / name).glob("seed*/history.json"), key=lambda p: int(p.parent.name[4:])):
@@ -45,7 +48,9 @@ def main(runs: Path, out: Path) -> None:
             first = {pair: next((v["iteration"] for v in val
                                  if sum(dict(zip(history["class_names"], v["iou"]))[c] for c in cs) / 2 >= 0.6), None)
                      for pair, cs in PAIRS.items()}
-            seeds.append({"seed": seed, "iteration": val[-1]["iteration"], "miou": round(val[-1]["miou"], 4),
+            seconds = torch.load(path.parent / "last.pt", map_location="cpu", weights_only=False)["seconds"]
+            seeds.append({"seed": seed, "iteration": val[-1]["iteration"], "seconds": round(seconds, 1),
+                          "miou": round(val[-1]["miou"], 4),
                           **{pair: round(sum(iou[c] for c in cs) / 2, 3) for pair, cs in PAIRS.items()},
                           "first read at": first,
                           "thin": {c: round(iou[c], 4) for c in THIN},

@@ -10,8 +10,8 @@ val split once (whole images, fp32); one confusion matrix per image. For each th
   60 images (with replacement), averaged over the seeds: the part the evaluation set's size alone
   would give;
 - for a pair of networks of the same seed (PSPNet - FCN, control - FCN; FCN - the FCN of the next
-  seed as the reference of seed noise alone): the seed_sd of the difference and the bootstrap_sd
-  of the difference, resampling the same images for both.
+  seed, seed 9's next being 0, as the reference of seed noise alone): the mean and the seed_sd of
+  the difference and the bootstrap_sd of the difference, resampling the same images for both.
 If bootstrap_sd is close to seed_sd, a larger val split would steady the per-seed comparison; if
 it is well below, the spread is the trained networks' own.
 """
@@ -62,7 +62,7 @@ def main(runs: Path, out: Path) -> None:
     def row(values: np.ndarray) -> dict:
         return dict(zip(THIN, np.round(values, 4).tolist()))
 
-    result = {"about": __doc__.strip().splitlines()[2:6], "settings": {}, "differences": {},
+    result = {"about": __doc__.strip().splitlines()[4:], "settings": {}, "differences": {},
               "provenance": provenance()}
     for s in SETTINGS:
         result["settings"][s] = {
