@@ -57,7 +57,9 @@ def collect(runs: Path, out: Path) -> None:
         by_step = [dict(zip(history["class_names"], v["iou"])) for v in history["val"]]
         last = by_step[-1]
         pair = {p: round(statistics.mean(last[c] for c in cs), 3) for p, cs in PAIRS.items()}
-        rows.append({"init": init_seed, "data": data_seed, "miou": round(history["val"][-1]["miou"], 4), **pair,
+        seconds = torch.load(history_path.parent / "last.pt", map_location="cpu", weights_only=False)["seconds"]
+        rows.append({"init": init_seed, "data": data_seed, "seconds": round(seconds, 1),
+                     "miou": round(history["val"][-1]["miou"], 4), **pair,
                      "terrain/vegetation by step": {v["iteration"]: round(statistics.mean(d[c] for c in PAIRS["terrain/vegetation"]), 3)
                                                     for v, d in zip(history["val"], by_step)},
                      "clouds read": pair["terrain/vegetation"] >= 0.6,
