@@ -1,4 +1,4 @@
-"""Which part of a training seed decides whether the FCN reads the clouds: its initial weights or its data?
+"""Which part of a training seed decides whether the FCN reads the clouds: its initial weights or its draws?
 
     RUNS=DIR PYTHONPATH=. python results/lottery/cross_seeds.py INIT_SEED DATA_SEED   # one run
     python results/lottery/cross_seeds.py collect DIR results/lottery/cross_seeds.json
