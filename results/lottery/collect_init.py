@@ -15,21 +15,21 @@ from pathlib import Path
 
 import torch
 
+from pspnet_edu.data import CONTEXT_PAIRS, THIN_CLASSES as THIN
+from pspnet_edu.experiments.curves import LEARNT
+from pspnet_edu.experiments.stats import paired_t
 from pspnet_edu.provenance import provenance
 
 SETTINGS = {
     "zh": "PSPNet whose head conv starts with zero weights on the pooled channels (zero_head_ppm)",
     "zg": "PSPNet whose pyramid branches' BatchNorm weights start at 0 (zero_gamma; seeds 0-3, stopped)",
 }
-PAIRS = {"bus/train": ("bus", "train"), "terrain/vegetation": ("terrain", "vegetation")}
-THIN = ("pole", "traffic sign", "person", "car")
+PAIRS = {"/".join(pair): pair for pair in CONTEXT_PAIRS}  # "bus/train", "terrain/vegetation"
 
 
-def paired(diffs: list[float]) -> dict:
-    """Mean of paired differences and its t statistic (n - 1 degrees of freedom)."""
-    mean = statistics.mean(diffs)
-    sd = statistics.stdev(diffs) if len(diffs) > 1 else float("nan")
-    return {"mean": round(mean, 4), "t": round(mean / (sd / len(diffs) ** 0.5), 2) if sd else None}
+def paired(a: list[float], b: list[float]) -> dict:
+    """Mean of the paired differences a - b and their t statistic (n - 1 degrees of freedom)."""
+    return {"mean": round(statistics.mean(x - y for x, y in zip(a, b)), 4), "t": round(paired_t(a, b), 2)}
 
 
 def main(runs: Path, out: Path) -> None:
@@ -46,7 +46,7 @@ def main(runs: Path, out: Path) -> None:
             iou = dict(zip(history["class_names"], val[-1]["iou"]))
             seed = int(path.parent.name[4:])
             first = {pair: next((v["iteration"] for v in val
-                                 if sum(dict(zip(history["class_names"], v["iou"]))[c] for c in cs) / 2 >= 0.6), None)
+                                 if sum(dict(zip(history["class_names"], v["iou"]))[c] for c in cs) / 2 >= LEARNT), None)
                      for pair, cs in PAIRS.items()}
             seconds = torch.load(path.parent / "last.pt", map_location="cpu", weights_only=False)["seconds"]
             seeds.append({"seed": seed, "iteration": val[-1]["iteration"], "seconds": round(seconds, 1),
@@ -59,12 +59,14 @@ def main(runs: Path, out: Path) -> None:
         if not seeds:
             continue
         summary = {"seeds": len(seeds), "miou_mean": round(statistics.mean(s["miou"] for s in seeds), 4),
-                   **{f"{pair} read": sum(s[pair] >= 0.6 for s in seeds) for pair in PAIRS},
+                   **{f"{pair} read": sum(s[pair] >= LEARNT for s in seeds) for pair in PAIRS},
                    "thin aim met (seeds)": sum(min(s["thin minus FCN"].values()) >= -0.03 for s in seeds)}
-        for other in ("FCN", "PSPNet"):
-            key = f"thin minus {other}"
-            summary[f"{key}, paired"] = {c: paired([s[key][c] for s in seeds]) for c in THIN}
-            summary[f"{key}, paired"]["four together"] = paired([statistics.mean(s[key].values()) for s in seeds])
+        for other, setting in (("FCN", "none"), ("PSPNet", "B1236-avg")):
+            theirs = [base[setting][s["seed"]] for s in seeds]
+            summary[f"thin minus {other}, paired"] = {
+                **{c: paired([s["thin"][c] for s in seeds], [t[c] for t in theirs]) for c in THIN},
+                "four together": paired([statistics.mean(s["thin"].values()) for s in seeds],
+                                        [statistics.mean(t[c] for c in THIN) for t in theirs])}
         result["settings"][name] = {"about": about, "summary": summary, "runs": seeds}
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v["summary"] for k, v in result["settings"].items()}, indent=1))
