@@ -1,0 +1,211 @@
+"""A cloud cue that only the whole sky tells: does the FCN stop reading it, and does PSPNet still learn it?
+
+    python results/lottery/cloud_share.py data DIR [CELL LOW HIGH]      # a variant Synthcity, in DIR
+    DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED
+    python results/lottery/cloud_share.py local [CELL LOW HIGH]         # the ideal local reader
+    python results/lottery/cloud_share.py collect OUT.json LABEL=RUNS:CELL:LOW:HIGH ...
+
+In Synthcity v4 the clouds are a *presence* cue: a cloudy sky has white clouds over 30-50 % of it,
+a clear sky none, so almost any window of sky shows which it is. The FCN read it in 4 of 10 seeds
+(results/ablate_ppm_10seeds.json), on green ground up to 100 px below the sky (its dilated layers
+reach that far). Here the clouds become a *share*: every sky has clouds, over a share u of the sky
+left visible by the buildings, u ~ U(LOW, HIGH) under a "clear" sky (terrain) and 1 - u under a
+"cloudy" one (vegetation), with HIGH < 0.5; the cloud field's cell is H/CELL (v4: H/10; larger
+clouds, so that a window of a few of them is a poor sample of the whole). Tried: A = 4 0.35 0.47
+(the defaults), B = 3 0.30 0.45. Whether more than half the visible sky is cloud is what the PPM's
+1x1 bin can read (the averages of a cloud and of a sky feature), and what a window of sky often
+gets wrong. Everything else is Synthcity v4's drawing code (u is drawn where v4 drew its cover), the
+glow included (drawn before the clouds, so clouds may hide part of it, as in v4). The scenes are not
+v4's: the larger cloud cells take fewer random numbers, so what is drawn after the sky differs. The
+four versions of a scene still differ only in the sky (the cues are drawn whatever their values).
+
+``local``: for 200 scenes of v4 and of the variant, the accuracy on the green ground of an ideal
+reader that sees only the sky in a band of columns centred on each green pixel (all sky rows) and
+thresholds its cloud share at the best single value: 1.0 means a window of that width always
+tells. ``run``: one DEMO_RECIPE training, PSPNet (psp), without the pyramid (fcn) or the capacity
+control (ctl; the ablation's B1236-avg, none and B1236-control), evaluated every 200 steps, one
+thread, in RUNS/NAME/seedS (its log: RUNS/NAME_seedS.log, last line its seconds). ``collect``: per
+variant, pair IoUs per evaluation, the seeds that learnt each pair (pair IoU >= 0.6 at step 800),
+mIoU and the thin classes (PSPNet - FCN of the same seed), beside the ten-seed ablation on v4.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pspnet_edu.data.scene as scene
+from pspnet_edu.data import CLASS_NAMES, CONTEXT_PAIRS, THIN_CLASSES
+from pspnet_edu.data.labels import LABEL_ID
+from pspnet_edu.experiments.curves import LEARNT
+
+CELL = 4.0  # the cloud field's cell is H / CELL (v4: H / 10)
+SHARE = (0.35, 0.47)  # cloud share of the visible sky under a "clear" sky; 1 - share under a cloudy one
+PAIRS = {"/".join(pair): pair for pair in CONTEXT_PAIRS}  # "bus/train", "terrain/vegetation"
+NETWORKS = {"psp": "B1236-avg", "fcn": "none", "ctl": "B1236-control"}  # the ablation's names
+_v4_buildings = scene.draw_buildings
+_pending: dict = {}
+
+
+def draw_sky(canvas: scene.Canvas, rng: np.random.Generator, street: scene.Street) -> None:
+    """v4's sky and glow; the clouds wait for the buildings (their share is of the sky left visible)."""
+    height, width = canvas.height, canvas.width
+    rows = (np.arange(height, dtype=np.float32) / street.horizon)[:, None, None]
+    top, low = scene.jitter(rng, scene.SKY_TOP, 0.06), scene.jitter(rng, scene.SKY_LOW, 0.05)
+    sky = top + (low - top) * np.clip(rows, 0, 1)
+    canvas.rgb[:] = sky * (1 + 0.04 * canvas.fine[..., None])
+    canvas.label[:] = LABEL_ID["sky"]
+    canvas.instance[:] = LABEL_ID["sky"]
+    sky_rows = slice(0, int(street.horizon))
+    glow_field, glow_cover = scene.value_noise(rng, height, width, height / 8), rng.uniform(*scene.GLOW_COVER)
+    cloud_field, share = scene.value_noise(rng, height, width, height / CELL), rng.uniform(*SHARE)
+    if street.dusk:
+        glow = scene._patches(glow_field, sky_rows, glow_cover)
+        canvas.rgb[sky_rows] = (canvas.rgb * (1 - glow) + np.float32(scene.GLOW) * glow)[sky_rows]
+    _pending["clouds"] = (cloud_field, 1 - share if street.cloudy else share, sky)
+
+
+def draw_buildings(canvas: scene.Canvas, rng: np.random.Generator, street: scene.Street) -> None:
+    """v4's buildings, then clouds over exactly ``share`` of the sky they leave visible."""
+    _v4_buildings(canvas, rng, street)
+    cloud_field, share, sky = _pending.pop("clouds")
+    visible = (canvas.label == LABEL_ID["sky"]) & (np.arange(canvas.height)[:, None] < int(street.horizon))
+    threshold = np.quantile(cloud_field[visible], 1 - share)
+    white = (np.clip((cloud_field - threshold) / 0.08 + 0.5, 0, 1) * visible)[..., None]  # > 0.5 on `share`
+    canvas.rgb[:] = canvas.rgb * (1 - white) + (0.25 * sky + 0.75 * np.float32(0.95)) * white
+    _pending["white"] = white[..., 0]
+
+
+def use_cloud_share(cell: float = CELL, share: tuple[float, float] = SHARE) -> None:
+    """Draw Synthcity scenes with the share cue from now on (this process only)."""
+    global CELL, SHARE
+    CELL, SHARE = float(cell), (float(share[0]), float(share[1]))
+    scene.draw_sky, scene.draw_buildings = draw_sky, draw_buildings
+
+
+def cloud_mask(seed: int, cloudy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(labelIds, cloud mask) of scene ``seed``: v4 draws no clouds under a clear sky, so there its
+    clouds are where the cloudy and the clear version of the scene differ (the same random stream);
+    the share cue records its mask (white > 0.5)."""
+    rgb, label, _ = scene.draw_scene(np.random.default_rng(seed), 128, 256, False, cloudy)
+    if scene.draw_sky is draw_sky:
+        return label, _pending.pop("white") > 0.5
+    clear, _, _ = scene.draw_scene(np.random.default_rng(seed), 128, 256, False, False)
+    return label, np.abs(rgb.astype(np.int16) - clear).sum(-1) > 30
+
+
+def local_reader(scenes: int = 200, widths: tuple[int, ...] = (32, 64, 96, 128, 192)) -> dict:
+    """Accuracy on green pixels of the best threshold on the cloud share of a band of sky columns."""
+    thresholds = np.linspace(0.02, 0.8, 40)
+    right = {w: np.zeros(len(thresholds)) for w in widths}
+    total = 0
+    for index in range(scenes):
+        cloudy = bool(index % 2)
+        label, white = cloud_mask(1000 + index, cloudy)
+        sky = label == LABEL_ID["sky"]
+        green = (label == LABEL_ID["vegetation"]) | (label == LABEL_ID["terrain"])
+        columns = np.nonzero(green.any(0))[0]
+        cloud_sum = np.concatenate([[0], np.cumsum((white & sky).sum(0))])
+        sky_sum = np.concatenate([[0], np.cumsum(sky.sum(0))])
+        pixels = green.sum(0)[columns]
+        total += pixels.sum()
+        for w in widths:
+            a, b = np.clip(columns - w // 2, 0, label.shape[1]), np.clip(columns + w // 2, 0, label.shape[1])
+            share = (cloud_sum[b] - cloud_sum[a]) / np.maximum(sky_sum[b] - sky_sum[a], 1)
+            right[w] += (((share[None] > thresholds[:, None]) == cloudy) * pixels[None]).sum(1)
+    return {str(w): round(float(right[w].max() / total), 3) for w in widths}
+
+
+def run(name: str, seed: int) -> None:
+    import torch
+
+    from pspnet_edu.experiments.demo import DEMO_RECIPE
+    from pspnet_edu.experiments.sweeps import PPM_VARIANTS, with_model
+    from pspnet_edu.training import train_from_config
+
+    torch.set_num_threads(1)
+    config = with_model(DEMO_RECIPE, **PPM_VARIANTS[NETWORKS[name]])
+    config = dataclasses.replace(config, seed=seed, eval_every=200, data=os.environ["DATA"],
+                                 out=f"{os.environ['RUNS']}/{name}/seed{seed}")
+    start = time.time()
+    train_from_config(config, progress=False)
+    print(json.dumps({"name": name, "seed": seed, "seconds": round(time.time() - start, 1)}))
+
+
+def collect_design(runs: Path) -> dict:
+    """The runs of one design: RUNS/{psp,fcn}/seedS/history.json and the logs RUNS/{name}_seedS.log."""
+    from pspnet_edu.experiments.stats import paired_t
+
+    networks = {}
+    for name in (n for n in NETWORKS if (runs / n).is_dir()):
+        rows = []
+        for history_path in sorted((runs / name).glob("seed*/history.json"), key=lambda p: int(p.parent.name[4:])):
+            seed = int(history_path.parent.name[4:])
+            history = json.loads(history_path.read_text())
+            by_step = [dict(zip(history["class_names"], v["iou"])) for v in history["val"]]
+            pairs = {p: [round(statistics.mean(iou[c] for c in cs), 3) for iou in by_step] for p, cs in PAIRS.items()}
+            log = json.loads((runs / f"{name}_seed{seed}.log").read_text().strip().splitlines()[-1])
+            rows.append({"seed": seed, "pairs": pairs, "miou": round(history["val"][-1]["miou"], 4),
+                         "thin": {c: round(by_step[-1][c], 3) for c in THIN_CLASSES},
+                         "seconds": round(log.get("seconds", log.get("time", 0.0)), 1)})
+        networks[name] = {"steps": [v["iteration"] for v in history["val"]], "runs": rows,
+                          "learnt": {p: [r["seed"] for r in rows if r["pairs"][p][-1] >= LEARNT] for p in PAIRS},
+                          "miou_mean": round(statistics.mean(r["miou"] for r in rows), 4)}
+    by_seed = {name: {r["seed"]: r for r in networks[name]["runs"]} for name in networks}
+    seeds = sorted(set(by_seed["psp"]) & set(by_seed["fcn"]))
+    thin = {}
+    for c in THIN_CLASSES:
+        a, b = [by_seed["psp"][s]["thin"][c] for s in seeds], [by_seed["fcn"][s]["thin"][c] for s in seeds]
+        thin[c] = {"mean": round(statistics.mean(a) - statistics.mean(b), 3), "t": round(paired_t(a, b), 2),
+                   "seeds_within_0.03": sum(x - y >= -0.03 for x, y in zip(a, b))}
+    all_four = [s for s in seeds if all(by_seed["psp"][s]["thin"][c] - by_seed["fcn"][s]["thin"][c] >= -0.03
+                                        for c in THIN_CLASSES)]
+    return {"networks": networks, "thin_psp_minus_fcn": thin, "seeds_thin_all_within_0.03": all_four}
+
+
+def collect(out: Path, designs: list[str]) -> None:
+    """designs: LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH, one per data set tried."""
+    v4 = json.loads(Path("results/ablate_ppm_10seeds.json").read_text())
+    v4_learnt = {}
+    for name, setting in NETWORKS.items():
+        runs = v4["settings"][setting]["runs"]
+        v4_learnt[name] = {p: [r["seed"] for r in runs if statistics.mean(
+            r["iou"][v4["class_names"].index(c)] for c in cs) >= LEARNT] for p, cs in PAIRS.items()}
+    result = {"about": __doc__.strip().splitlines()[0], "threshold": LEARNT,
+              "v4_learnt (results/ablate_ppm_10seeds.json)": v4_learnt,
+              "v4_local_reader": local_reader(), "designs": {}}  # before any patching: v4's drawing
+    for item in designs:
+        label, spec = item.split("=", 1)
+        runs, cell, low, high = spec.split(":")
+        use_cloud_share(float(cell), (float(low), float(high)))
+        result["designs"][label] = {"cell": f"H/{float(cell):g}", "share": SHARE,
+                                    "local_reader": local_reader(), **collect_design(Path(runs))}
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({label: {n: v["learnt"] for n, v in d["networks"].items()} for label, d in result["designs"].items()},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    design = [float(a) for a in sys.argv[3 if command == "data" else 2:]] if command in ("data", "local") else []
+    design_args = (design[0], (design[1], design[2])) if design else ()  # CELL SHARE_LOW SHARE_HIGH
+    if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH]
+        use_cloud_share(*design_args)
+        from pspnet_edu.data.synthetic import generate_synthetic
+        print(generate_synthetic(sys.argv[2]))
+    elif command == "run":
+        run(sys.argv[2], int(sys.argv[3]))
+    elif command == "local":  # local [CELL SHARE_LOW SHARE_HIGH]
+        v4 = local_reader()
+        use_cloud_share(*design_args)
+        print(json.dumps({"window_widths_px": "accuracy", "v4": v4, f"share_cue H/{CELL:g} {SHARE}": local_reader()}))
+    elif command == "collect":  # collect OUT LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH ...
+        collect(Path(sys.argv[2]), sys.argv[3:])
+    else:
+        sys.exit(f"unknown command {command!r}: use data, run, local or collect")
