@@ -1,6 +1,6 @@
 """A cloud cue only the whole sky tells: does the FCN stop reading it, does PSPNet still learn it?
 
-    python results/lottery/cloud_share.py data DIR [CELL LOW HIGH]      # a variant Synthcity, in DIR
+    python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]]   # a variant Synthcity in DIR
     DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED \
         > RUNS/NAME_seedSEED.log                                        # one run and its log
     python results/lottery/cloud_share.py local [CELL LOW HIGH]         # the ideal local reader
@@ -211,10 +211,10 @@ if __name__ == "__main__":
     command = sys.argv[1]
     design = [float(a) for a in sys.argv[3 if command == "data" else 2:]] if command in ("data", "local") else []
     design_args = (design[0], (design[1], design[2])) if design else ()  # CELL SHARE_LOW SHARE_HIGH
-    if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH]
+    if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH [SYNTHCITY_SEED]]
         use_cloud_share(*design_args)
         from pspnet_edu.data.synthetic import generate_synthetic
-        print(generate_synthetic(sys.argv[2]))
+        print(generate_synthetic(sys.argv[2], seed=int(design[3]) if len(design) > 3 else 0))
     elif command == "run":
         run(sys.argv[2], int(sys.argv[3]))
     elif command == "local":  # local [CELL SHARE_LOW SHARE_HIGH]
