@@ -1,8 +1,7 @@
 """A cloud cue only the whole sky tells: does the FCN stop reading it, does PSPNet still learn it?
 
     python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]]   # a variant Synthcity in DIR
-    DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED \
-        > RUNS/NAME_seedSEED.log                                        # one run and its log
+    DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED   # one run
     python results/lottery/cloud_share.py local [CELL LOW HIGH]         # the ideal local reader
     [V4_RUNS=DIR] python results/lottery/cloud_share.py collect OUT.json LABEL=RUNS:CELL:LOW:HIGH ...
 
@@ -25,7 +24,7 @@ green ground of an ideal reader that sees only the sky in a band of columns cent
 pixel (all sky rows) and thresholds its cloud share at the best of 40 values in 0.02-0.8, picked on
 the same scenes (slightly optimistic): 1.0 means a window of that width always tells. ``run``: one DEMO_RECIPE training, PSPNet (psp), without the pyramid (fcn) or the capacity
 control (ctl; the ablation's B1236-avg, none and B1236-control), evaluated every 200 steps, one
-thread, in RUNS/NAME/seedS; it prints its seconds (the last line of the log `collect` reads).
+thread, in RUNS/NAME/seedS (its training seconds: the checkpoint's record, as cross_seeds.py reads it).
 ``collect``: per variant, pair IoUs per evaluation, the seeds that learnt each pair (pair IoU >= 0.6
 at step 800), mIoU and the thin classes (PSPNet - FCN of the same seed, from unrounded IoUs),
 beside the ten-seed ablation on v4; with V4_RUNS (its run folders, DIR/SETTING/seedS), also how
@@ -142,7 +141,9 @@ def run(name: str, seed: int) -> None:
 
 
 def collect_design(runs: Path) -> dict:
-    """The runs of one design: RUNS/{psp,fcn,ctl}/seedS/history.json and the logs RUNS/NAME_seedS.log."""
+    """The runs of one design: RUNS/{psp,fcn,ctl}/seedS/history.json and last.pt."""
+    import torch
+
     from pspnet_edu.experiments.stats import paired_t
 
     networks, last_iou = {}, {}
@@ -153,16 +154,15 @@ def collect_design(runs: Path) -> dict:
             history = json.loads(history_path.read_text())
             by_step = [dict(zip(history["class_names"], v["iou"])) for v in history["val"]]
             pairs = {p: [round(statistics.mean(iou[c] for c in cs), 3) for iou in by_step] for p, cs in PAIRS.items()}
-            log = json.loads((runs / f"{name}_seed{seed}.log").read_text().strip().splitlines()[-1])
+            seconds = torch.load(history_path.parent / "last.pt", map_location="cpu", weights_only=False)["seconds"]
             rows.append({"seed": seed, "pairs": pairs, "miou": round(history["val"][-1]["miou"], 4),
                          "thin": {c: round(by_step[-1][c], 3) for c in THIN_CLASSES},
-                         "seconds": round(log.get("seconds", log.get("time", 0.0)), 1)})
+                         "seconds": round(seconds, 1)})
             last_iou[name, seed] = by_step[-1]
         networks[name] = {"steps": [v["iteration"] for v in history["val"]], "runs": rows,
                           "learnt": {p: [r["seed"] for r in rows if r["pairs"][p][-1] >= LEARNT] for p in PAIRS},
                           "miou_mean": round(statistics.mean(r["miou"] for r in rows), 4)}
-    by_seed = {name: {r["seed"]: r for r in networks[name]["runs"]} for name in networks}
-    seeds = sorted(set(by_seed["psp"]) & set(by_seed["fcn"]))
+    seeds = sorted(seed for name, seed in last_iou if name == "psp" and ("fcn", seed) in last_iou)
     thin = {}
     for c in THIN_CLASSES:
         a, b = [last_iou["psp", s][c] for s in seeds], [last_iou["fcn", s][c] for s in seeds]
@@ -186,6 +186,8 @@ def v4_by_step(runs: Path) -> dict:
 
 def collect(out: Path, designs: list[str]) -> None:
     """designs: LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH, one per data set tried."""
+    from pspnet_edu.provenance import portable_path, provenance, running_command
+
     v4 = json.loads(Path("results/ablate_ppm_10seeds.json").read_text())
     v4_learnt = {}
     for name, setting in NETWORKS.items():
@@ -196,12 +198,18 @@ def collect(out: Path, designs: list[str]) -> None:
               "v4_learnt (results/ablate_ppm_10seeds.json)": v4_learnt,
               "v4_learnt_by_step (V4_RUNS)": v4_by_step(Path(os.environ["V4_RUNS"])) if "V4_RUNS" in os.environ else None,
               "v4_local_reader": local_reader(), "designs": {}}  # before any patching: v4's drawing
+    readers = {}  # one local reader per drawing (B on two Synthcity seeds shares its)
     for item in designs:
         label, spec = item.split("=", 1)
         runs, cell, low, high = spec.split(":")
         use_cloud_share(float(cell), (float(low), float(high)))
+        if (CELL, SHARE) not in readers:
+            readers[CELL, SHARE] = local_reader()
         result["designs"][label] = {"cell": f"H/{float(cell):g}", "share": SHARE,
-                                    "local_reader": local_reader(), **collect_design(Path(runs))}
+                                    "local_reader": readers[CELL, SHARE], **collect_design(Path(runs))}
+    portable = [f"{item.split('=', 1)[0]}={portable_path(item.split('=', 1)[1])}" for item in designs]
+    with running_command(["python", "results/lottery/cloud_share.py", "collect", str(out), *portable]):
+        result["provenance"] = provenance()  # the run folders' paths without this machine's folders
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({label: {n: v["learnt"] for n, v in d["networks"].items()} for label, d in result["designs"].items()},
                      indent=1))
