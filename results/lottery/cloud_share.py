@@ -1,9 +1,10 @@
 """A cloud cue only the whole sky tells: does the FCN stop reading it, does PSPNet still learn it?
 
-    python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]]   # a variant Synthcity in DIR
+    python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]] [--variant-d|--variant-e]  # a data set
     DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED   # one run
     python results/lottery/cloud_share.py local [CELL LOW HIGH]         # the ideal local reader
-    [V4_RUNS=DIR] python results/lottery/cloud_share.py collect OUT.json LABEL=RUNS:CELL:LOW:HIGH ...
+    [V4_RUNS=DIR] python results/lottery/cloud_share.py collect OUT.json \
+        LABEL=RUNS:CELL:LOW:HIGH[:variant-d|:variant-e] ...
 
 In Synthcity v4 the clouds are a *presence* cue: a cloudy sky has white clouds over 30-50 % of it,
 a clear sky none, so almost any window of sky shows which it is. The FCN read it in 4 of 10 seeds
@@ -12,23 +13,27 @@ reach most of that distance). Here the clouds become a *share*: every sky has cl
 left visible by the buildings, u ~ U(LOW, HIGH) under a "clear" sky (terrain) and 1 - u under a
 "cloudy" one (vegetation), HIGH below 0.5 (not checked); the cloud field's cell is H/CELL (v4: H/10; larger
 clouds, so that a window of a few of them is a poor sample of the whole). Tried: A = 4 0.35 0.47
-(the defaults), B = 3 0.30 0.45. Whether more than half the visible sky is cloud is what the PPM's
+(the defaults), B = 3 0.30 0.45, C = 2 0.25 0.42, D = C with ``--variant-d`` (the glow painted
+over the clouds, the clouds crisper and whiter) and E = C with ``--variant-e`` (D with the glow over
+20-30 % of the sky instead of 30-45 %). Whether more than half the visible sky is cloud is what the PPM's
 1x1 bin can read (the averages of a cloud and of a sky feature), and what a window of sky often
 gets wrong. Everything else is Synthcity v4's drawing code (u is drawn where v4 drew its cover), the
-glow included (drawn before the clouds, so clouds may hide part of it, as in v4). The scenes are not
+glow included (drawn before the clouds, so clouds may hide part of it, as in v4; not in D or E). The scenes are not
 v4's: the larger cloud cells take fewer random numbers, so what is drawn after the sky differs. The
 four versions of a scene still differ only in the sky (the cues are drawn whatever their values).
 
 ``local``: for 200 scenes of v4 and of the variant (no glow: dusk False), the accuracy on the
 green ground of an ideal reader that sees only the sky in a band of columns centred on each green
 pixel (all sky rows) and thresholds its cloud share at the best of 40 values in 0.02-0.8, picked on
-the same scenes (slightly optimistic): 1.0 means a window of that width always tells. ``run``: one DEMO_RECIPE training, PSPNet (psp), without the pyramid (fcn) or the capacity
-control (ctl; the ablation's B1236-avg, none and B1236-control), evaluated every 200 steps, one
-thread, in RUNS/NAME/seedS (its training seconds: the checkpoint's record, as cross_seeds.py reads it).
-``collect``: per variant, pair IoUs per evaluation, the seeds that learnt each pair (pair IoU >= 0.6
-at step 800), mIoU and the thin classes (PSPNet - FCN of the same seed, from unrounded IoUs),
-beside the ten-seed ablation on v4; with V4_RUNS (its run folders, DIR/SETTING/seedS), also how
-many v4 seeds had learnt each pair at each evaluation.
+the same scenes (slightly optimistic): 1.0 means a window of that width always tells.
+``run``: one DEMO_RECIPE training, PSPNet (psp), without the pyramid (fcn) or the capacity control
+(ctl; the ablation's B1236-avg, none and B1236-control), evaluated every 200 steps, one thread, in
+RUNS/NAME/seedS (its training seconds: the checkpoint's record, as cross_seeds.py reads it).
+``collect``: per variant, over the runs that reached step 800 (a stopped run is left out), pair IoUs
+per evaluation, the seeds that learnt each pair (pair IoU >= 0.6 at step 800), mIoU and the thin
+classes (PSPNet - FCN of the same seed, from unrounded IoUs), beside the ten-seed ablation on v4;
+with V4_RUNS (its run folders, DIR/SETTING/seedS), also how many v4 seeds had learnt each pair at
+each evaluation.
 """
 from __future__ import annotations
 
@@ -49,8 +54,14 @@ from pspnet_edu.experiments.curves import LEARNT
 
 CELL = 4.0  # the cloud field's cell is H / CELL (v4: H / 10)
 SHARE = (0.35, 0.47)  # cloud share of the visible sky under a "clear" sky; 1 - share under a cloudy one
+VARIANT_D = False  # True: the glow painted last, over the clouds; the clouds crisper and whiter
+GLOW_COVER = scene.GLOW_COVER  # v4's (0.3, 0.45); E: D with (0.2, 0.3)
 PAIRS = {"/".join(pair): pair for pair in CONTEXT_PAIRS}  # "bus/train", "terrain/vegetation"
 NETWORKS = {"psp": "B1236-avg", "fcn": "none", "ctl": "B1236-control"}  # the ablation's names
+VARIANT_D_TEXT = ("the glow painted over the clouds (v4: under them), the clouds crisper (soft edge 0.02 of the "
+                  "noise field's range; v4 0.08) and whiter (90 % white; v4 75 %)")
+VARIANT_TEXT = {"": "v4's glow and cloud colours", "variant-d": VARIANT_D_TEXT,
+                "variant-e": VARIANT_D_TEXT + "; the glow over 20-30 % of the sky (v4 30-45 %)"}
 _v4_buildings = scene.draw_buildings
 _pending: dict = {}
 
@@ -65,29 +76,37 @@ def draw_sky(canvas: scene.Canvas, rng: np.random.Generator, street: scene.Stree
     canvas.label[:] = LABEL_ID["sky"]
     canvas.instance[:] = LABEL_ID["sky"]
     sky_rows = slice(0, int(street.horizon))
-    glow_field, glow_cover = scene.value_noise(rng, height, width, height / 8), rng.uniform(*scene.GLOW_COVER)
+    glow_field, glow_cover = scene.value_noise(rng, height, width, height / 8), rng.uniform(*GLOW_COVER)
     cloud_field, share = scene.value_noise(rng, height, width, height / CELL), rng.uniform(*SHARE)
-    if street.dusk:
-        glow = scene._patches(glow_field, sky_rows, glow_cover)
+    glow = scene._patches(glow_field, sky_rows, glow_cover) if street.dusk else None
+    if glow is not None and not VARIANT_D:
         canvas.rgb[sky_rows] = (canvas.rgb * (1 - glow) + np.float32(scene.GLOW) * glow)[sky_rows]
-    _pending["clouds"] = (cloud_field, 1 - share if street.cloudy else share, sky)
+    _pending["clouds"] = (cloud_field, 1 - share if street.cloudy else share, sky,
+                          glow if VARIANT_D else None)
 
 
 def draw_buildings(canvas: scene.Canvas, rng: np.random.Generator, street: scene.Street) -> None:
     """v4's buildings, then clouds over exactly ``share`` of the sky they leave visible."""
     _v4_buildings(canvas, rng, street)
-    cloud_field, share, sky = _pending.pop("clouds")
+    cloud_field, share, sky, glow = _pending.pop("clouds")
     visible = (canvas.label == LABEL_ID["sky"]) & (np.arange(canvas.height)[:, None] < int(street.horizon))
     threshold = np.quantile(cloud_field[visible], 1 - share)
-    white = (np.clip((cloud_field - threshold) / 0.08 + 0.5, 0, 1) * visible)[..., None]  # > 0.5 on `share`
-    canvas.rgb[:] = canvas.rgb * (1 - white) + (0.25 * sky + 0.75 * np.float32(0.95)) * white
+    edge, whiteness = (0.02, 0.9) if VARIANT_D else (0.08, 0.75)  # D: crisper, whiter clouds
+    white = (np.clip((cloud_field - threshold) / edge + 0.5, 0, 1) * visible)[..., None]  # > 0.5 on `share`
+    canvas.rgb[:] = canvas.rgb * (1 - white) + ((1 - whiteness) * sky + whiteness * np.float32(0.95)) * white
+    if glow is not None:  # VARIANT_D: v4's glow patches, painted on the visible sky, over the clouds
+        glow = glow * visible[..., None]
+        canvas.rgb[:] = canvas.rgb * (1 - glow) + np.float32(scene.GLOW) * glow
     _pending["white"] = white[..., 0]
 
 
-def use_cloud_share(cell: float = CELL, share: tuple[float, float] = SHARE) -> None:
-    """Draw Synthcity scenes with the share cue from now on (this process only)."""
-    global CELL, SHARE
-    CELL, SHARE = float(cell), (float(share[0]), float(share[1]))
+def use_cloud_share(cell: float = CELL, share: tuple[float, float] = SHARE, variant: str = "") -> None:
+    """Draw Synthcity scenes with the share cue from now on (this process only); variant "", "d" or "e"."""
+    if variant not in ("", "d", "e"):
+        sys.exit(f"unknown variant {variant!r}: use '', 'd' or 'e'")
+    global CELL, SHARE, VARIANT_D, GLOW_COVER
+    CELL, SHARE, VARIANT_D = float(cell), (float(share[0]), float(share[1])), variant in ("d", "e")
+    GLOW_COVER = (0.2, 0.3) if variant == "e" else scene.GLOW_COVER
     scene.draw_sky, scene.draw_buildings = draw_sky, draw_buildings
 
 
@@ -144,6 +163,7 @@ def collect_design(runs: Path) -> dict:
     """The runs of one design: RUNS/{psp,fcn,ctl}/seedS/history.json and last.pt."""
     import torch
 
+    from pspnet_edu.experiments.demo import DEMO_RECIPE
     from pspnet_edu.experiments.stats import paired_t
 
     networks, last_iou = {}, {}
@@ -152,14 +172,19 @@ def collect_design(runs: Path) -> dict:
         for history_path in sorted((runs / name).glob("seed*/history.json"), key=lambda p: int(p.parent.name[4:])):
             seed = int(history_path.parent.name[4:])
             history = json.loads(history_path.read_text())
+            if not history["val"] or history["val"][-1]["iteration"] != DEMO_RECIPE.iters:
+                continue  # not finished (still training, or stopped)
             by_step = [dict(zip(history["class_names"], v["iou"])) for v in history["val"]]
             pairs = {p: [round(statistics.mean(iou[c] for c in cs), 3) for iou in by_step] for p, cs in PAIRS.items()}
             seconds = torch.load(history_path.parent / "last.pt", map_location="cpu", weights_only=False)["seconds"]
+            steps = [v["iteration"] for v in history["val"]]  # of a finished run
             rows.append({"seed": seed, "pairs": pairs, "miou": round(history["val"][-1]["miou"], 4),
                          "thin": {c: round(by_step[-1][c], 3) for c in THIN_CLASSES},
                          "seconds": round(seconds, 1)})
             last_iou[name, seed] = by_step[-1]
-        networks[name] = {"steps": [v["iteration"] for v in history["val"]], "runs": rows,
+        if not rows:
+            continue
+        networks[name] = {"steps": steps, "runs": rows,
                           "learnt": {p: [r["seed"] for r in rows if r["pairs"][p][-1] >= LEARNT] for p in PAIRS},
                           "miou_mean": round(statistics.mean(r["miou"] for r in rows), 4)}
     seeds = sorted(seed for name, seed in last_iou if name == "psp" and ("fcn", seed) in last_iou)
@@ -185,7 +210,7 @@ def v4_by_step(runs: Path) -> dict:
 
 
 def collect(out: Path, designs: list[str]) -> None:
-    """designs: LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH, one per data set tried."""
+    """designs: LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH[:variant-d|:variant-e], one per data set tried."""
     from pspnet_edu.provenance import portable_path, provenance, running_command
 
     v4 = json.loads(Path("results/ablate_ppm_10seeds.json").read_text())
@@ -201,11 +226,14 @@ def collect(out: Path, designs: list[str]) -> None:
     readers = {}  # one local reader per drawing (B on two Synthcity seeds shares its)
     for item in designs:
         label, spec = item.split("=", 1)
-        runs, cell, low, high = spec.split(":")
-        use_cloud_share(float(cell), (float(low), float(high)))
+        runs, cell, low, high, *variant = spec.split(":")
+        if variant and variant[0] not in VARIANT_TEXT or len(variant) > 1:
+            sys.exit(f"unknown variant in {item!r}: end it with :variant-d, :variant-e or nothing")
+        use_cloud_share(float(cell), (float(low), float(high)))  # D and E draw C's cloud masks; no glow here
         if (CELL, SHARE) not in readers:
             readers[CELL, SHARE] = local_reader()
         result["designs"][label] = {"cell": f"H/{float(cell):g}", "share": SHARE,
+                                    "drawing": VARIANT_TEXT[variant[0] if variant else ""],
                                     "local_reader": readers[CELL, SHARE], **collect_design(Path(runs))}
     portable = [f"{item.split('=', 1)[0]}={portable_path(item.split('=', 1)[1])}" for item in designs]
     with running_command(["python", "results/lottery/cloud_share.py", "collect", str(out), *portable]):
@@ -216,20 +244,24 @@ def collect(out: Path, designs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    command = sys.argv[1]
-    design = [float(a) for a in sys.argv[3 if command == "data" else 2:]] if command in ("data", "local") else []
+    if "--variant-d" in sys.argv and "--variant-e" in sys.argv:
+        sys.exit("give --variant-d or --variant-e, not both")
+    variant = "d" if "--variant-d" in sys.argv else "e" if "--variant-e" in sys.argv else ""
+    arguments = [a for a in sys.argv if a not in ("--variant-d", "--variant-e")]
+    command = arguments[1]
+    design = [float(a) for a in arguments[3 if command == "data" else 2:]] if command in ("data", "local") else []
     design_args = (design[0], (design[1], design[2])) if design else ()  # CELL SHARE_LOW SHARE_HIGH
-    if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH [SYNTHCITY_SEED]]
-        use_cloud_share(*design_args)
+    if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH [SYNTHCITY_SEED]] [--variant-d|--variant-e]
+        use_cloud_share(*design_args, variant=variant)
         from pspnet_edu.data.synthetic import generate_synthetic
-        print(generate_synthetic(sys.argv[2], seed=int(design[3]) if len(design) > 3 else 0))
+        print(generate_synthetic(arguments[2], seed=int(design[3]) if len(design) > 3 else 0))
     elif command == "run":
-        run(sys.argv[2], int(sys.argv[3]))
+        run(arguments[2], int(arguments[3]))
     elif command == "local":  # local [CELL SHARE_LOW SHARE_HIGH]
         v4 = local_reader()
         use_cloud_share(*design_args)
         print(json.dumps({"window_widths_px": "accuracy", "v4": v4, f"share_cue H/{CELL:g} {SHARE}": local_reader()}))
-    elif command == "collect":  # collect OUT LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH ...
-        collect(Path(sys.argv[2]), sys.argv[3:])
+    elif command == "collect":  # collect OUT LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH[:variant-d|:variant-e] ...
+        collect(Path(arguments[2]), arguments[3:])
     else:
         sys.exit(f"unknown command {command!r}: use data, run, local or collect")
