@@ -54,7 +54,7 @@ from pspnet_edu.experiments.curves import LEARNT
 
 CELL = 4.0  # the cloud field's cell is H / CELL (v4: H / 10)
 SHARE = (0.35, 0.47)  # cloud share of the visible sky under a "clear" sky; 1 - share under a cloudy one
-VARIANT_D = False  # True: the glow painted last, over the clouds; the clouds crisper and whiter
+VARIANT_D = False  # True in D and E: the glow painted last, over the clouds; the clouds crisper and whiter
 GLOW_COVER = scene.GLOW_COVER  # v4's (0.3, 0.45); E: D with (0.2, 0.3)
 PAIRS = {"/".join(pair): pair for pair in CONTEXT_PAIRS}  # "bus/train", "terrain/vegetation"
 NETWORKS = {"psp": "B1236-avg", "fcn": "none", "ctl": "B1236-control"}  # the ablation's names
