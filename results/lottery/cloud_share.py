@@ -55,13 +55,15 @@ from pspnet_edu.experiments.curves import LEARNT
 CELL = 4.0  # the cloud field's cell is H / CELL (v4: H / 10)
 SHARE = (0.35, 0.47)  # cloud share of the visible sky under a "clear" sky; 1 - share under a cloudy one
 VARIANT_D = False  # True in D and E: the glow painted last, over the clouds; the clouds crisper and whiter
-GLOW_COVER = scene.GLOW_COVER  # v4's (0.3, 0.45); E: D with (0.2, 0.3)
+GLOW_COVER = scene.GLOW_COVER  # v4's (0.3, 0.45); E: (0.2, 0.3)
 PAIRS = {"/".join(pair): pair for pair in CONTEXT_PAIRS}  # "bus/train", "terrain/vegetation"
 NETWORKS = {"psp": "B1236-avg", "fcn": "none", "ctl": "B1236-control"}  # the ablation's names
-VARIANT_D_TEXT = ("the glow painted over the clouds (v4: under them), the clouds crisper (soft edge 0.02 of the "
-                  "noise field's range; v4 0.08) and whiter (90 % white; v4 75 %)")
-VARIANT_TEXT = {"": "v4's glow and cloud colours", "variant-d": VARIANT_D_TEXT,
-                "variant-e": VARIANT_D_TEXT + "; the glow over 20-30 % of the sky (v4 30-45 %)"}
+_D_TEXT = ("the glow painted over the clouds (v4: under them), the clouds crisper (soft edge 0.02 of the "
+           "noise field's range; v4 0.08) and whiter (90 % white; v4 75 %)")
+# variant -> (what it draws, glow over the clouds, glow cover); "" is v4's glow and cloud colours
+VARIANTS = {"": ("v4's glow and cloud colours", False, scene.GLOW_COVER),
+            "d": (_D_TEXT, True, scene.GLOW_COVER),
+            "e": (_D_TEXT + "; the glow over 20-30 % of the sky (v4 30-45 %)", True, (0.2, 0.3))}
 _v4_buildings = scene.draw_buildings
 _pending: dict = {}
 
@@ -102,11 +104,9 @@ def draw_buildings(canvas: scene.Canvas, rng: np.random.Generator, street: scene
 
 def use_cloud_share(cell: float = CELL, share: tuple[float, float] = SHARE, variant: str = "") -> None:
     """Draw Synthcity scenes with the share cue from now on (this process only); variant "", "d" or "e"."""
-    if variant not in ("", "d", "e"):
-        sys.exit(f"unknown variant {variant!r}: use '', 'd' or 'e'")
     global CELL, SHARE, VARIANT_D, GLOW_COVER
-    CELL, SHARE, VARIANT_D = float(cell), (float(share[0]), float(share[1])), variant in ("d", "e")
-    GLOW_COVER = (0.2, 0.3) if variant == "e" else scene.GLOW_COVER
+    CELL, SHARE = float(cell), (float(share[0]), float(share[1]))
+    _, VARIANT_D, GLOW_COVER = VARIANTS[variant]
     scene.draw_sky, scene.draw_buildings = draw_sky, draw_buildings
 
 
@@ -226,14 +226,15 @@ def collect(out: Path, designs: list[str]) -> None:
     readers = {}  # one local reader per drawing (B on two Synthcity seeds shares its)
     for item in designs:
         label, spec = item.split("=", 1)
-        runs, cell, low, high, *variant = spec.split(":")
-        if variant and variant[0] not in VARIANT_TEXT or len(variant) > 1:
+        runs, cell, low, high, *tail = spec.split(":")
+        variant = {(): "", ("variant-d",): "d", ("variant-e",): "e"}.get(tuple(tail))
+        if variant is None:
             sys.exit(f"unknown variant in {item!r}: end it with :variant-d, :variant-e or nothing")
         use_cloud_share(float(cell), (float(low), float(high)))  # D and E draw C's cloud masks; no glow here
         if (CELL, SHARE) not in readers:
             readers[CELL, SHARE] = local_reader()
         result["designs"][label] = {"cell": f"H/{float(cell):g}", "share": SHARE,
-                                    "drawing": VARIANT_TEXT[variant[0] if variant else ""],
+                                    "drawing": VARIANTS[variant][0],
                                     "local_reader": readers[CELL, SHARE], **collect_design(Path(runs))}
     portable = [f"{item.split('=', 1)[0]}={portable_path(item.split('=', 1)[1])}" for item in designs]
     with running_command(["python", "results/lottery/cloud_share.py", "collect", str(out), *portable]):
