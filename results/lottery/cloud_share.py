@@ -1,10 +1,10 @@
 """A cloud cue only the whole sky tells: does the FCN stop reading it, does PSPNet still learn it?
 
-    python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]] [--variant-d|--variant-e]  # a data set
+    python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]] [--variant-d|-e|-f|-g]  # a data set
     DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED   # one run
     python results/lottery/cloud_share.py local [CELL LOW HIGH]         # the ideal local reader
     [V4_RUNS=DIR] python results/lottery/cloud_share.py collect OUT.json \
-        LABEL=RUNS:CELL:LOW:HIGH[:variant-d|:variant-e] ...
+        LABEL=RUNS:CELL:LOW:HIGH[:variant-d|:variant-e|:variant-f|:variant-g] ...
 
 In Synthcity v4 the clouds are a *presence* cue: a cloudy sky has white clouds over 30-50 % of it,
 a clear sky none, so almost any window of sky shows which it is. The FCN read it in 4 of 10 seeds
@@ -14,11 +14,15 @@ left visible by the buildings, u ~ U(LOW, HIGH) under a "clear" sky (terrain) an
 "cloudy" one (vegetation), HIGH below 0.5 (not checked); the cloud field's cell is H/CELL (v4: H/10; larger
 clouds, so that a window of a few of them is a poor sample of the whole). Tried: A = 4 0.35 0.47
 (the defaults), B = 3 0.30 0.45, C = 2 0.25 0.42, D = C with ``--variant-d`` (the glow painted
-over the clouds, the clouds crisper and whiter) and E = C with ``--variant-e`` (D with the glow over
-20-30 % of the sky instead of 30-45 %). Whether more than half the visible sky is cloud is what the PPM's
+over the clouds, the clouds crisper and whiter), E = C with ``--variant-e`` (D with the glow over
+20-30 % of the sky instead of 30-45 %), F = C with ``--variant-f`` (C's drawing with the glow over
+45-60 % of the sky, so that about as much glow shows between C's clouds as between v4's) and G = C
+with ``--variant-g`` (the glow over 50-65 % of the sky the clouds leave clear, painted after the
+cloud mask is known and before the clouds, whose soft edges go over it: a cloudy dusk sky still
+shows glow). Whether more than half the visible sky is cloud is what the PPM's
 1x1 bin can read (the averages of a cloud and of a sky feature), and what a window of sky often
 gets wrong. Everything else is Synthcity v4's drawing code (u is drawn where v4 drew its cover), the
-glow included (drawn before the clouds, so clouds may hide part of it, as in v4; not in D or E). The scenes are not
+glow included (drawn before the clouds, so clouds may hide part of it, as in v4 and F; not in D, E, G). The scenes are not
 v4's: the larger cloud cells take fewer random numbers, so what is drawn after the sky differs. The
 four versions of a scene still differ only in the sky (the cues are drawn whatever their values).
 
@@ -54,16 +58,22 @@ from pspnet_edu.experiments.curves import LEARNT
 
 CELL = 4.0  # the cloud field's cell is H / CELL (v4: H / 10)
 SHARE = (0.35, 0.47)  # cloud share of the visible sky under a "clear" sky; 1 - share under a cloudy one
-VARIANT_D = False  # True in D and E: the glow painted last, over the clouds; the clouds crisper and whiter
-GLOW_COVER = scene.GLOW_COVER  # v4's (0.3, 0.45); E: (0.2, 0.3)
+VARIANT_D = False  # True in D and E (not F): the glow painted last, over the clouds; the clouds crisper and whiter
+GLOW_COVER = scene.GLOW_COVER  # v4's (0.3, 0.45); E: (0.2, 0.3); F: (0.45, 0.6); G: (0.5, 0.65) of the clear sky
+GLOW_ON_CLEAR = False  # True in G: the glow covers GLOW_COVER of the sky the clouds leave clear, under their edges
 PAIRS = {"/".join(pair): pair for pair in CONTEXT_PAIRS}  # "bus/train", "terrain/vegetation"
 NETWORKS = {"psp": "B1236-avg", "fcn": "none", "ctl": "B1236-control"}  # the ablation's names
 _D_TEXT = ("the glow painted over the clouds (v4: under them), the clouds crisper (soft edge 0.02 of the "
            "noise field's range; v4 0.08) and whiter (90 % white; v4 75 %)")
-# variant -> (what it draws, glow over the clouds, glow cover); "" is v4's glow and cloud colours
-VARIANTS = {"": ("v4's glow and cloud colours", False, scene.GLOW_COVER),
-            "d": (_D_TEXT, True, scene.GLOW_COVER),
-            "e": (_D_TEXT + "; the glow over 20-30 % of the sky (v4 30-45 %)", True, (0.2, 0.3))}
+# variant -> (what it draws, glow over the clouds, glow cover, cover of the clear sky only); "" is v4's colours
+VARIANTS = {"": ("v4's glow and cloud colours", False, scene.GLOW_COVER, False),
+            "d": (_D_TEXT, True, scene.GLOW_COVER, False),
+            "e": (_D_TEXT + "; the glow over 20-30 % of the sky (v4 30-45 %)", True, (0.2, 0.3), False),
+            "f": ("v4's glow and cloud colours; the glow over 45-60 % of the sky (v4 30-45 %)", False, (0.45, 0.6),
+                  False),
+            "g": ("v4's glow and cloud colours; the glow over 50-65 % of the sky the clouds leave clear", False,
+                  (0.5, 0.65), True)}
+FLAGS = {f"--variant-{v}": v for v in VARIANTS if v}  # --variant-d ... on data's command line
 _v4_buildings = scene.draw_buildings
 _pending: dict = {}
 
@@ -80,11 +90,12 @@ def draw_sky(canvas: scene.Canvas, rng: np.random.Generator, street: scene.Stree
     sky_rows = slice(0, int(street.horizon))
     glow_field, glow_cover = scene.value_noise(rng, height, width, height / 8), rng.uniform(*GLOW_COVER)
     cloud_field, share = scene.value_noise(rng, height, width, height / CELL), rng.uniform(*SHARE)
-    glow = scene._patches(glow_field, sky_rows, glow_cover) if street.dusk else None
+    glow = scene._patches(glow_field, sky_rows, glow_cover) if street.dusk and not GLOW_ON_CLEAR else None
     if glow is not None and not VARIANT_D:
         canvas.rgb[sky_rows] = (canvas.rgb * (1 - glow) + np.float32(scene.GLOW) * glow)[sky_rows]
     _pending["clouds"] = (cloud_field, 1 - share if street.cloudy else share, sky,
                           glow if VARIANT_D else None)
+    _pending["glow on clear"] = (glow_field, glow_cover) if street.dusk and GLOW_ON_CLEAR else None
 
 
 def draw_buildings(canvas: scene.Canvas, rng: np.random.Generator, street: scene.Street) -> None:
@@ -95,6 +106,10 @@ def draw_buildings(canvas: scene.Canvas, rng: np.random.Generator, street: scene
     threshold = np.quantile(cloud_field[visible], 1 - share)
     edge, whiteness = (0.02, 0.9) if VARIANT_D else (0.08, 0.75)  # D: crisper, whiter clouds
     white = (np.clip((cloud_field - threshold) / edge + 0.5, 0, 1) * visible)[..., None]  # > 0.5 on `share`
+    if (on_clear := _pending.pop("glow on clear")) is not None:  # G: the glow's cover is of the clear sky
+        clear = visible & (white[..., 0] <= 0.5)
+        under = scene._patches(on_clear[0], clear, on_clear[1]) * visible[..., None]
+        canvas.rgb[:] = canvas.rgb * (1 - under) + np.float32(scene.GLOW) * under
     canvas.rgb[:] = canvas.rgb * (1 - white) + ((1 - whiteness) * sky + whiteness * np.float32(0.95)) * white
     if glow is not None:  # VARIANT_D: v4's glow patches, painted on the visible sky, over the clouds
         glow = glow * visible[..., None]
@@ -103,10 +118,10 @@ def draw_buildings(canvas: scene.Canvas, rng: np.random.Generator, street: scene
 
 
 def use_cloud_share(cell: float = CELL, share: tuple[float, float] = SHARE, variant: str = "") -> None:
-    """Draw Synthcity scenes with the share cue from now on (this process only); variant "", "d" or "e"."""
-    global CELL, SHARE, VARIANT_D, GLOW_COVER
+    """Draw Synthcity scenes with the share cue from now on (this process only); variant: a key of VARIANTS."""
+    global CELL, SHARE, VARIANT_D, GLOW_COVER, GLOW_ON_CLEAR
     CELL, SHARE = float(cell), (float(share[0]), float(share[1]))
-    _, VARIANT_D, GLOW_COVER = VARIANTS[variant]
+    _, VARIANT_D, GLOW_COVER, GLOW_ON_CLEAR = VARIANTS[variant]
     scene.draw_sky, scene.draw_buildings = draw_sky, draw_buildings
 
 
@@ -210,7 +225,7 @@ def v4_by_step(runs: Path) -> dict:
 
 
 def collect(out: Path, designs: list[str]) -> None:
-    """designs: LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH[:variant-d|:variant-e], one per data set tried."""
+    """designs: LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH[:variant-X], one per data set tried."""
     from pspnet_edu.provenance import portable_path, provenance, running_command
 
     v4 = json.loads(Path("results/ablate_ppm_10seeds.json").read_text())
@@ -227,10 +242,10 @@ def collect(out: Path, designs: list[str]) -> None:
     for item in designs:
         label, spec = item.split("=", 1)
         runs, cell, low, high, *tail = spec.split(":")
-        variant = {(): "", ("variant-d",): "d", ("variant-e",): "e"}.get(tuple(tail))
+        variant = {(): "", **{(flag[2:],): v for flag, v in FLAGS.items()}}.get(tuple(tail))
         if variant is None:
-            sys.exit(f"unknown variant in {item!r}: end it with :variant-d, :variant-e or nothing")
-        use_cloud_share(float(cell), (float(low), float(high)))  # D and E draw C's cloud masks; no glow here
+            sys.exit(f"unknown variant in {item!r}: end it with :{', :'.join(f[2:] for f in FLAGS)} or nothing")
+        use_cloud_share(float(cell), (float(low), float(high)))  # D to G draw C's cloud masks; no glow here
         if (CELL, SHARE) not in readers:
             readers[CELL, SHARE] = local_reader()
         result["designs"][label] = {"cell": f"H/{float(cell):g}", "share": SHARE,
@@ -245,14 +260,15 @@ def collect(out: Path, designs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if "--variant-d" in sys.argv and "--variant-e" in sys.argv:
-        sys.exit("give --variant-d or --variant-e, not both")
-    variant = "d" if "--variant-d" in sys.argv else "e" if "--variant-e" in sys.argv else ""
-    arguments = [a for a in sys.argv if a not in ("--variant-d", "--variant-e")]
+    given = [FLAGS[a] for a in sys.argv if a in FLAGS]
+    if len(given) > 1:
+        sys.exit(f"give one of {', '.join(FLAGS)}, not {len(given)}")
+    variant = given[0] if given else ""
+    arguments = [a for a in sys.argv if a not in FLAGS]
     command = arguments[1]
     design = [float(a) for a in arguments[3 if command == "data" else 2:]] if command in ("data", "local") else []
     design_args = (design[0], (design[1], design[2])) if design else ()  # CELL SHARE_LOW SHARE_HIGH
-    if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH [SYNTHCITY_SEED]] [--variant-d|--variant-e]
+    if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH [SYNTHCITY_SEED]] [--variant-X]
         use_cloud_share(*design_args, variant=variant)
         from pspnet_edu.data.synthetic import generate_synthetic
         print(generate_synthetic(arguments[2], seed=int(design[3]) if len(design) > 3 else 0))
@@ -262,7 +278,7 @@ if __name__ == "__main__":
         v4 = local_reader()
         use_cloud_share(*design_args)
         print(json.dumps({"window_widths_px": "accuracy", "v4": v4, f"share_cue H/{CELL:g} {SHARE}": local_reader()}))
-    elif command == "collect":  # collect OUT LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH[:variant-d|:variant-e] ...
+    elif command == "collect":  # collect OUT LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH[:variant-X] ...
         collect(Path(arguments[2]), arguments[3:])
     else:
         sys.exit(f"unknown command {command!r}: use data, run, local or collect")
