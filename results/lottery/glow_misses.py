@@ -5,14 +5,16 @@
 For each LABEL (a Synthcity set and the runs trained on it: folders holding ``last.pt``), over the
 val images of SYNTHCITY_ROOT that hold a bus or a train: the share of the visible sky that shows
 glow (pixels whose red exceeds their blue by more than 60 of 255: the day sky and the clouds never
-do; the rule of lesson 06's measurement), the vehicle's pixel count, and for each run the share of
-its long-vehicle pixels that the network calls the *other* long class (a train called bus at dusk,
-a bus called train by day), whole image, fp32. A network that reads the glow from the sky's average
-should miss the trains whose skies show the least glow.
+do; the rule of lesson 06's measurement), the vehicles' pixel count, and for each run the share of
+the long-vehicle pixels that the network calls the *other* long class (a train pixel called bus, a
+bus pixel called train), whole image, fp32. Rows are listed buses first, then trains, each by the
+glow their sky shows. A network that reads the glow from the sky's average should miss the trains
+whose skies show the least glow.
 """
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +36,12 @@ def sky_glow(image_path: str, mask: torch.Tensor) -> float:
     return float(((rgb[..., 0] - rgb[..., 2] > GLOW_MARGIN) & sky).sum() / max(sky.sum(), 1))
 
 
+def portable_run(run: str) -> str:
+    """A run folder without this machine's path, keeping the folder of its runs: ``.../RUNS/NAME/seedS``."""
+    parts = Path(run).parts
+    return portable_path(run) if not run.startswith("/") or len(parts) < 4 else ".../" + "/".join(parts[-3:])
+
+
 def misses(root: str, runs: list[str]) -> list[dict]:
     """One row per val image with a long vehicle, sorted by the glow its sky shows."""
     dataset = CityscapesSegmentation(root, "val", transforms=EvalTransforms(), keep_decoded=True)
@@ -44,13 +52,14 @@ def misses(root: str, runs: list[str]) -> list[dict]:
         vehicle = (mask == BUS) | (mask == TRAIN)
         if not vehicle.any():
             continue
-        truth = TRAIN if (mask == TRAIN).any() else BUS
         wrong = []
         for model in models:
             with torch.no_grad():
                 pred = model(image[None])["out"][0].argmax(0)
-            wrong.append(round(float(((pred == BUS + TRAIN - truth) & vehicle).sum() / vehicle.sum()), 3))
-        rows.append({"image": image_path.name, "vehicle": CLASS_NAMES[truth], "pixels": int(vehicle.sum()),
+            swapped = ((mask == TRAIN) & (pred == BUS)) | ((mask == BUS) & (pred == TRAIN))
+            wrong.append(round(float(swapped.sum() / vehicle.sum()), 3))
+        kind = "/".join(CLASS_NAMES[c] for c in (BUS, TRAIN) if (mask == c).any())  # one kind per scene in Synthcity
+        rows.append({"image": image_path.name, "vehicle": kind, "pixels": int(vehicle.sum()),
                      "sky_glow": round(sky_glow(image_path, mask), 3), "called_the_other": wrong})
     return sorted(rows, key=lambda row: (row["vehicle"], row["sky_glow"]))
 
@@ -66,13 +75,12 @@ if __name__ == "__main__":
         root, _, runs = spec.partition(":")
         rows = misses(root, runs.split(","))
         trains = [row for row in rows if row["vehicle"] == "train"]
-        results[label] = {"runs": [portable_path(run) for run in runs.split(",")], "images": rows}
+        results[label] = {"runs": [portable_run(run) for run in runs.split(",")], "images": rows}
         print(label, *(f"{row['sky_glow']:.3f}:{max(row['called_the_other']):.2f}" for row in trains), flush=True)
     record = provenance(time.perf_counter() - start)
     record["command"] = " ".join(["python results/lottery/glow_misses.py", portable_path(out), *(
-        f"{a.partition('=')[0]}=" + ":".join(portable_path(p) if i == 0 else ",".join(map(portable_path, p.split(",")))
-                                           for i, p in enumerate(a.partition("=")[2].partition(":")[::2]))
-        for a in arguments)])
+        f"{a.partition('=')[0]}={portable_path(a.partition('=')[2].partition(':')[0])}:"
+        + ",".join(map(portable_run, a.partition("=")[2].partition(":")[2].split(","))) for a in arguments)])
     with open(out, "w") as f:
         json.dump({"about": __doc__.strip().splitlines()[0], "provenance": record, "results": results}, f, indent=1)
         f.write("\n")
