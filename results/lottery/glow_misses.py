@@ -43,7 +43,7 @@ def portable_run(run: str) -> str:
 
 
 def misses(root: str, runs: list[str]) -> list[dict]:
-    """One row per val image with a long vehicle, sorted by the glow its sky shows."""
+    """One row per val image with a long vehicle: buses first, then trains, each by the glow its sky shows."""
     dataset = CityscapesSegmentation(root, "val", transforms=EvalTransforms(), keep_decoded=True)
     models = [model_from_checkpoint(load_checkpoint(f"{run}/last.pt")).eval() for run in runs]
     rows = []
@@ -66,21 +66,19 @@ def misses(root: str, runs: list[str]) -> list[dict]:
 
 if __name__ == "__main__":
     start = time.perf_counter()
-    out, arguments = sys.argv[1], sys.argv[2:]
-    if not arguments or any("=" not in a or ":" not in a for a in arguments):
+    if len(sys.argv) < 3 or any("=" not in a or ":" not in a for a in sys.argv[2:]):
         sys.exit("usage: python results/lottery/glow_misses.py OUT.json LABEL=SYNTHCITY_ROOT:RUN_FOLDER[,RUN_FOLDER...] ...")
-    results = {}
-    for argument in arguments:
+    out, results, portable = sys.argv[1], {}, []
+    for argument in sys.argv[2:]:
         label, _, spec = argument.partition("=")
         root, _, runs = spec.partition(":")
         rows = misses(root, runs.split(","))
-        trains = [row for row in rows if row["vehicle"] == "train"]
         results[label] = {"runs": [portable_run(run) for run in runs.split(",")], "images": rows}
+        portable.append(f"{label}={portable_path(root)}:{','.join(results[label]['runs'])}")
+        trains = [row for row in rows if row["vehicle"] == "train"]
         print(label, *(f"{row['sky_glow']:.3f}:{max(row['called_the_other']):.2f}" for row in trains), flush=True)
     record = provenance(time.perf_counter() - start)
-    record["command"] = " ".join(["python results/lottery/glow_misses.py", portable_path(out), *(
-        f"{a.partition('=')[0]}={portable_path(a.partition('=')[2].partition(':')[0])}:"
-        + ",".join(map(portable_run, a.partition("=")[2].partition(":")[2].split(","))) for a in arguments)])
+    record["command"] = " ".join(["python results/lottery/glow_misses.py", portable_path(out), *portable])
     with open(out, "w") as f:
         json.dump({"about": __doc__.strip().splitlines()[0], "provenance": record, "results": results}, f, indent=1)
         f.write("\n")
