@@ -19,11 +19,11 @@ over the clouds, the clouds crisper and whiter), E = C with ``--variant-e`` (D w
 45-60 % of the sky, so that about as much glow shows between C's clouds as between v4's) and G = C
 with ``--variant-g`` (the glow over 50-65 % of the sky the clouds leave clear, painted after the
 cloud mask is known and before the clouds, whose soft edges go over it: a cloudy dusk sky still
-shows glow). Whether more than half the visible sky is cloud is what the PPM's
-1x1 bin can read (the averages of a cloud and of a sky feature), and what a window of sky often
-gets wrong. Everything else is Synthcity v4's drawing code (u is drawn where v4 drew its cover), the
-glow included (drawn before the clouds, so clouds may hide part of it, as in v4 and F; not in D, E, G). The scenes are not
-v4's: the larger cloud cells take fewer random numbers, so what is drawn after the sky differs. The
+shows glow). Whether more than half the visible sky is cloud is what the PPM's 1x1 bin can read
+(the averages of a cloud and of a sky feature), and what a window of sky often gets wrong.
+Everything else is Synthcity v4's drawing code (u is drawn where v4 drew its cover), the glow
+included (drawn before the clouds, so clouds may hide part of it, as in v4 and F; not in D, E, G).
+The scenes are not v4's: the larger cloud cells take fewer random numbers, so what is drawn after the sky differs. The
 four versions of a scene still differ only in the sky (the cues are drawn whatever their values).
 
 ``local``: for 200 scenes of v4 and of the variant (no glow: dusk False), the accuracy on the
