@@ -1,6 +1,7 @@
 """A cloud cue only the whole sky tells: does the FCN stop reading it, does PSPNet still learn it?
 
     python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]] [--variant-d|-e|-f|-g]  # a data set
+    python results/lottery/cloud_share.py data DIR --synthcity-v5 [SEED]  # G as Synthcity v5 would write it
     DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED   # one run
     python results/lottery/cloud_share.py local [CELL LOW HIGH]         # the ideal local reader
     [V4_RUNS=DIR] python results/lottery/cloud_share.py collect OUT.json \
@@ -25,6 +26,10 @@ Everything else is Synthcity v4's drawing code (u is drawn where v4 drew its cov
 included (drawn before the clouds, so clouds may hide part of it, as in v4 and F; not in D, E, G).
 The scenes are not v4's: the larger cloud cells take fewer random numbers, so what is drawn after the sky differs. The
 four versions of a scene still differ only in the sky (the cues are drawn whatever their values).
+
+``data --synthcity-v5``: G (2 0.25 0.42 --variant-g) written with the manifest Synthcity v5 is to
+write (version 5, V5_CUES), so that runs trained on it now, by the package's own commands, describe
+their data as v5 does (a checkpoint's ``data_source``, a run's fingerprint) once scene.py draws G.
 
 ``local``: for 200 scenes of v4 and of the variant (no glow: dusk False), the accuracy on the
 green ground of an ideal reader that sees only the sky in a band of columns centred on each green
@@ -74,6 +79,11 @@ VARIANTS = {"": ("v4's glow and cloud colours", False, scene.GLOW_COVER, False),
             "g": ("v4's glow and cloud colours; the glow over 50-65 % of the sky the clouds leave clear", False,
                   (0.5, 0.65), True)}
 FLAGS = {f"--variant-{v}": v for v in VARIANTS if v}  # --variant-d ... on data's command line
+V5 = "--synthcity-v5"  # data: G with Synthcity v5's manifest (version 5, these cues)
+V5_CUES = {("bus", "train"): "sunset glow: no glow -> bus, orange glow patches over 50-65 % of the sky the clouds "
+                             "leave clear (dusk) -> train",
+           ("terrain", "vegetation"): "cloud share: clouds over 25-42 % of the visible sky -> terrain, over "
+                                      "58-75 % of it -> vegetation"}
 _v4_buildings = scene.draw_buildings
 _pending: dict = {}
 
@@ -264,8 +274,17 @@ if __name__ == "__main__":
     if len(given) > 1:
         sys.exit(f"give one of {', '.join(FLAGS)}, not {len(given)}")
     variant = given[0] if given else ""
-    arguments = [a for a in sys.argv if a not in FLAGS]
+    as_v5 = V5 in sys.argv
+    arguments = [a for a in sys.argv if a not in FLAGS and a != V5]
     command = arguments[1]
+    if as_v5:  # data DIR --synthcity-v5 [SYNTHCITY_SEED]: G, the manifest of v5
+        if command != "data" or given or len(arguments) > 4:
+            sys.exit(f"{V5} goes with `data DIR [SEED]` only (it is C's cloud share with --variant-g)")
+        import pspnet_edu.data.synthetic as synthetic
+        synthetic.SYNTHCITY_VERSION = 5
+        synthetic.CONTEXT_CUES.update(V5_CUES)
+        arguments[3:] = ["2", "0.25", "0.42", *arguments[3:]]
+        variant = "g"
     design = [float(a) for a in arguments[3 if command == "data" else 2:]] if command in ("data", "local") else []
     design_args = (design[0], (design[1], design[2])) if design else ()  # CELL SHARE_LOW SHARE_HIGH
     if command == "data":  # data DIR [CELL SHARE_LOW SHARE_HIGH [SYNTHCITY_SEED]] [--variant-X]
