@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -78,3 +84,45 @@ def test_bad_arguments(base, tmp_path) -> None:
         ablate_ppm(base, variants=["B12"], out=tmp_path)
     with pytest.raises(ValueError, match="seeds"):
         ablate_ppm(base, variants=["none"], seeds=0, out=tmp_path)
+
+
+STOP_SCRIPT = """
+import dataclasses, json, multiprocessing, sys, threading, time
+from pspnet_edu.experiments import DEMO_RECIPE, PPM_VARIANTS
+from pspnet_edu.experiments.sweeps import run_settings, with_model
+base = dataclasses.replace(DEMO_RECIPE, data=sys.argv[1], iters=100_000, batch_size=2, crop=(48, 96), eval_every=0)
+settings = {v: with_model(base, **PPM_VARIANTS[v]) for v in ("none", "B1-avg", "B1-max")}
+def note_workers():  # for the test: the pool's worker processes, once both exist
+    while len(multiprocessing.active_children()) < 2:
+        time.sleep(0.05)
+    print("WORKERS", json.dumps([p.pid for p in multiprocessing.active_children()]), flush=True)
+threading.Thread(target=note_workers, daemon=True).start()
+try:
+    run_settings(settings, [0], sys.argv[2], processes=2)
+except KeyboardInterrupt as stop:
+    print("STOPPED", stop, flush=True)
+"""
+
+
+def test_sigterm_to_a_sweep_stops_its_workers_each_saving_its_run(base, tmp_path) -> None:
+    """SIGTERM to the parent of a two-process sweep used to leave its workers training on, unseen."""
+    out = tmp_path / "sweep"
+    sweep = subprocess.Popen([sys.executable, "-c", STOP_SCRIPT, base.data, str(out)], stdout=subprocess.PIPE,
+                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+    line = ""
+    while not line.startswith("WORKERS") and sweep.poll() is None:
+        line = sweep.stdout.readline()  # the sweep's own lines first ("--- none, seed 0: ...")
+    workers = json.loads(line.split(" ", 1)[1])
+    deadline = time.time() + 120
+    while sum((out / v / "seed0.log").exists() for v in ("none", "B1-avg")) < 2 and time.time() < deadline:
+        time.sleep(0.1)  # both runs started (a stop before the training loop is kept for its first step)
+    sweep.send_signal(signal.SIGTERM)
+    printed, _ = sweep.communicate(timeout=120)
+    assert sweep.returncode == 0 and "STOPPED SIGTERM: 0 run(s) finished, 2 saved where they stopped" in printed
+    for pid in workers:  # the workers are gone (a zombie's /proc/PID/stat says Z)
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] == "Z"
+    for variant in ("none", "B1-avg"):
+        saved = torch.load(out / variant / "seed0" / "last.pt", weights_only=False)
+        assert 1 <= saved["iteration"] < 100_000  # saved where it stopped, not trained to the end
+    assert not (out / "B1-max").exists()  # queued, never started

@@ -23,9 +23,11 @@ import contextlib
 import dataclasses
 import json
 import multiprocessing
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from pspnet_edu.provenance import provenance
 from pspnet_edu.experiments.stats import context_miou, finite_mean
 from pspnet_edu.files import check_writable, write_atomic
 from pspnet_edu.training import CHECKPOINT_NAME, TrainConfig, train_from_config
+from pspnet_edu.training.stop import listen_for_stop, stop_requested
 from pspnet_edu.training.trained_on import data_source, portable_config
 
 # The PPM ablation's variants as PSPNetConfig fields (paper Table 1's rows, and the control).
@@ -73,7 +76,9 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int] | dict[s
     (:func:`~pspnet_edu.training.setup.train_from_config`). ``seeds`` may also name each
     setting's own seeds (a setting left out or given none is not trained). The runs go seed by
     seed (seed 0 of every setting first), so that a sweep stopped early compares the settings
-    on the same seeds.
+    on the same seeds. Ctrl-C or SIGTERM stops the whole sweep, workers included: each run in
+    training finishes its step and saves, none is started after it, and KeyboardInterrupt says
+    how many finished (the same call resumes).
     """
     seeds_of = {name: list(seeds.get(name, ())) if isinstance(seeds, dict) else list(seeds) for name in settings}
     if not any(seeds_of.values()):
@@ -102,17 +107,61 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int] | dict[s
             record(name, _run_one(config, name, log, snapshots))
         return results
     threads = max(1, torch.get_num_threads() // processes)
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+    stopped: list[str] = []  # what each stopped worker said: its run saved where it stopped, or not started
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=listen_for_stop) as pool:
         futures = {pool.submit(_run_in_process, config, name, threads, snapshots): name for name, config in jobs}
         for name, config in jobs:
             log(f"--- {name}, seed {config.seed}: in a process of its own, {threads} thread(s), log {config.out}.log")
-        for future in as_completed(futures):
-            record(futures[future], future.result())
+        with _stop_reaches_workers(futures) as asked:
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                try:
+                    record(futures[future], future.result())
+                except KeyboardInterrupt as stop:  # the worker saved the run, or did not start it
+                    stopped.append(str(stop))
+    if asked or stopped:
+        saved = sum(not message.startswith("not started") for message in stopped)
+        raise KeyboardInterrupt(f"{asked[0] if asked else 'stopped'}: {len(done)} run(s) finished, {saved} saved "
+                                "where they stopped, the others not started; run the same command to resume")
     return results
+
+
+@contextlib.contextmanager
+def _stop_reaches_workers(futures: dict[Future, str]) -> Iterator[list[str]]:
+    """While the pool trains, Ctrl-C or SIGTERM to this process stops the sweep, not only this process.
+
+    Each worker gets a SIGTERM (its run finishes the step, saves and stops:
+    :class:`~pspnet_edu.training.stop.StopFlag`) and the runs not yet started are cancelled.
+    Without this a SIGTERM killed the parent alone and its workers trained on, unseen. Yields
+    the signal's name once one came (empty until then). Outside the main thread it does nothing.
+    """
+    asked: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        if not asked:
+            asked.append(signal.Signals(signum).name)
+        for future in futures:
+            future.cancel()  # those not yet running
+        for worker in multiprocessing.active_children():
+            worker.terminate()  # SIGTERM: save and stop
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _run_in_process(config: TrainConfig, name: str, threads: int, snapshots: Sequence[int] = ()) -> dict[str, Any]:
     """One run in a worker process, its printout in ``OUT.log`` (beside the run folder)."""
+    if stop_requested():  # this worker was asked to stop: a queued run is not started
+        raise KeyboardInterrupt(f"not started: {name}, seed {config.seed}")
     torch.set_num_threads(threads)
     Path(config.out).parent.mkdir(parents=True, exist_ok=True)
     with open(f"{config.out}.log", "a") as file, contextlib.redirect_stdout(file):
