@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -108,20 +109,25 @@ def test_sigterm_to_a_sweep_stops_its_workers_each_saving_its_run(base, tmp_path
     """SIGTERM to the parent of a two-process sweep used to leave its workers training on, unseen."""
     out = tmp_path / "sweep"
     sweep = subprocess.Popen([sys.executable, "-c", STOP_SCRIPT, base.data, str(out)], stdout=subprocess.PIPE,
-                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
-    line = ""
-    while not line.startswith("WORKERS") and sweep.poll() is None:
-        line = sweep.stdout.readline()  # the sweep's own lines first ("--- none, seed 0: ...")
-    workers = json.loads(line.split(" ", 1)[1])
-    deadline = time.time() + 120
-    while sum((out / v / "seed0.log").exists() for v in ("none", "B1-avg")) < 2 and time.time() < deadline:
-        time.sleep(0.1)  # both runs started (a stop before the training loop is kept for its first step)
-    sweep.send_signal(signal.SIGTERM)
-    printed, _ = sweep.communicate(timeout=120)
+                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"},
+                             start_new_session=True)  # its own process group: killed below whatever happens
+    try:
+        line = ""
+        while not line.startswith("WORKERS") and sweep.poll() is None:
+            line = sweep.stdout.readline()  # the sweep's own lines first ("--- none, seed 0: ...")
+        workers = json.loads(line.split(" ", 1)[1])
+        deadline = time.time() + 120
+        while sum((out / v / "seed0.log").exists() for v in ("none", "B1-avg")) < 2 and time.time() < deadline:
+            time.sleep(0.1)  # both runs started (a stop before the training loop is kept for its first step)
+        sweep.send_signal(signal.SIGTERM)
+        printed, _ = sweep.communicate(timeout=120)
+        stats = [Path(f"/proc/{pid}/stat") for pid in workers]  # read before the clean-up below
+        alive = [stat for stat in stats if stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sweep.pid, signal.SIGKILL)  # before the fix, the workers outlived their parent
     assert sweep.returncode == 0 and "STOPPED SIGTERM: 0 run(s) finished, 2 saved where they stopped" in printed
-    for pid in workers:  # the workers are gone (a zombie's /proc/PID/stat says Z)
-        stat = Path(f"/proc/{pid}/stat")
-        assert not stat.exists() or stat.read_text().split(")")[-1].split()[0] == "Z"
+    assert not alive  # the workers are gone (or zombies: state Z)
     for variant in ("none", "B1-avg"):
         saved = torch.load(out / variant / "seed0" / "last.pt", weights_only=False)
         assert 1 <= saved["iteration"] < 100_000  # saved where it stopped, not trained to the end
