@@ -391,7 +391,8 @@ _FISHER_POWER_CASES = (
                                    "is 1/20 = 0.05."),
     Case((0.6, 0.0, 5, 0.05), hint="the old demo recipe's rates (3 of 5 seeds read the glow, the FCN none), five "
                                    "seeds each."),
-    Case((0.9, 0.2, 10, 0.05), hint="the ten-seed ablation's rates for the glow: PSPNet 9 of 10, the FCN 2 of 10."),
+    Case((0.9, 0.2, 10, 0.05), hint="the previous recipe's ten-seed rates for the glow (heads at 10x): PSPNet 9 of "
+                                    "10, the FCN 2 of 10."),
     Case((0.5, 0.5, 8, 0.05), hint="no difference at all: the power is then the test's size, the rate of false "
                                    "alarms, at most alpha."),
     Case((0.9, 0.1, 4, 0.01), hint="four seeds at 1 %: even 4/4 against 0/4 gives p = 1/70 > 0.01."),
