@@ -10,7 +10,7 @@ import torch
 
 from cli_fixtures import SMALL, data, one_line_error, restore_threads, run  # noqa: F401 (fixtures)
 from pspnet_edu.cli import main
-from pspnet_edu.data.synthetic import SYNTHCITY_VERSION
+from pspnet_edu.data.synthetic import SYNTHCITY_VERSION, generate_synthetic
 
 
 def test_export_writes_half_weights_and_a_sidecar_that_evaluate_reproduces(run, data, tmp_path, capsys) -> None:
@@ -66,3 +66,23 @@ def test_an_output_the_system_refuses_is_one_sentence(run, tmp_path, capsys, mon
     monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
     error = one_line_error(capsys, ["export", "--checkpoint", f"{run}/last.pt", "--out", str(tmp_path / "m.pt")])
     assert "cannot write into" in error and "Read-only file system" in error and "Errno" not in error
+
+
+def test_a_run_whose_data_moved_is_exported_with_data_after_a_check(run, data, tmp_path, capsys) -> None:
+    """The error asked for --data, which export did not have (a run trained with a relative --data path,
+    exported from another folder); --data must hold the same data: no sidecar scored on other data."""
+    moved = torch.load(f"{run}/last.pt", weights_only=False)
+    moved["config"]["data"] = str(tmp_path / "gone")  # the run's data folder is not where the run says
+    torch.save(moved, tmp_path / "last.pt")
+    out = tmp_path / "model.pt"
+    error = one_line_error(capsys, ["export", "--checkpoint", str(tmp_path / "last.pt"), "--out", str(out)])
+    assert "not on this machine" in error and "--data" in error and not out.exists()
+    other = generate_synthetic(tmp_path / "other", train=4, val=2, size=(48, 96), seed=1)
+    error = one_line_error(capsys, ["export", "--checkpoint", str(tmp_path / "last.pt"), "--out", str(out),
+                                    "--data", str(other)])
+    assert "holds other data" in error and not out.exists()
+    assert main(["export", "--checkpoint", str(tmp_path / "last.pt"), "--out", str(out), "--data", data,
+                 "--threads", "1"]) == 0
+    assert main(["export", "--checkpoint", f"{run}/last.pt", "--out", str(tmp_path / "direct.pt"), "--threads", "1"]) == 0
+    scores = [json.loads((tmp_path / name).read_text())["val_miou"] for name in ("model.json", "direct.json")]
+    assert scores[0] == scores[1]  # the same data, wherever it was found

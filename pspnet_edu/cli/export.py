@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     existing = [p for p in (out, sidecar_path(out)) if os.path.lexists(p)]  # a dangling link is in the way too
     if existing and not args.force:
         raise FileExistsError(f"{existing[0]} already exists; pass --force to overwrite it or choose another --out")
-    sidecar = export_run(args.checkpoint, out, precision=args.precision)
+    sidecar = export_run(args.checkpoint, out, precision=args.precision, data=args.data)
     print(f"wrote {out} and {sidecar_path(out)}: val mIoU {sidecar['val_miou']:.4f}")
     return 0
 
@@ -35,6 +35,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     precision = default_of(export_run, "precision")
     parser.add_argument("--precision", choices=EXPORT_PRECISIONS, default=precision,
                         help=f"the weights' storage: fp16 is half the size of fp32 (default {precision})")
+    parser.add_argument("--data", help="where the run's training data is now, if its folder moved (checked: the "
+                                       "same data; default: the folder the run names)")
     parser.add_argument("--force", action="store_true", help="overwrite OUT and OUT.json")
     add_threads_option(parser)
     parser.set_defaults(func=run)

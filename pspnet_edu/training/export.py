@@ -22,7 +22,7 @@ from pspnet_edu.provenance import provenance
 from pspnet_edu.files import check_writable, strict_json, write_atomic
 from pspnet_edu.inference import evaluate, prepare_for_inference
 from pspnet_edu.training.checkpoint import export_weights, load_checkpoint, model_from_checkpoint
-from pspnet_edu.training.trained_on import data_source, describe_source, portable_config, training_data
+from pspnet_edu.training.trained_on import data_source, describe_source, moved_data, portable_config, training_data
 
 
 def sidecar_path(out: str | Path) -> Path:
@@ -53,19 +53,22 @@ def check_export_target(out: str | Path) -> None:
 EXPORT_PRECISIONS = ("fp16", "fp32")  # the weights' storage: fp16 is half the size, and scores the same to five decimals (sidecar)
 
 
-def export_run(checkpoint: str | Path, out: str | Path, precision: str = "fp16") -> dict[str, Any]:
+def export_run(checkpoint: str | Path, out: str | Path, precision: str = "fp16",
+               data: str | Path | None = None) -> dict[str, Any]:
     """Write ``out`` (slim weights in ``precision``) and ``out.json`` (how it was made, what it scores); return the sidecar.
 
     Neither file names a folder of this machine: the data is described by its source
     (:mod:`pspnet_edu.training.trained_on`), so ``pspnet-edu evaluate --checkpoint out`` finds it
     on any machine. ``checkpoint`` may be a run's ``last.pt`` or an exported file (re-export).
+    ``data``: where the run's training data is now, if it moved (e.g. a run trained with a
+    relative ``--data`` path, exported from another folder); it must hold the same data.
     """
     if precision not in EXPORT_PRECISIONS:
         raise ValueError(f"precision must be one of {EXPORT_PRECISIONS}, got {precision!r}")
     source, out = Path(checkpoint), Path(out)
     check_export_target(out)
     saved = load_checkpoint(source)
-    root = training_data(saved, str(source))
+    root = training_data(saved, str(source)) if data is None else moved_data(saved, data, str(source))
     described = saved.get("data_source") or data_source(root)
     run_json = (source.parent if source.is_file() else source) / "run.json"
     command = json.loads(run_json.read_text()).get("command") if run_json.is_file() else saved.get("training_command")

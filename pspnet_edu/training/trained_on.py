@@ -110,3 +110,14 @@ def other_data_note(checkpoint: dict[str, Any], root: str | Path, where: str) ->
     if saved_id is None or dataset_fingerprint(root) == saved_id:
         return None
     return f"note: {root} is not the data {where} was trained on ({(checkpoint.get('config') or {}).get('data')})"
+
+
+def moved_data(checkpoint: dict[str, Any], root: str | Path, where: str) -> Path:
+    """``root``, a folder said to hold the data ``checkpoint`` was trained on (moved since), once checked it does."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data {root}: no such folder")
+    if other_data_note(checkpoint, root, where) is not None:
+        raise ValueError(f"{root} holds other data than {where} was trained on (another fingerprint or Synthcity); "
+                         "pass the folder of its own training data")
+    return root
