@@ -108,12 +108,13 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int] | dict[s
         return results
     threads = max(1, torch.get_num_threads() // processes)
     stopped: list[str] = []  # what each stopped worker said: its run saved where it stopped, or not started
+    others = set(multiprocessing.active_children())  # not the pool's (e.g. a notebook's own): a stop spares them
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                              initializer=listen_for_stop) as pool:
         futures = {pool.submit(_run_in_process, config, name, threads, snapshots): name for name, config in jobs}
         for name, config in jobs:
             log(f"--- {name}, seed {config.seed}: in a process of its own, {threads} thread(s), log {config.out}.log")
-        with _stop_reaches_workers(futures) as asked:
+        with _stop_reaches_workers(futures, others) as asked:
             for future in as_completed(futures):
                 if future.cancelled():
                     continue
@@ -129,13 +130,14 @@ def run_settings(settings: dict[str, TrainConfig], seeds: Sequence[int] | dict[s
 
 
 @contextlib.contextmanager
-def _stop_reaches_workers(futures: dict[Future, str]) -> Iterator[list[str]]:
+def _stop_reaches_workers(futures: dict[Future, str], others: set) -> Iterator[list[str]]:
     """While the pool trains, Ctrl-C or SIGTERM to this process stops the sweep, not only this process.
 
     Each worker gets a SIGTERM (its run finishes the step, saves and stops:
     :class:`~pspnet_edu.training.stop.StopFlag`) and the runs not yet started are cancelled.
-    Without this a SIGTERM killed the parent alone and its workers trained on, unseen. Yields
-    the signal's name once one came (empty until then). Outside the main thread it does nothing.
+    Without this a SIGTERM killed the parent alone and its workers trained on, unseen. The
+    processes in ``others`` (started before the pool) are left alone. Yields the signal's name
+    once one came (empty until then). Outside the main thread it does nothing.
     """
     asked: list[str] = []
     if threading.current_thread() is not threading.main_thread():
@@ -147,7 +149,7 @@ def _stop_reaches_workers(futures: dict[Future, str]) -> Iterator[list[str]]:
             asked.append(signal.Signals(signum).name)
         for future in futures:
             future.cancel()  # those not yet running
-        for worker in multiprocessing.active_children():
+        for worker in set(multiprocessing.active_children()) - others:
             worker.terminate()  # SIGTERM: save and stop
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
