@@ -7,13 +7,15 @@ four versions of a scene are identical pixel for pixel below the sky
 (``tests/test_data_synthetic.py`` checks it). ``pspnet_edu.data.synthetic`` writes the sets;
 data/README.md gives the design and the measurements behind it.
 
-The cues (Synthcity v4), both scattered over the sky, so that no patch of sky near an object
-is sure to show them, while the sky's average differs (the PPM's 1x1 bin sees it):
+The cues (Synthcity v5), both drawn over the sky the buildings leave visible, so that no patch
+of sky near an object is sure to show which way they go, while the whole sky's share does (the
+PPM's 1x1 bin sees it):
 
-- ``dusk``: warm orange patches of sunset glow over 30-45 % of the sky -> the long vehicles are
-  trains (buses by day);
-- ``cloudy``: white clouds over 30-50 % of the sky -> the green ground is vegetation (terrain
-  under a clear sky).
+- ``cloudy``: every sky has white clouds, large ones; they cover less than half of the visible
+  sky (25-42 %) under a "clear" sky -> the green ground is terrain, more than half (58-75 %) under
+  a "cloudy" one -> vegetation;
+- ``dusk``: warm orange patches of sunset glow over 50-65 % of the visible sky the clouds leave
+  clear (the clouds' soft edges go over them) -> the long vehicles are trains (buses by day).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ GREEN = (0.33, 0.5, 0.2)  # the one green of both vegetation and terrain
 CLOTHES = ((0.15, 0.2, 0.45), (0.6, 0.1, 0.1), (0.2, 0.2, 0.2), (0.85, 0.85, 0.8), (0.3, 0.5, 0.3))
 SKY_TOP, SKY_LOW = (0.25, 0.45, 0.85), (0.65, 0.8, 0.95)  # one day-blue gradient for every scene
 GLOW = (0.95, 0.55, 0.25)  # the sunset glow of the dusk cue
-GLOW_COVER, CLOUD_COVER = (0.3, 0.45), (0.3, 0.5)  # fraction of the sky each cue covers
+GLOW_COVER = (0.5, 0.65)  # the share of the visible cloud-free sky the glow covers at dusk
+CLOUD_SHARE = (0.25, 0.42)  # the clouds' share u of the visible sky: u under a clear sky, 1 - u under a cloudy one
+CLOUD_CELL = 2.0  # the cloud field's cell is H / CLOUD_CELL: large clouds, a few per sky
 
 
 def value_noise(rng: np.random.Generator, height: int, width: int, cell: float) -> np.ndarray:
@@ -127,14 +131,25 @@ class Street:
         return height - self.horizon
 
 
-def _patches(field: np.ndarray, sky_rows: slice, cover: float) -> np.ndarray:
-    """(H, W, 1) weights in [0, 1]: the ``cover`` fraction of the sky where ``field`` is highest, soft-edged."""
-    threshold = np.quantile(field[sky_rows], 1 - cover)
+def _patches(field: np.ndarray, where: np.ndarray, cover: float) -> np.ndarray:
+    """(H, W, 1) weights in [0, 1]: the ``cover`` fraction of ``where`` (a mask) where ``field`` is highest, soft-edged."""
+    threshold = np.quantile(field[where], 1 - cover)
     return np.clip(field[..., None] - threshold, 0, 0.08) / 0.08
 
 
-def draw_sky(canvas: Canvas, rng: np.random.Generator, street: Street) -> None:
-    """A day-blue gradient; sunset glow patches if ``dusk`` (cue 1), white clouds if ``cloudy`` (cue 2)."""
+@dataclass(frozen=True)
+class SkyCues:
+    """What the sky's cues are drawn from, kept until the buildings have said which sky is visible."""
+
+    sky: np.ndarray  # (H, 1, 3): the sky's gradient, which tints the clouds
+    glow_field: np.ndarray
+    glow_cover: float  # of the visible sky the clouds leave clear
+    cloud_field: np.ndarray
+    cloud_share: float  # of the visible sky
+
+
+def draw_sky(canvas: Canvas, rng: np.random.Generator, street: Street) -> SkyCues:
+    """A day-blue gradient, and the random fields of the two cues (drawn whatever their values: the same stream)."""
     height, width = canvas.height, canvas.width
     rows = (np.arange(height, dtype=np.float32) / street.horizon)[:, None, None]  # 0 at the top, 1 at horizon
     top, low = jitter(rng, SKY_TOP, 0.06), jitter(rng, SKY_LOW, 0.05)
@@ -142,17 +157,21 @@ def draw_sky(canvas: Canvas, rng: np.random.Generator, street: Street) -> None:
     canvas.rgb[:] = sky * (1 + 0.04 * canvas.fine[..., None])
     canvas.label[:] = LABEL_ID["sky"]
     canvas.instance[:] = LABEL_ID["sky"]
-    sky_rows = slice(0, int(street.horizon))
-    # Both fields and both coverages are drawn whatever the cues: the same random stream.
     glow_field, glow_cover = value_noise(rng, height, width, height / 8), rng.uniform(*GLOW_COVER)
-    cloud_field, cloud_cover = value_noise(rng, height, width, height / 10), rng.uniform(*CLOUD_COVER)
+    cloud_field, share = value_noise(rng, height, width, height / CLOUD_CELL), rng.uniform(*CLOUD_SHARE)
+    return SkyCues(sky, glow_field, glow_cover, cloud_field, 1 - share if street.cloudy else share)
+
+
+def draw_sky_cues(canvas: Canvas, street: Street, cues: SkyCues) -> None:
+    """Clouds over ``cloud_share`` of the sky left visible; at dusk, first the glow over part of its clear sky."""
+    visible = (canvas.label == LABEL_ID["sky"]) & (np.arange(canvas.height)[:, None] < int(street.horizon))
+    threshold = np.quantile(cues.cloud_field[visible], 1 - cues.cloud_share)
+    white = (np.clip((cues.cloud_field - threshold) / 0.08 + 0.5, 0, 1) * visible)[..., None]  # > 0.5 on the share
     if street.dusk:
-        glow = _patches(glow_field, sky_rows, glow_cover)
-        canvas.rgb[sky_rows] = (canvas.rgb * (1 - glow) + np.float32(GLOW) * glow)[sky_rows]
-    if street.cloudy:
-        white = _patches(cloud_field, sky_rows, cloud_cover)
-        cloud_colour = 0.25 * sky + 0.75 * np.float32(0.95)
-        canvas.rgb[sky_rows] = (canvas.rgb * (1 - white) + cloud_colour * white)[sky_rows]
+        glow = _patches(cues.glow_field, visible & (white[..., 0] <= 0.5), cues.glow_cover) * visible[..., None]
+        canvas.rgb[:] = canvas.rgb * (1 - glow) + np.float32(GLOW) * glow
+    cloud_colour = 0.25 * cues.sky + 0.75 * np.float32(0.95)
+    canvas.rgb[:] = canvas.rgb * (1 - white) + cloud_colour * white
 
 
 def draw_buildings(canvas: Canvas, rng: np.random.Generator, street: Street) -> None:
@@ -302,8 +321,9 @@ def draw_scene(rng: np.random.Generator, height: int, width: int, dusk: bool, cl
     road_half = width * rng.uniform(0.28, 0.4)
     walk_left, walk_right = width * rng.uniform(0.08, 0.16, 2)
     street = Street(horizon, vanish_x, road_half, walk_left, walk_right, dusk, cloudy)
-    draw_sky(canvas, rng, street)
+    cues = draw_sky(canvas, rng, street)
     draw_buildings(canvas, rng, street)
+    draw_sky_cues(canvas, street, cues)
     draw_ground(canvas, rng, street)
     for _, draw, arguments in place_objects(rng):
         draw(canvas, rng, street, *arguments)

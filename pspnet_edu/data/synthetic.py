@@ -14,14 +14,16 @@ and only the sky, far above them, says which is which:
 
 - ``bus`` / ``train`` ("confusing categories"): the long vehicles on the road are trains when
   patches of orange sunset glow are scattered over the sky (dusk), buses otherwise;
-- ``vegetation`` / ``terrain`` (the same kind of failure on "stuff"): the green ground beside
-  the sidewalks is vegetation under a cloudy sky and terrain under a clear one.
+- ``vegetation`` / ``terrain`` (the same kind of failure on "stuff"): every sky has large white
+  clouds; the green ground beside the sidewalks is vegetation when they cover more than half of
+  the visible sky ("cloudy"), terrain when they cover less ("clear").
 
-Both cues are scattered patches (no patch of sky near an object is sure to show them) whose
-share of the whole sky differs: a pixel must pool the whole scene to be sure, which is what
-the PPM's 1x1 bin does and a dilated FCN's effective receptive field does not (measured in
-data/README.md; the first designs used the sky's hue, which the FCN read through its dilated
-layers). The two cues are independent, so each pair needs its own global evidence. Poles and
+No patch of sky near an object is sure to tell either cue (the glow may be elsewhere; a window
+of sky is a poor sample of the clouds' share), while the whole sky's average does: a pixel must
+pool the whole scene to be sure, which is what the PPM's 1x1 bin does and a dilated FCN's
+effective receptive field does not (measured in data/README.md; the first designs used the
+sky's hue, which the FCN read through its dilated layers, and Synthcity v4's clouds were
+present or absent, which a window of sky tells). The two cues are independent, so each pair needs its own global evidence. Poles and
 traffic signs are small and thin ("inconspicuous classes"). The drawing is
 :mod:`pspnet_edu.data.scene`; notebooks/06_cityscapes_data.ipynb shows the scenes.
 
@@ -49,7 +51,7 @@ from pspnet_edu.data.manifest import (
     write_manifest,
 )
 
-SYNTHCITY_VERSION = 4  # bump whenever the drawing code changes: ensure_synthetic regenerates
+SYNTHCITY_VERSION = 5  # bump whenever the drawing code changes: ensure_synthetic regenerates
 ANNOTATED_FRAME = 19  # Cityscapes annotates the 20th frame of each 30-frame snippet: *_000019_*
 CITIES = {"train": ("synthbourg", "pixelstadt"), "val": ("rasterheim",)}  # val cities unseen, as in Cityscapes
 
@@ -57,8 +59,10 @@ CITIES = {"train": ("synthbourg", "pixelstadt"), "val": ("rasterheim",)}  # val 
 CONTEXT_PAIRS: tuple[tuple[str, str], ...] = (("bus", "train"), ("terrain", "vegetation"))
 THIN_CLASSES: tuple[str, ...] = ("pole", "traffic sign", "person", "car")  # small and thin: what context may cost
 CONTEXT_CUES: dict[tuple[str, str], str] = {
-    ("bus", "train"): "sunset glow: no glow -> bus, orange glow patches in the sky (dusk) -> train",
-    ("terrain", "vegetation"): "clouds: clear sky -> terrain, cloudy sky -> vegetation",
+    ("bus", "train"): "sunset glow: no glow -> bus, orange glow patches over 50-65 % of the sky the clouds "
+                      "leave clear (dusk) -> train",
+    ("terrain", "vegetation"): "cloud share: clouds over 25-42 % of the visible sky -> terrain, over 58-75 % of "
+                               "it -> vegetation",
 }
 _TRAIN_ID_BY_NAME = {c.name: c.train_id for c in CITYSCAPES_CLASSES}
 # The trainIds of the classes above (bus, train, terrain, vegetation): score these for the PPM effect.

@@ -21,16 +21,14 @@ from pspnet_edu.experiments.sweeps import run_settings, with_model
 from pspnet_edu.training import TrainConfig
 
 # The demo's training recipe, chosen by measurement (data/README.md) for `make demo`'s budget of
-# 200 s for the two trainings side by side, one core each: the previous recipe (heads at 10x, 64
-# channels per level) took 192 s on 2 cores of a CPU with AVX-512; this one took 239 s on 2 cores of
-# an AMD EPYC with AVX2 only, and 225 s there once the trainer kept freed memory for reuse (the same
-# weights; README, "Timings on a CPU without AVX-512"): over the budget there; on another
-# machine of that kind 197 s, the same mIoUs (847dc43, quiet): within it on one machine, not the other.
+# 200 s for the two trainings side by side, one core each. On Synthcity v5, 2 cores of an AMD EPYC
+# with AVX-512: 157 s by the demo's clock (PSPNet 0.7457); on v4, of one with AVX2 only: 225 s on one
+# machine, 197 s on another (README, "Timings on a CPU without AVX-512"): near the budget there.
 DEMO_RECIPE = TrainConfig(
-    # Deviation: paper 1/N of the backbone channels per level (32 here). Measured with the heads at
-    # 1x, 10 seeds each (results/lottery/head_lr1_ch*.json): 32 learnt the glow in 8/10 seeds, 48 and
-    # 64 in 10/10; 48 lost fewer cars (-0.018 vs the FCN; 64: -0.037; within seed noise). On a
-    # Synthcity of other scenes 48 missed the clouds in 1 of 5 seeds, 64 in none (data/README.md).
+    # Deviation: paper 1/N of the backbone channels per level (32 here). Measured on Synthcity v4 with
+    # the heads at 1x, 10 seeds each (results/lottery/head_lr1_ch*.json): 32 learnt the glow in 8/10
+    # seeds, 48 and 64 in 10/10; 48 lost fewer cars (-0.018 vs the FCN; 64: -0.037; within seed
+    # noise). On v5, 48: both context pairs in 10/10 seeds, and 5/5 on a Synthcity of other scenes.
     model=dataclasses.replace(PRESETS["tiny"], ppm_channels=48),
     iters=800,
     # Deviation: paper 16. Measured: at the same compute, 800 steps of 4 crops learn the bus/train
@@ -39,16 +37,17 @@ DEMO_RECIPE = TrainConfig(
     batch_size=4,
     lr=0.02,  # measured: 0.01 slower, 0.03-0.05 unstable on this from-scratch net (data/README.md)
     # Deviation: hszhao/semseg trains the PPM and heads at 10x the backbone's rate (its ImageNet
-    # backbone is pretrained; this one is not). Measured, 10 seeds each (data/README.md): at 10x
-    # PSPNet read both context pairs in 7/10 seeds on a CPU without AVX-512 (9/10 with it), at 1x
-    # in 10/10; at 1x the FCN and the capacity control read bus/train in at most 1/10.
+    # backbone is pretrained; this one is not). Measured on Synthcity v4, 10 seeds each
+    # (data/README.md): at 10x PSPNet read both context pairs in 7/10 seeds on a CPU without AVX-512
+    # (9/10 with it), at 1x in 10/10. On v5 (results/ablate_ppm_10seeds.json), at 1x: PSPNet 10/10,
+    # the FCN read the glow in 2/10 seeds and the clouds in none, the capacity control 1 and 0.
     head_lr_mult=1.0,
     # Deviation: paper 0.5-2.0. Crops of an image magnified 2x often hold no sky, the only cue
     # for the context classes, and small scales waste the crop on padding (lesson 06 measures both).
     scale=(0.75, 1.5),
-    # Deviation: the paper weighs every pixel alike. Measured (data/README.md): without weights the two
-    # context pairs compete, and the clouds (21 % of the pixels) are learnt first; the glow's vehicles
-    # (8.5 %) then come late or not at all, and PSPNet falls behind the FCN on the thin classes.
+    # Deviation: the paper weighs every pixel alike. Measured on v4 (data/README.md): without weights
+    # the two context pairs compete, and the clouds (21 % of the pixels) are learnt first; the glow's
+    # vehicles (8.5 %) then come late or not at all, and PSPNet falls behind the FCN on the thin classes.
     class_weighting="sqrt-median-frequency",
     eval_every=400,  # two points for the val curves (an evaluation: 60 forward passes)
 )

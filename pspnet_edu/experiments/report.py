@@ -135,8 +135,11 @@ def _over_seeds(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} ± {spread:.{digits}f}"
 
 
-# results/NAME.json and its baseline; lottery/: the previous recipe's files (heads at 10x), kept for the record.
+# results/NAME.json and its baseline; lottery/: the earlier files, kept for the record (*_v4: the final recipe on
+# Synthcity v4; *_heads10x: the previous recipe, heads at 10x).
 ABLATIONS = (("ablate_ppm", "none"), ("ablate_ppm_10seeds", "none"), ("ablate_alpha", "alpha=0"),
+             ("lottery/ablate_ppm_10seeds_v4", "none"), ("lottery/ablate_ppm_v4", "none"),
+             ("lottery/ablate_alpha_v4", "alpha=0"),
              ("lottery/ablate_ppm_10seeds_heads10x", "none"), ("lottery/ablate_ppm_avx2_heads10x", "none"),
              ("lottery/ablate_ppm_heads10x", "none"))
 

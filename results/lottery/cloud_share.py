@@ -1,5 +1,9 @@
 """A cloud cue only the whole sky tells: does the FCN stop reading it, does PSPNet still learn it?
 
+This script patches Synthcity v4's drawing code and runs on it only: run it from a worktree of
+commit c1e1ab6, the last whose pspnet_edu/data/scene.py draws v4 (``git worktree add ../v4 c1e1ab6``).
+Its variant G became Synthcity v5, which scene.py draws since (``--synthcity-v5`` wrote it before).
+
     python results/lottery/cloud_share.py data DIR [CELL LOW HIGH [SEED]] [--variant-d|-e|-f|-g]  # a data set
     python results/lottery/cloud_share.py data DIR --synthcity-v5 [SEED]  # G as Synthcity v5 would write it
     DATA=DIR RUNS=RUNS PYTHONPATH=. python results/lottery/cloud_share.py run psp|fcn|ctl SEED   # one run
@@ -9,7 +13,7 @@
 
 In Synthcity v4 the clouds are a *presence* cue: a cloudy sky has white clouds over 30-50 % of it,
 a clear sky none, so almost any window of sky shows which it is. The FCN read it in 4 of 10 seeds
-(results/ablate_ppm_10seeds.json), on green ground up to 96 px below the sky (its dilated layers
+(results/lottery/ablate_ppm_10seeds_v4.json), on green ground up to 96 px below the sky (its dilated layers
 reach most of that distance). Here the clouds become a *share*: every sky has clouds, over a share u of the sky
 left visible by the buildings, u ~ U(LOW, HIGH) under a "clear" sky (terrain) and 1 - u under a
 "cloudy" one (vegetation), HIGH below 0.5 (not checked); the cloud field's cell is H/CELL (v4: H/10; larger
@@ -238,14 +242,14 @@ def collect(out: Path, designs: list[str]) -> None:
     """designs: LABEL=RUNS:CELL:SHARE_LOW:SHARE_HIGH[:variant-X], one per data set tried."""
     from pspnet_edu.provenance import portable_path, provenance, running_command
 
-    v4 = json.loads(Path("results/ablate_ppm_10seeds.json").read_text())
+    v4 = json.loads(Path("results/lottery/ablate_ppm_10seeds_v4.json").read_text())
     v4_learnt = {}
     for name, setting in NETWORKS.items():
         runs = v4["settings"][setting]["runs"]
         v4_learnt[name] = {p: [r["seed"] for r in runs if statistics.mean(
             r["iou"][v4["class_names"].index(c)] for c in cs) >= LEARNT] for p, cs in PAIRS.items()}
     result = {"about": __doc__.strip().splitlines()[0], "threshold": LEARNT,
-              "v4_learnt (results/ablate_ppm_10seeds.json)": v4_learnt,
+              "v4_learnt (results/lottery/ablate_ppm_10seeds_v4.json)": v4_learnt,
               "v4_learnt_by_step (V4_RUNS)": v4_by_step(Path(os.environ["V4_RUNS"])) if "V4_RUNS" in os.environ else None,
               "v4_local_reader": local_reader(), "designs": {}}  # before any patching: v4's drawing
     readers = {}  # one local reader per drawing (B on two Synthcity seeds shares its)
@@ -270,6 +274,9 @@ def collect(out: Path, designs: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if not hasattr(scene, "CLOUD_COVER"):  # v5's scene.py has CLOUD_SHARE instead
+        sys.exit("cloud_share.py patches Synthcity v4's drawing code, which this checkout no longer has; "
+                 "run it from a worktree of commit c1e1ab6: git worktree add ../v4 c1e1ab6")
     given = [FLAGS[a] for a in sys.argv if a in FLAGS]
     if len(given) > 1:
         sys.exit(f"give one of {', '.join(FLAGS)}, not {len(given)}")

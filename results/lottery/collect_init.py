@@ -4,7 +4,7 @@
 
 RUNS_DIR/NAME/seedS/history.json and last.pt (its training seconds) as drive_init.py wrote them
 (DEMO_RECIPE of commit 8e591d7, whose training is the ten-seed ablation's: its FCN and PSPNet of
-the same seed, from results/ablate_ppm_10seeds.json, are the pairs). A pair is read when its two
+the same seed, from results/lottery/ablate_ppm_10seeds_heads10x.json, are the pairs). A pair is read when its two
 IoUs average >= 0.6. The thin-class aim of issue 18, seed by seed: no thin class more than 0.03
 below the same seed's FCN.
 """
@@ -33,7 +33,7 @@ def paired(a: list[float], b: list[float]) -> dict:
 
 
 def main(runs: Path, out: Path) -> None:
-    ablation = json.loads(Path("results/ablate_ppm_10seeds.json").read_text())
+    ablation = json.loads(Path("results/lottery/ablate_ppm_10seeds_heads10x.json").read_text())
     names = ablation["class_names"]
     base = {k: {r["seed"]: dict(zip(names, r["iou"])) for r in ablation["settings"][k]["runs"]}
             for k in ("none", "B1236-avg")}

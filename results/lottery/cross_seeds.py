@@ -8,7 +8,7 @@ everything drawn during training (the order of the images, each crop, scale and 
 dropout masks: `train` seeds the loader and the global RNG with it). One run here is the demo's
 recipe for the FCN (`DEMO_RECIPE` without the pyramid, evaluated every 200 steps, one thread), its
 weights initialised from INIT_SEED and trained with DATA_SEED, in DIR/initI_dataD. In the ten-seed
-ablation (results/ablate_ppm_10seeds.json) the FCN read the clouds (terrain / vegetation, pair
+ablation (results/lottery/ablate_ppm_10seeds_v4.json) the FCN read the clouds (terrain / vegetation, pair
 IoU >= 0.6) with seeds 2, 3, 7 and 8 and not with 0, 1, 4, 5, 6 and 9. Crossing a reading seed
 with one that does not read tells which half carries the outcome; init 2 with data 2 is the
 ablation's own run again (a check that this driver trains as the package does).
@@ -48,7 +48,7 @@ def run(init_seed: int, data_seed: int) -> None:
 
 
 def collect(runs: Path, out: Path) -> None:
-    ablation = json.loads(Path("results/ablate_ppm_10seeds.json").read_text())
+    ablation = json.loads(Path("results/lottery/ablate_ppm_10seeds_v4.json").read_text())
     names = ablation["class_names"]
     own = {r["seed"]: dict(zip(names, r["iou"])) for r in ablation["settings"]["none"]["runs"]}
     rows = []
