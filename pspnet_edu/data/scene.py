@@ -132,7 +132,7 @@ class Street:
 
 
 def _patches(field: np.ndarray, where: np.ndarray, cover: float) -> np.ndarray:
-    """(H, W, 1) weights in [0, 1]: the ``cover`` fraction of ``where`` (a mask) where ``field`` is highest, soft-edged."""
+    """(H, W, 1) soft weights in [0, 1] on the ``cover`` fraction of mask ``where`` where ``field`` is highest."""
     threshold = np.quantile(field[where], 1 - cover)
     return np.clip(field[..., None] - threshold, 0, 0.08) / 0.08
 

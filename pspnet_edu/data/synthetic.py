@@ -23,9 +23,10 @@ of sky is a poor sample of the clouds' share), while the whole sky's average doe
 pool the whole scene to be sure, which is what the PPM's 1x1 bin does and a dilated FCN's
 effective receptive field does not (measured in data/README.md; the first designs used the
 sky's hue, which the FCN read through its dilated layers, and Synthcity v4's clouds were
-present or absent, which a window of sky tells). The two cues are independent, so each pair needs its own global evidence. Poles and
-traffic signs are small and thin ("inconspicuous classes"). The drawing is
-:mod:`pspnet_edu.data.scene`; notebooks/06_cityscapes_data.ipynb shows the scenes.
+present or absent, which a window of sky tells). The two cues are independent, so each pair
+needs its own global evidence. Poles and traffic signs are small and thin ("inconspicuous
+classes"). The drawing is :mod:`pspnet_edu.data.scene`; notebooks/06_cityscapes_data.ipynb
+shows the scenes.
 
 Deviation: the paper evaluates on real scenes; Synthcity is a teaching stand-in whose context
 rule is arbitrary on purpose (like the paper's "a car on a river is a boat", it cannot be
