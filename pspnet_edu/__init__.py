@@ -8,7 +8,25 @@ training.distributed / convert (10); checks holds the exercises' self-checks, as
 student notebooks, cli the ``pspnet-edu`` command.
 """
 
-from pspnet_edu.pspnet import PSPNet, PSPNetConfig, build_pspnet
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pspnet_edu.pspnet import PSPNet, PSPNetConfig, build_pspnet
 
 __all__ = ["PSPNet", "PSPNetConfig", "build_pspnet"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``pspnet_edu.PSPNet`` and the others, imported on first use (PEP 562).
+
+    Importing the package imports no torch yet, so that the ``pspnet-edu`` program can import it
+    with the garbage collector paused (:mod:`pspnet_edu.cli`).
+    """
+    if name in __all__:
+        from pspnet_edu import pspnet
+
+        return getattr(pspnet, name)
+    raise AttributeError(f"module 'pspnet_edu' has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from pspnet_edu.cli import main
+from pspnet_edu.cli import console
 
-sys.exit(main())
+sys.exit(console())

@@ -262,20 +262,9 @@ class PSPNet(nn.Module):
         return result
 
     def _upsample(self, logits: Tensor, size: Any) -> Tensor:
-        upsampled = F.interpolate(logits, size, mode="bilinear", align_corners=self.config.align_corners)
-        if upsampled.requires_grad and upsampled.device.type == "cpu" and _is_channels_last(logits):
-            # Training in channels_last on a CPU: the loss hands back the gradient of the upsampled
-            # logits as a (B, K, H, W) contiguous tensor, which the upsampling's backward reads
-            # across its layout. One copy to channels_last first made that backward ~4x faster
-            # (~3 % of a demo step; AVX2, one thread). The head still gets its gradient in the
-            # layout it got before, so the weights stay the same to the bit (tests/test_pspnet.py).
-            upsampled.register_hook(lambda grad: grad.contiguous(memory_format=torch.channels_last))
-            logits.register_hook(lambda grad: grad.contiguous())
-        return upsampled
-
-
-def _is_channels_last(x: Tensor) -> bool:
-    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        # In channels_last (the trainer's layout) the upsampled logits stay channels_last, and the
+        # loss reads them in place (pspnet_edu.loss): no copy either way.
+        return F.interpolate(logits, size, mode="bilinear", align_corners=self.config.align_corners)
 
 
 def preset_config(preset: str, num_classes: int = NUM_CLASSES, **overrides: Any) -> PSPNetConfig:

@@ -155,6 +155,24 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="same H, W"):
         TrainTransforms()(image, mask[:-1])
     with pytest.raises(ValueError, match="float image"):
-        TrainTransforms()((image * 255).to(torch.uint8), mask)
+        EvalTransforms()((image * 255).to(torch.uint8), mask)  # it keeps the stored floats' bits
+    with pytest.raises(ValueError, match="float image"):
+        TrainTransforms()(image.to(torch.int32), mask)
+
+
+def test_a_uint8_image_is_scaled_as_uint8_then_made_float():
+    # What the dataset hands TrainTransforms: the stored uint8 pixels. Without scaling (factor 1)
+    # the result is the float image's (to float rounding); scaled, within one grey level of 255.
+    image, mask = labelled_pattern()
+    stored = (image * 255).round().to(torch.uint8)
+    for scale, tolerance in [((1.0, 1.0), 1e-7), ((1.5, 1.5), 1 / 255), ((0.6, 0.6), 1 / 255)]:
+        transforms = TrainTransforms(crop_size=tuple(image.shape[-2:]), scale=scale, hflip=False, normalize=False)
+        torch.manual_seed(0)
+        from_uint8, mask_u = transforms(stored, mask)
+        torch.manual_seed(0)  # the same crop
+        from_float, mask_f = transforms(stored.float() / 255, mask)
+        assert from_uint8.dtype == torch.float32 and torch.equal(mask_u, mask_f)
+        difference = (from_uint8 - from_float).abs().max().item()
+        assert difference <= tolerance + 1e-5 and (scale[0] == 1.0 or difference > 1e-4)  # scaled: rounded
     with pytest.raises(ValueError, match="scale"):
         TrainTransforms(scale=(2.0, 0.5))

@@ -82,36 +82,31 @@ def test_eval_is_deterministic_and_train_uses_dropout():
         torch.testing.assert_close(without(x)["out"], without(x)["out"])
 
 
-def test_channels_last_training_gives_the_plain_upsampling_gradients_to_the_bit(monkeypatch):
-    # PSPNet._upsample hands the loss's gradient through the upsampling in channels_last (faster
-    # on a CPU) and on to the head in the layout it had before: the weights' gradients must be
-    # those of the plain F.interpolate path to the bit, or every committed run would change.
-    # Handing the head its gradient in channels_last changed two of them on an AVX2 CPU at one
-    # thread (not at two): whether a wrong layout shows depends on the CPU's kernels.
-    import pspnet_edu.pspnet as module
+def test_channels_last_training_reads_the_logits_in_place_with_the_plain_losses_gradients():
+    # In channels_last (the trainer's layout) the logits stay channels_last through the
+    # upsampling, and the loss reads them as rows of scores (pspnet_edu.loss), with no copy to
+    # (B, K, H, W): the same loss and gradients as the loss of that copy, to float rounding
+    # (the sums run in another order).
     from pspnet_edu.loss import pspnet_loss
 
-    def gradients() -> tuple[str, dict[str, torch.Tensor]]:
+    def run(copy: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, torch.Tensor]]:
         torch.manual_seed(0)
         model = build_pspnet("tiny", dropout=0.0).train().to(memory_format=torch.channels_last)
-        # A demo batch: at 2 x 64 x 128 both paths gave the same bits even with the bug.
-        x = torch.randn(4, 3, 128, 256).contiguous(memory_format=torch.channels_last)
-        outputs = model(x)
-        loss, _ = pspnet_loss(outputs, torch.randint(0, 19, (4, 128, 256)),
+        outputs = model(torch.randn(4, 3, 128, 256).contiguous(memory_format=torch.channels_last))
+        target = torch.randint(0, 19, (4, 128, 256))
+        target[:, :8] = 255
+        loss, _ = pspnet_loss({k: v.contiguous() for k, v in outputs.items()} if copy else outputs, target,
                               class_weights=torch.linspace(0.5, 2.0, 19))
         loss.backward()
-        return bool(outputs["out"]._backward_hooks), {name: p.grad for name, p in model.named_parameters()}
+        return outputs, loss, {name: p.grad for name, p in model.named_parameters()}
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in the demo's runs (with 2 threads the bug went unseen too)
-    try:
-        fast_path, fast = gradients()
-        monkeypatch.setattr(module, "_is_channels_last", lambda x: False)
-        plain_path, plain = gradients()
-    finally:
-        torch.set_num_threads(threads)
-    assert fast_path and not plain_path
-    assert all(torch.equal(fast[name], plain[name]) for name in plain)
+    outputs, loss, in_place = run(copy=False)
+    _, copied_loss, copied = run(copy=True)
+    assert all(out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+               for out in outputs.values())
+    torch.testing.assert_close(loss, copied_loss, rtol=1e-6, atol=1e-6)
+    for name in copied:
+        torch.testing.assert_close(in_place[name], copied[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_without_aux_head_there_is_no_aux_output():

@@ -9,13 +9,24 @@ restated; an option that a command would ignore is refused in one line. Sizes ar
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import sys
 from collections.abc import Sequence
 
-from pspnet_edu.cli import ablate, assignments, data, demo, evaluate, export, predict, rf, train
-from pspnet_edu.files import describe_os_error
-from pspnet_edu.provenance import running_command
+# The commands import torch and torchvision (which brings torch._dynamo and sympy): some 340,000
+# objects, and the garbage collector would walk all those made so far five times over while they
+# arrive (0.35-0.7 s of every command; AMD EPYC, 2026-12-07). None of them is garbage yet, so
+# the collector waits until they are in.
+_collecting = gc.isenabled()
+gc.disable()
+try:
+    from pspnet_edu.cli import ablate, assignments, data, demo, evaluate, export, predict, rf, train
+    from pspnet_edu.files import describe_os_error
+    from pspnet_edu.provenance import running_command
+finally:
+    if _collecting:
+        gc.enable()
 
 COMMANDS = (rf, data, train, evaluate, predict, export, ablate, demo, assignments)
 
@@ -51,10 +62,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130  # the shell's convention for "stopped by a signal"
 
 
+def console() -> int:
+    """The ``pspnet-edu`` program (and ``python -m pspnet_edu``): :func:`main`, then a quick exit.
+
+    When a command is done, Python's shutdown tears down every module, and its garbage collector
+    walks every object they made: some 340,000 for torch and torchvision (which imports
+    ``torch._dynamo`` and sympy), about 0.8 s at the end of every command (AMD EPYC, 2026-12-07;
+    ``benchmarks/bench_vs_commit.py``). ``gc.freeze()`` moves them out of the collector's sight
+    first; the shutdown still closes files and runs the exit handlers. Only the program does this,
+    not :func:`main`, which tests and notebooks call in a process that goes on.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 def _say(args: argparse.Namespace, message: str) -> None:
     """One line on stderr: whitespace folded, and no terminal colour codes (a library's, e.g. torch's)."""
     print(f"pspnet-edu {args.command}: {' '.join(_ANSI_ESCAPE.sub('', message).split())}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console())

@@ -106,7 +106,8 @@ class CityscapesSegmentation(Dataset):
     split whose labels are trainId masks without 255 is refused when the dataset is built
     (:func:`pspnet_edu.data.labels.check_label_set`).
     ``transforms``: a callable ``(image, mask) -> (image, mask)`` that receives the stored image
-    in [0, 1], e.g. :class:`pspnet_edu.data.transforms.TrainTransforms` (which normalises too).
+    in [0, 1] (float32), or as stored (uint8) if it says it ``takes_uint8``, as
+    :class:`pspnet_edu.data.transforms.TrainTransforms` does (it normalises too).
     ``samples``: the list of ``(image_path, label_path)`` pairs, sorted by city and name.
     ``keep_decoded``: keep every image and mask in memory once decoded (uint8, 4 bytes per
     pixel: :meth:`decoded_megabytes`), so that later epochs skip the PNG decoding; the items
@@ -179,7 +180,9 @@ class CityscapesSegmentation(Dataset):
             if self._decoded is not None:
                 self._decoded[index] = decoded
         image, mask = decoded
-        image_tensor = image.permute(2, 0, 1).float().div_(255)  # (3, H, W) in [0, 1]
+        image_tensor = image.permute(2, 0, 1)  # (3, H, W) uint8, in the file's (H, W, 3) memory order
+        if not getattr(self.transforms, "takes_uint8", False):  # [0, 1] floats, contiguous (faster to resize)
+            image_tensor = image_tensor.contiguous().float().div_(255)
         mask_tensor = mask.long()  # (H, W) trainIds
         if self.transforms is not None:
             image_tensor, mask_tensor = self.transforms(image_tensor, mask_tensor)
