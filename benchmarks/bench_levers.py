@@ -1,14 +1,14 @@
-"""Two speed-ups the trainer does not use, each timed against what it does: the levers left for issue 17.
+"""Two speed-ups of issue 17, each timed against the way the trainer went before it (commit 52d8ebc).
 
-Both change the order of float operations, so a run's weights (and every committed result) would
-change with them; this measures what they would give, part by part:
+Both change the order or the rounding of float operations, so a run's weights changed with them
+(commit 175c6c0 adopted both; the committed results made before say their commit):
 
     loss over rows     one head's cross-entropy with its backward, from (B, K, h, w) channels_last
-                       logits upsampled to (B, K, H, W): as the trainer computes it (log-softmax on
-                       the NCHW copy, the gradient copied back to channels_last: pspnet.py), against
-                       the same loss over the rows of the NHWC logits (no copy either way)
+                       logits upsampled to (B, K, H, W): the loss over the rows of the NHWC logits
+                       (the trainer since 175c6c0, no copy) against the log-softmax of an NCHW copy
+                       with the gradient copied back to channels_last (the trainer before)
     uint8 resize       the random scale of one 3 x 128 x 256 crop: bilinear, antialiased, on the
-                       float image (the trainer) against the uint8 image, at scales 0.5, 1.5, 2
+                       uint8 image (the trainer since 175c6c0) against the float image (before)
 
 Figures are medians of interleaved repeats; report them with the machine line this prints, and
 never assert them in a test.
@@ -46,7 +46,7 @@ def loss_step(batch: int, rows: bool) -> Callable[[], None]:
         if rows:
             loss = F.cross_entropy(up.permute(0, 2, 3, 1).reshape(-1, CLASSES), target.reshape(-1),
                                    weight=weight, ignore_index=255)
-        else:  # the trainer's path: the same gradient-layout hooks as PSPNet._upsample
+        else:  # the trainer's path before 175c6c0: the gradient-layout hooks PSPNet._upsample had then
             up.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
             x.register_hook(lambda g: g.contiguous())
             loss = F.cross_entropy(up, target, weight=weight, ignore_index=255)
@@ -85,13 +85,14 @@ def main() -> None:
     keep_freed_memory()  # as the trainer does
     print(machine())
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, median of {args.repeats}")
-    loss = median_ms({"trainer": loss_step(args.batch, rows=False), "rows": loss_step(args.batch, rows=True)},
+    loss = median_ms({"copy": loss_step(args.batch, rows=False), "rows": loss_step(args.batch, rows=True)},
                      args.repeats)
-    print(f"one head's loss with its backward: trainer {loss['trainer']:.1f} ms, over rows {loss['rows']:.1f} ms "
-          f"(two heads save {2 * (loss['trainer'] - loss['rows']):.1f} ms a step)")
+    print(f"one head's loss with its backward: over rows (the trainer) {loss['rows']:.1f} ms, on an NCHW copy "
+          f"(before) {loss['copy']:.1f} ms (two heads save {2 * (loss['copy'] - loss['rows']):.1f} ms a step)")
     for scale in (0.5, 1.5, 2.0):
         ms = median_ms({"float": resize_step(scale, False), "uint8": resize_step(scale, True)}, args.repeats)
-        print(f"resize of one crop at scale {scale}: float {ms['float']:.2f} ms, uint8 {ms['uint8']:.2f} ms")
+        print(f"resize of one crop at scale {scale}: uint8 (the trainer) {ms['uint8']:.2f} ms, float (before) "
+              f"{ms['float']:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ alpha = 0.4 best (Sec. 4, "Deep Supervision for ResNet-Based FCN", and Sec. 5.2,
 Taught in notebooks/05_pspnet.ipynb (the loss) and 09_ablations.ipynb (the alpha sweep).
 
 Deviation: none; hszhao/semseg computes the same two CrossEntropyLoss(ignore_index=255) terms
-(inside its model's ``forward``; here the model returns logits and the loss lives here).
+(inside its model's ``forward``; here the model returns logits and the loss lives here). Logits
+stored channels_last, as the trainer makes them, are read as rows of K scores, without a copy:
+the same mean, its sums in another order.
 """
 
 from __future__ import annotations
