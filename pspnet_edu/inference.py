@@ -404,7 +404,21 @@ def available_memory() -> int | None:
 
 def predict(model: nn.Module, images: Tensor, **kwargs: object) -> Tensor:
     """Class indices (B, H, W) (or (H, W) for one image): the argmax of ``predict_probs``."""
-    return predict_probs(model, images, **kwargs).argmax(dim=-3)  # type: ignore[arg-type]
+    return classes_of(predict_probs(model, images, **kwargs))  # type: ignore[arg-type]
+
+
+def classes_of(probs: Tensor) -> Tensor:
+    """``probs.argmax(dim=-3)`` (the class of each pixel; ties go to the first), read along rows of scores.
+
+    The same indices; but an argmax across the planes of a (B, C, H, W) tensor took 34 ms for
+    (8, 19, 128, 256), against 10 ms for a copy with each pixel's scores side by side and its
+    argmax (AMD EPYC, 2 threads, 2026-12-07): a quarter of the training command's evaluation.
+
+    >>> probs = torch.tensor([[[[0.2]], [[0.5]], [[0.5]]]])  # (1, 3, 1, 1): a tie of classes 1 and 2
+    >>> classes_of(probs).tolist(), probs.argmax(dim=-3).tolist()
+    ([[[1]]], [[[1]]])
+    """
+    return probs.movedim(-3, -1).contiguous().argmax(dim=-1)
 
 
 def _batches_by_size(samples: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
@@ -461,7 +475,7 @@ def evaluate(
                 images = images.to(device)  # (B, 3, H, W)
                 probs = predict_probs(model, images, mode=mode, crop=crop, flip=flip, scales=scales)  # (B, C, H, W)
                 classes = probs.shape[1] if num_classes is None else num_classes
-                batch_cm = confusion_matrix(probs.argmax(dim=1).cpu(), masks, classes, ignore_index)
+                batch_cm = confusion_matrix(classes_of(probs).cpu(), masks, classes, ignore_index)
                 cm = batch_cm if cm is None else cm + batch_cm
     finally:
         model.train(was_training)

@@ -278,3 +278,14 @@ def test_the_folded_pyramid_traces_into_one_graph() -> None:
     ppm = prepare_for_inference(build_pspnet("tiny", num_classes=5).eval()).model.ppm
     explained = torch._dynamo.explain(ppm)(torch.randn(1, 128, 13, 17))
     assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons
+
+
+def test_classes_of_is_the_argmax_over_the_classes_ties_included():
+    from pspnet_edu.inference import classes_of
+
+    generator = torch.Generator().manual_seed(0)
+    probs = torch.randint(0, 3, (2, 19, 8, 16), generator=generator).float()  # many ties
+    assert torch.equal(classes_of(probs), probs.argmax(dim=1))
+    assert torch.equal(classes_of(probs[0]), probs[0].argmax(dim=0))
+    cl = probs.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(classes_of(cl), probs.argmax(dim=1))

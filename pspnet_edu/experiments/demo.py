@@ -22,8 +22,9 @@ from pspnet_edu.training import TrainConfig
 
 # The demo's training recipe, chosen by measurement (data/README.md) for `make demo`'s budget of
 # 200 s for the two trainings side by side, one core each. On Synthcity v5, 2 cores of an AMD EPYC
-# with AVX-512: 157 s by the demo's clock (PSPNet 0.7457); on v4, of one with AVX2 only: 225 s on one
-# machine, 197 s on another (README, "Timings on a CPU without AVX-512"): near the budget there.
+# with AVX-512: 157 s by the demo's clock (PSPNet 0.7457), 154 s (0.7407) since the trainer's faster
+# loss and crops (commit 175c6c0); on v4, of one with AVX2 only: 225 s on one machine, 197 s on
+# another (README, "Timings on a CPU without AVX-512"): near the budget there.
 DEMO_RECIPE = TrainConfig(
     # Deviation: paper 1/N of the backbone channels per level (32 here). Measured on Synthcity v4 with
     # the heads at 1x, 10 seeds each (results/lottery/head_lr1_ch*.json): 32 learnt the glow in 8/10
