@@ -158,6 +158,8 @@ def test_bad_inputs():
         EvalTransforms()((image * 255).to(torch.uint8), mask)  # it keeps the stored floats' bits
     with pytest.raises(ValueError, match="float image"):
         TrainTransforms()(image.to(torch.int32), mask)
+    with pytest.raises(ValueError, match="scale"):
+        TrainTransforms(scale=(2.0, 0.5))
 
 
 def test_a_uint8_image_is_scaled_as_uint8_then_made_float():
@@ -174,5 +176,3 @@ def test_a_uint8_image_is_scaled_as_uint8_then_made_float():
         assert from_uint8.dtype == torch.float32 and torch.equal(mask_u, mask_f)
         difference = (from_uint8 - from_float).abs().max().item()
         assert difference <= tolerance + 1e-5 and (scale[0] == 1.0 or difference > 1e-4)  # scaled: rounded
-    with pytest.raises(ValueError, match="scale"):
-        TrainTransforms(scale=(2.0, 0.5))

@@ -97,6 +97,8 @@ class TrainTransforms(_JointTransform):
     ((3, 64, 96), (64, 96), torch.int64)
     """
 
+    takes_uint8 = True
+
     def __init__(self, crop_size: tuple[int, int] = (128, 256), scale: tuple[float, float] = (0.5, 2.0),
                  hflip: bool = True, rotate: bool = False, blur: bool = False, normalize: bool = True) -> None:
         steps: list[v2.Transform] = [RandomScale(scale), v2.ToDtype(torch.float32, scale=True)]  # float: a no-op
@@ -110,8 +112,6 @@ class TrainTransforms(_JointTransform):
         if normalize:
             steps.append(v2.Normalize(IMAGENET_MEAN, IMAGENET_STD))  # applies to the image only
         self.pipeline = v2.Compose(steps)
-
-    takes_uint8 = True
 
 
 class EvalTransforms(_JointTransform):
