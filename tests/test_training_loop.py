@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from pspnet_edu.pspnet import build_pspnet
+from pspnet_edu.pspnet import PSPNet, build_pspnet
 from pspnet_edu.training import NonFiniteLossError, build_model, load_checkpoint, model_from_checkpoint, train
 from training_toys import SIZE, Toy, toy_config
 
@@ -63,6 +63,20 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path) -> None:
     a, b, c = (r.model.state_dict() for r in (one, again, other))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_build_model_initialises_as_torch_manual_seed_and_leaves_the_gpus_generators_alone(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = toy_config(tmp_path, "init", seed=5)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        expected = PSPNet(config.model).state_dict()  # how every committed run was initialised
+    reseeded: list[int] = []
+    for device in (torch.cuda, torch.xpu, torch.mtia):
+        monkeypatch.setattr(device, "manual_seed_all", reseeded.append, raising=False)
+    built = build_model(config).state_dict()
+    assert all(torch.equal(built[k], expected[k]) for k in expected)
+    assert reseeded == []  # torch.manual_seed would reseed them, and fork_rng(devices=[]) not restore them
 
 
 def interrupt_at(step: int, signum: int = signal.SIGINT):

@@ -47,6 +47,20 @@ def test_a_sample_depends_only_on_seed_epoch_and_index_and_leaves_the_callers_rn
     assert samples[(2, 3)] == first and samples[(2, 2)] != first and samples[(3, 3)] != first
 
 
+def test_a_sample_is_seeded_as_torch_manual_seed_seeds_the_cpu_and_leaves_the_gpus_generators_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The draws of committed runs are kept, and dropout on a GPU keeps its own random stream."""
+    samples = SeededSamples(Draws(), seed=7)
+    seed = sampling.sample_seed(7, 2, 3)
+    torch.manual_seed(seed), random.seed(seed), np.random.seed(seed % 2**32)
+    expected = Draws()[3]
+    reseeded: list[int] = []
+    for device in (torch.cuda, torch.xpu, torch.mtia):
+        monkeypatch.setattr(device, "manual_seed_all", reseeded.append, raising=False)
+    assert samples[(2, 3)] == expected
+    assert reseeded == []  # torch.manual_seed would reseed them (and fork_rng(devices=[]) not restore them)
+
+
 def test_rng_state_round_trip() -> None:
     state = rng_state()
     expected = (float(torch.rand(())), random.random(), float(np.random.rand()))

@@ -25,7 +25,7 @@ from pspnet_edu.training.loop import TrainResult, train
 def build_model(config: TrainConfig) -> PSPNet:
     """The PSPNet that ``config.model`` describes, initialised from ``config.seed``."""
     with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
-        torch.manual_seed(config.seed)
+        torch.default_generator.manual_seed(config.seed)  # the CPU's only (the model is built there): see SeededSamples
         return PSPNet(config.model)
 
 
