@@ -151,15 +151,21 @@ class SkyCues:
 def draw_sky(canvas: Canvas, rng: np.random.Generator, street: Street) -> SkyCues:
     """A day-blue gradient, and the random fields of the two cues (drawn whatever their values: the same stream)."""
     height, width = canvas.height, canvas.width
-    rows = (np.arange(height, dtype=np.float32) / street.horizon)[:, None, None]  # 0 at the top, 1 at horizon
+    sky = paint_sky_gradient(canvas, rng, street)
+    glow_field, glow_cover = value_noise(rng, height, width, height / 8), rng.uniform(*GLOW_COVER)
+    cloud_field, share = value_noise(rng, height, width, height / CLOUD_CELL), rng.uniform(*CLOUD_SHARE)
+    return SkyCues(sky, glow_field, glow_cover, cloud_field, 1 - share if street.cloudy else share)
+
+
+def paint_sky_gradient(canvas: Canvas, rng: np.random.Generator, street: Street) -> np.ndarray:
+    """The whole canvas labelled sky and painted with a day-blue gradient; returns the gradient (H, 1, 3)."""
+    rows = (np.arange(canvas.height, dtype=np.float32) / street.horizon)[:, None, None]  # 0 at the top, 1 at horizon
     top, low = jitter(rng, SKY_TOP, 0.06), jitter(rng, SKY_LOW, 0.05)
     sky = top + (low - top) * np.clip(rows, 0, 1)  # (H, 1, 3)
     canvas.rgb[:] = sky * (1 + 0.04 * canvas.fine[..., None])
     canvas.label[:] = LABEL_ID["sky"]
     canvas.instance[:] = LABEL_ID["sky"]
-    glow_field, glow_cover = value_noise(rng, height, width, height / 8), rng.uniform(*GLOW_COVER)
-    cloud_field, share = value_noise(rng, height, width, height / CLOUD_CELL), rng.uniform(*CLOUD_SHARE)
-    return SkyCues(sky, glow_field, glow_cover, cloud_field, 1 - share if street.cloudy else share)
+    return sky
 
 
 def draw_sky_cues(canvas: Canvas, street: Street, cues: SkyCues) -> None:

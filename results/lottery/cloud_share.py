@@ -161,15 +161,28 @@ def local_reader(scenes: int = 200, widths: tuple[int, ...] = (32, 64, 96, 128, 
         sky = label == LABEL_ID["sky"]
         green = (label == LABEL_ID["vegetation"]) | (label == LABEL_ID["terrain"])
         columns = np.nonzero(green.any(0))[0]
-        cloud_sum = np.concatenate([[0], np.cumsum((white & sky).sum(0))])
-        sky_sum = np.concatenate([[0], np.cumsum(sky.sum(0))])
         pixels = green.sum(0)[columns]
         total += pixels.sum()
-        for w in widths:
-            a, b = np.clip(columns - w // 2, 0, label.shape[1]), np.clip(columns + w // 2, 0, label.shape[1])
-            share = (cloud_sum[b] - cloud_sum[a]) / np.maximum(sky_sum[b] - sky_sum[a], 1)
-            right[w] += (((share[None] > thresholds[:, None]) == cloudy) * pixels[None]).sum(1)
+        for w, hits in band_hits(white, sky, columns, pixels, widths, thresholds, cloudy).items():
+            right[w] += hits
     return {str(w): round(float(right[w].max() / total), 3) for w in widths}
+
+
+def band_hits(cue: np.ndarray, within: np.ndarray, columns: np.ndarray, pixels: np.ndarray,
+              widths: tuple[int, ...], thresholds: np.ndarray, truth: bool) -> dict[int, np.ndarray]:
+    """Per band width, how many of the ``pixels`` (counts in ``columns``) each threshold gets right.
+
+    The reader sees a band of ``width`` columns centred on a column, and says ``True`` where the
+    share of its ``within`` pixels that are ``cue`` exceeds the threshold; ``truth`` is the answer.
+    """
+    cue_sum = np.concatenate([[0], np.cumsum((cue & within).sum(0))])
+    within_sum = np.concatenate([[0], np.cumsum(within.sum(0))])
+    hits = {}
+    for w in widths:
+        a, b = np.clip(columns - w // 2, 0, cue.shape[1]), np.clip(columns + w // 2, 0, cue.shape[1])
+        share = (cue_sum[b] - cue_sum[a]) / np.maximum(within_sum[b] - within_sum[a], 1)
+        hits[w] = (((share[None] > thresholds[:, None]) == truth) * pixels[None]).sum(1)
+    return hits
 
 
 def run(name: str, seed: int) -> None:
