@@ -225,3 +225,31 @@ def test_reference_name_of_an_object_without_a_qualified_name_is_where_the_packa
     name = reference_name(pspnet_edu.data.labels.LABEL_TO_TRAIN_TABLE)
     assert name.startswith("pspnet_edu.data") and name.endswith(".LABEL_TO_TRAIN_TABLE")
     assert reference_name(pspnet_edu.schedule.poly_lr) == "pspnet_edu.schedule.poly_lr"
+
+
+SEEDED_BUILDERS = [  # every self-check's seeded model, built inside fork_rng(devices=[])
+    ("backbone", "_plain_template", (18,)),
+    ("inference", "_network", ()),
+    ("pspnet", "_reference_model", ({}, 3)),
+    ("receptive_field", "_erf_models", ()),
+    ("training", "_model", (2,)),
+]
+
+
+@pytest.mark.parametrize(("module", "builder", "arguments"), SEEDED_BUILDERS)
+def test_the_checks_seed_the_cpu_only_and_leave_the_gpus_generators_alone(
+        module: str, builder: str, arguments: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fork_rng(devices=[]) restores the CPU's generator only: a check must not reseed a GPU's."""
+    import importlib
+
+    build = getattr(importlib.import_module(f"pspnet_edu.checks.{module}"), builder)
+    state = torch.get_rng_state()
+    reseeded: list[int] = []
+    for device in (torch.cuda, torch.xpu, torch.mtia):
+        monkeypatch.setattr(device, "manual_seed_all", reseeded.append, raising=False)
+    first, second = build(*arguments), build(*arguments)
+    assert reseeded == []  # torch.manual_seed would reseed them
+    assert torch.equal(torch.get_rng_state(), state)  # and the CPU's is left as it was
+    models = [first, second] if module != "receptive_field" else [first[0][0], second[0][0]]
+    a, b = (m.state_dict() for m in models)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # seeded: the same weights twice

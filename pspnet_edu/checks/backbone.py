@@ -165,7 +165,7 @@ def _plain_template(depth: int) -> nn.Module:
     import torchvision
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(depth)
+        torch.default_generator.manual_seed(depth)
         net = getattr(torchvision.models, f"resnet{depth}")()
         with torch.no_grad():
             for module in net.modules():

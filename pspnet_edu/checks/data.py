@@ -352,7 +352,7 @@ def _slip(image: Tensor, mask: Tensor, crop_size: tuple[int, int], scale: tuple[
     """The known slip whose output, from the same seed, equals the learner's."""
     for slip in AUGMENT_SLIPS:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
             slipped = _augment(image, mask, crop_size, scale, slip)
         if slipped[0].shape == got[0].shape and slipped[1].shape == got[1].shape and torch.equal(slipped[1], got[1]) \
                 and torch.allclose(slipped[0], got[0], atol=1e-5):
@@ -393,7 +393,7 @@ def check_joint_augment(my_joint_augment: Callable[..., tuple[Tensor, Tensor]]) 
     with torch.random.fork_rng(devices=[]):  # the seeds below leave the caller's generator as it was
         for about, size, crop, scale, void, seed, dtype in _AUGMENT_CASES:  # the expected values first
             image, mask = _painted(seed, size, void, dtype)
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
             expected = transforms.TrainTransforms(crop, scale, normalize=False)(image.clone(), mask.clone())
             prepared.append((about, image, mask, crop, scale, seed, expected, torch.get_rng_state()))
         failure = None
@@ -401,7 +401,7 @@ def check_joint_augment(my_joint_augment: Callable[..., tuple[Tensor, Tensor]]) 
             for about, image, mask, crop, scale, seed, expected, state_after in prepared:
                 call = (f"{name}(image {tuple(image.shape)}, mask, crop_size={crop}, scale={scale})  "
                         f"[{about}; seed {seed}]")
-                torch.manual_seed(seed)
+                torch.default_generator.manual_seed(seed)
                 with learner_code(name, call, hiding):
                     got = my_joint_augment(image.clone(), mask.clone(), crop, scale)
                 same_draws = torch.equal(torch.get_rng_state(), state_after)
@@ -419,7 +419,7 @@ def check_joint_augment(my_joint_augment: Callable[..., tuple[Tensor, Tensor]]) 
                     raise AssertionError(f"{call} gave the right crop, but {DRAWS}: the next sample of an epoch would "
                                          "get other numbers than TrainTransforms gives it.")
                 if detail is not None:
-                    torch.manual_seed(seed)
+                    torch.default_generator.manual_seed(seed)
                     with learner_code(name, call, hiding):
                         again = my_joint_augment(image.clone(), mask.clone(), crop, scale)
                     failure = call, image, mask, crop, scale, seed, expected, got, detail, same_draws, _same(got, again)

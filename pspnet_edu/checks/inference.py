@@ -120,7 +120,7 @@ SLIDING_CASES = (
 
 def _network() -> PSPNet:
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.default_generator.manual_seed(0)
         return PSPNet(preset_config("tiny", num_classes=PROBE_CLASSES, aux=False)).eval()
 
 

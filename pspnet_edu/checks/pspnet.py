@@ -98,7 +98,7 @@ def _reference_model(overrides: dict[str, Any], seed: int) -> PSPNet:
     from torch import nn
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         model = PSPNet(preset_config("tiny", **overrides))
         with torch.no_grad():
             for module in model.modules():

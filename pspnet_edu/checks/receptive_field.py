@@ -481,7 +481,7 @@ def _erf_models() -> list[tuple[Any, tuple[int, ...], str]]:
     from torch import nn
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+        torch.default_generator.manual_seed(0)
         norm = nn.BatchNorm2d(4)
         norm.running_mean.normal_(0, 0.5)
         norm.running_var.uniform_(0.5, 2.0)

@@ -89,7 +89,7 @@ RTOL, ATOL = 1e-4, 1e-6  # weights after two SGD steps: a different (right) orde
 def _model(seed: int = 0, **fields: Any) -> PSPNet:
     """The tiny preset with 19 classes, seeded; ``fields`` change its configuration."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         return PSPNet(preset_config("tiny", num_classes=NUM_CLASSES, **fields))
 
 
@@ -309,7 +309,7 @@ def _run(step: Callable[..., Any], model: nn.Module, optimizer: Any, scheduler: 
     """(returned loss, rates of both groups, weights) after each batch; dropout seeded the same for every run."""
     after = []
     for index, (images, masks) in enumerate(batches):
-        torch.manual_seed(seed + index)
+        torch.default_generator.manual_seed(seed + index)
         loss = step(model, optimizer, scheduler, images.clone(), masks.clone())
         after.append((loss, [g["lr"] for g in optimizer.param_groups], _snapshot(model)))
     return after
