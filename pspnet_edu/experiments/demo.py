@@ -44,7 +44,7 @@ DEMO_RECIPE = TrainConfig(
     # the FCN read the glow in 2/10 seeds and the clouds in none, the capacity control 1 and 0; at
     # commit 175c6c0 over 20 seeds (results/lottery/ablate_ppm_20seeds_175c6c0.json): PSPNet 20/20,
     # the FCN and the control the glow in 3/20 each, the clouds in none; thin classes level with the FCN
-    # on average (car -0.003), all four within 0.03 of it in 15/20 seeds: the car misses in the seeds
+    # on average (car -0.003), all four within 0.03 of it in 15/20 seeds: the car misses mostly in seeds
     # whose FCN drew a good car (B1-avg misses in the same ones; data/README.md, "Cars in paints...").
     head_lr_mult=1.0,
     # Deviation: paper 0.5-2.0. Crops of an image magnified 2x often hold no sky, the only cue
