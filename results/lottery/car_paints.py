@@ -10,7 +10,7 @@ changes nothing else: ``rng.integers(9)`` picks the index as v5 does, so every s
 pixel for pixel and label for label, except for the cars' colours (checked: ``same``). Whether a
 bus is a bus or a train is still told by the sky alone.
 
-    python results/lottery/car_paints.py data DIR [SEED]  # variant I, 300 + 60, 128x256
+    python results/lottery/car_paints.py data DIR [SEED] [--val N]  # variant I, 300 + 60 (or N), 128x256
     python results/lottery/car_paints.py same [SCENES]    # v5 and I differ only on car pixels
     pspnet-edu ablate ppm --variants B1236-avg none B1236-control --num-seeds 10 --processes 2 \\
         --threads 2 --eval-every 200 --data DIR --out RUNS  # the ten-seed ablation on I
@@ -59,9 +59,15 @@ def same(scenes: int = 50) -> str:
 if __name__ == "__main__":
     start = time.perf_counter()
     command, arguments = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    val = 60
+    if "--val" in arguments:  # --val N, anywhere after the command: a larger val split, the same train split
+        at = arguments.index("--val")
+        val = int(arguments[at + 1])
+        del arguments[at:at + 2]
     if command == "data" and arguments:
         use("I")
-        folder = synthetic.generate_synthetic(arguments[0], seed=int(arguments[1]) if len(arguments) > 1 else 0)
+        folder = synthetic.generate_synthetic(arguments[0], val=val,
+                                              seed=int(arguments[1]) if len(arguments) > 1 else 0)
         print(f"variant I (cars in paints of their own) written to {folder} in {time.perf_counter() - start:.1f} s")
     elif command == "same":
         print(same(int(arguments[0]) if arguments else 50))
