@@ -10,6 +10,9 @@
 - :func:`check_writable`, :func:`check_no_link_loop` and :func:`describe_os_error` turn what
   the operating system refuses into one sentence that names the path and the fix.
 - :func:`strict_json` writes JSON that every reader parses (no bare NaN).
+- :func:`course_file` finds a file of the course's repository (its checkpoints, its results)
+  wherever the caller runs: a lesson copied elsewhere (a student version, an nbgrader course
+  folder) reads the same files as the lesson in ``notebooks/``.
 
 Not a course concept: plumbing for the command line, the trainer and the experiments.
 """
@@ -35,6 +38,7 @@ from typing import Any, BinaryIO
 Writer = Callable[[BinaryIO], None]
 
 TEMP_SUFFIX = ".tmp"
+REPOSITORY = Path(__file__).resolve().parents[1]  # the clone the package is installed from (pip install -e .)
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -192,6 +196,24 @@ def _finite(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     return value
+
+
+def course_file(relative: str | os.PathLike[str]) -> Path:
+    """The file or folder ``relative`` of the course's repository, e.g. ``"data/checkpoints/pspnet_tiny.pt"``.
+
+    The lessons read the committed checkpoints and results through it, not by a path relative to
+    ``notebooks/``, which a student copy in ``build/student/`` or nbgrader's
+    ``release/LESSON/`` would not find. One sentence if the file is not there.
+
+    >>> course_file("results/ablate_ppm.json").relative_to(REPOSITORY).as_posix()
+    'results/ablate_ppm.json'
+    """
+    path = (REPOSITORY / relative).resolve()
+    if Path(relative).is_absolute() or not path.is_relative_to(REPOSITORY) or not path.exists():
+        raise FileNotFoundError(f"{Path(relative).as_posix()} is not a file of the course's repository {REPOSITORY}: "
+                                "give a path inside it (data/checkpoints/..., results/...), and install the package "
+                                "from a clone of the course (pip install -e .)")
+    return path
 
 
 def check_writable(path: str | Path, what: str = "the output") -> None:

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 import torchvision
 
-_REPOSITORY = Path(__file__).resolve().parents[1]
+from pspnet_edu.files import REPOSITORY as _REPOSITORY
+
 _COMMAND: list[str] | None = None  # set by running_command (the CLI's main), else sys.argv is used
 
 

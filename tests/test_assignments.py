@@ -569,3 +569,32 @@ def test_student_build_has_one_answer_stub_per_question(tmp_path, capsys):
         for k, i in enumerate(stubs, start=1):
             assert student.cells[i].source == f"**Answer {k}.**\n\n{MARKDOWN_STUB[0]}", f"{path.name}, cell {i}"
         assert_student_version(solution, student)  # no line of a model answer survives
+
+
+# ---------------------------------------------------------------- student copies run where they are put
+
+RELATIVE_TO_NOTEBOOKS = re.compile(r"""["']\.\./""")  # a string literal "../...": a path from notebooks/
+
+
+def test_lessons_read_the_course_files_by_course_file_not_from_notebooks():
+    """A student copy (build/student/, nbgrader's release/LESSON/) runs in another folder than notebooks/."""
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            code = [line.split("#")[0] for line in cell.source.splitlines()] if cell.cell_type == "code" else []
+            found = [line.strip() for line in code if RELATIVE_TO_NOTEBOOKS.search(line)]
+            assert not found, f"{path.name}, cell {index}: {found[0]!r}: use pspnet_edu.files.course_file"
+
+
+@pytest.mark.parametrize("name", ["00_welcome.ipynb", "08_evaluation.ipynb"])  # they read checkpoints and results
+def test_a_student_copy_built_elsewhere_runs_to_its_exercises(name, tmp_path):
+    """Every error of the student copy, run in build/student/, is an exercise left to the learner."""
+    from nbclient import NotebookClient
+
+    out = tmp_path / "build" / "student"
+    student = build_student_notebook(NOTEBOOKS / name, out / name)
+    notebook = nbformat.read(student, as_version=4)
+    NotebookClient(notebook, timeout=300, allow_errors=True, resources={"metadata": {"path": str(out)}}).execute()
+    errors = [(index, output.ename, output.evalue) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+              for output in cell.outputs if output.output_type == "error"]
+    assert all(ename == "NotImplementedError" or "not implemented yet" in evalue for _, ename, evalue in errors), errors
+    assert bool(errors) == (BEGIN_SOLUTION in (NOTEBOOKS / name).read_text(encoding="utf-8")), errors

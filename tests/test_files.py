@@ -1,4 +1,5 @@
-"""Tests for pspnet_edu.files: atomic writes (umask, full disk, killed writers), one size parser, clear system errors."""
+"""Tests for pspnet_edu.files: atomic writes (umask, full disk, killed writers), one size parser, clear system errors,
+the course's own files found from anywhere."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 
 from pspnet_edu.files import (
+    REPOSITORY,
     check_writable,
+    course_file,
     describe_os_error,
     parse_size,
     remove_stale_temporaries,
@@ -151,3 +155,26 @@ def test_strict_json_writes_null_for_nan() -> None:
     text = strict_json({"miou": float("nan"), "iou": [0.5, float("-inf")]})
     assert json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name}")) == {"miou": None,
                                                                                        "iou": [0.5, None]}
+
+
+def test_course_file_finds_the_repositorys_files_from_any_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # as a student copy of a lesson runs: not in notebooks/
+    assert course_file("data/checkpoints/pspnet_tiny.pt") == REPOSITORY / "data" / "checkpoints" / "pspnet_tiny.pt"
+    assert course_file("results").is_dir() and (course_file("results") / "ablate_ppm.json").is_file()
+    assert (REPOSITORY / "pspnet_edu" / "files.py").is_file()
+
+
+@pytest.mark.parametrize("relative", ["data/checkpoints/no_such.pt", "ABSOLUTE", "../outside.txt"])
+def test_course_file_names_a_missing_or_outside_path_in_one_sentence(relative, tmp_path, monkeypatch) -> None:
+    import pspnet_edu.files
+
+    course = tmp_path.resolve() / "course"  # as REPOSITORY is: resolved
+    (course / "data" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "outside.txt").write_text("a file next to the course, not in it")
+    monkeypatch.setattr(pspnet_edu.files, "REPOSITORY", course)
+    relative = str(tmp_path / "outside.txt") if relative == "ABSOLUTE" else relative  # exists, but is not the course's
+    with pytest.raises(FileNotFoundError) as info:
+        course_file(relative)
+    message = str(info.value)
+    assert message.startswith(f"{Path(relative).as_posix()} is not a file of the course's repository") and "\n" not in message
+    assert course_file("data/checkpoints") == course / "data" / "checkpoints"

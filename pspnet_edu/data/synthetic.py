@@ -51,6 +51,7 @@ from pspnet_edu.data.manifest import (
     save_png,
     write_manifest,
 )
+from pspnet_edu.files import REPOSITORY
 
 SYNTHCITY_VERSION = 5  # bump whenever the drawing code changes: ensure_synthetic regenerates
 ANNOTATED_FRAME = 19  # Cityscapes annotates the 20th frame of each 30-frame snippet: *_000019_*
@@ -93,7 +94,7 @@ class SynthcityOptions:
 def default_data_root() -> Path:
     """The course's data folder: ``$PSPNET_EDU_DATA`` if set, else ``<repo>/data``."""
     override = os.environ.get("PSPNET_EDU_DATA")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "data"
+    return Path(override) if override else REPOSITORY / "data"
 
 
 def default_synthetic_root() -> Path:
