@@ -11,6 +11,7 @@ sky and its cues, the long vehicles, people, poles, each car's size and paint (c
 
     python results/lottery/car_apart.py data DIR [SEED] [--val N]  # variant J, 300 + 60 (or N), 128x256
     python results/lottery/car_apart.py same [SCENES]    # J and v5 differ only on the cars' pixels
+    python results/lottery/car_apart.py contact [ROOT]   # how many of a set's cars meet a bus or train
     pspnet-edu ablate ppm --variants B1236-avg none B1236-control --num-seeds 10 --processes 2 \\
         --threads 2 --eval-every 200 --data DIR --out RUNS  # the ten-seed ablation on J
 """
@@ -133,6 +134,32 @@ def same(scenes: int = 50) -> str:
             f"{pixels['J']} against v5's {pixels['v5']} ({pixels['J'] / pixels['v5']:.2f})")
 
 
+def contact(root: str = "data/synthcity") -> str:
+    """Of a Cityscapes-layout set's car pixels and car instances, the share within MARGIN px of a bus or train pixel."""
+    from pathlib import Path
+
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    lines = []
+    for split in ("train", "val"):
+        pixels = near_pixels = instances = near_instances = 0
+        for path in sorted(Path(root, "gtFine", split).glob("*/*_labelIds.png")):
+            label = np.array(Image.open(path))
+            instance = np.array(Image.open(str(path).replace("_labelIds", "_instanceIds")))
+            vehicles = torch.from_numpy(np.isin(label, LONG_VEHICLES)).float()[None, None]
+            near = F.max_pool2d(vehicles, 2 * MARGIN + 1, 1, MARGIN)[0, 0].numpy() > 0  # chessboard distance <= MARGIN
+            cars = label == LABEL_ID["car"]
+            pixels, near_pixels = pixels + int(cars.sum()), near_pixels + int((cars & near).sum())
+            for car in np.unique(instance[cars]):
+                instances += 1
+                near_instances += bool((near & (instance == car)).any())
+        lines.append(f"{split}: {near_pixels / pixels:.3f} of {pixels} car pixels and {near_instances} of {instances} "
+                     f"cars ({near_instances / instances:.2f}) within {MARGIN} px of a bus or train")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     start = time.perf_counter()
     command, arguments = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
@@ -149,5 +176,7 @@ if __name__ == "__main__":
               f" of {counts['cars']} cars {counts['moved']} moved, {counts['dropped']} not drawn")
     elif command == "same":
         print(same(int(arguments[0]) if arguments else 50))
+    elif command == "contact":
+        print(contact(*arguments[:1]))
     else:
         sys.exit(__doc__.split("\n\n")[2])

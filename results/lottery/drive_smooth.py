@@ -53,6 +53,8 @@ def run(net: str, seed: int, eps: float) -> None:
 
 
 def collect(runs: Path, out: Path) -> None:
+    import torch
+
     from pspnet_edu.data import CONTEXT_PAIRS, THIN_CLASSES
     from pspnet_edu.experiments.curves import LEARNT
     from pspnet_edu.experiments.stats import paired_t
@@ -66,7 +68,10 @@ def collect(runs: Path, out: Path) -> None:
     for net in SETTINGS:
         for path in (runs / net).glob("seed*/history.json"):
             last = json.loads(path.read_text())["val"][-1]
+            started = json.loads((path.parent / "run.json").read_text())["started"]
+            seconds = torch.load(path.parent / "last.pt", map_location="cpu", weights_only=True)["seconds"]
             smooth.setdefault(net, {})[int(path.parent.name[4:])] = {"iteration": last["iteration"], "miou": last["miou"],
+                                                                    "started": started, "seconds": round(seconds, 1),
                                                                     **dict(zip(names, last["iou"]))}
     seeds = sorted(set(smooth.get("psp", {})) & set(smooth.get("fcn", {})))
     if not seeds:
@@ -79,6 +84,7 @@ def collect(runs: Path, out: Path) -> None:
         return all(psp[c] - fcn[c] >= -0.03 for c in THIN_CLASSES)
 
     per_seed = [{"seed": s, "miou": {n: round(smooth[n][s]["miou"], 4) for n in SETTINGS},
+                 "trained": {n: {k: smooth[n][s][k] for k in ("iteration", "started", "seconds")} for n in SETTINGS},
                  "pairs": {n: pairs(smooth[n][s]) for n in SETTINGS},
                  "thin PSPNet - FCN, smoothed": {c: round(smooth["psp"][s][c] - smooth["fcn"][s][c], 4) for c in THIN_CLASSES},
                  "thin PSPNet - FCN, plain": {c: round(base["psp"][s][c] - base["fcn"][s][c], 4) for c in THIN_CLASSES},
