@@ -34,6 +34,7 @@ Colour = tuple[float, float, float]
 VEHICLE_PAINTS = ((0.75, 0.15, 0.12), (0.85, 0.85, 0.82), (0.85, 0.7, 0.15), (0.2, 0.35, 0.65),
                   (0.3, 0.5, 0.4), (0.55, 0.55, 0.58))
 CAR_PAINTS = VEHICLE_PAINTS + ((0.1, 0.1, 0.12), (0.45, 0.1, 0.35), (0.9, 0.45, 0.1))
+LONG_VEHICLE_ASPECT = (4.0, 6.0)  # width / height of a bus or train, drawn uniformly: long and low
 FACADES = ((0.72, 0.62, 0.48), (0.55, 0.33, 0.27), (0.6, 0.6, 0.6), (0.8, 0.76, 0.66), (0.45, 0.42, 0.4))
 GREEN = (0.33, 0.5, 0.2)  # the one green of both vegetation and terrain
 CLOTHES = ((0.15, 0.2, 0.45), (0.6, 0.1, 0.1), (0.2, 0.2, 0.2), (0.85, 0.85, 0.8), (0.3, 0.5, 0.3))
@@ -227,7 +228,7 @@ def draw_long_vehicle(canvas: Canvas, rng: np.random.Generator, street: Street, 
     label_id = LABEL_ID["train" if street.dusk else "bus"]
     bottom = street.horizon + t * street.ground(canvas.height)
     h = t * street.ground(canvas.height) * rng.uniform(0.5, 0.65)
-    w = h * rng.uniform(4.0, 6.0)
+    w = h * rng.uniform(*LONG_VEHICLE_ASPECT)
     left = street.vanish_x + t * street.road_half * u - w / 2
     paint = jitter(rng, VEHICLE_PAINTS[rng.integers(len(VEHICLE_PAINTS))], 0.05)
     inst = canvas.new_instance(label_id)

@@ -12,6 +12,7 @@ sky and its cues, the long vehicles, people, poles, each car's size and paint (c
     python results/lottery/car_apart.py data DIR [SEED] [--val N]  # variant J, 300 + 60 (or N), 128x256
     python results/lottery/car_apart.py same [SCENES]    # J and v5 differ only on the cars' pixels
     python results/lottery/car_apart.py contact [ROOT]   # how many of a set's cars meet a bus or train
+    python results/lottery/car_apart.py aspect LOW HIGH [SCENES]  # the same with shorter or longer long vehicles
     pspnet-edu ablate ppm --variants B1236-avg none B1236-control --num-seeds 10 --processes 2 \\
         --threads 2 --eval-every 200 --data DIR --out RUNS  # the ten-seed ablation on J
 """
@@ -134,12 +135,38 @@ def same(scenes: int = 50) -> str:
             f"{pixels['J']} against v5's {pixels['v5']} ({pixels['J'] / pixels['v5']:.2f})")
 
 
+def _near_vehicles(label: np.ndarray) -> np.ndarray:
+    """The pixels within MARGIN (chessboard distance) of a bus or train pixel."""
+    import torch
+    import torch.nn.functional as F
+
+    vehicles = torch.from_numpy(np.isin(label, LONG_VEHICLES)).float()[None, None]
+    return F.max_pool2d(vehicles, 2 * MARGIN + 1, 1, MARGIN)[0, 0].numpy() > 0
+
+
+def aspect(low: float, high: float, scenes: int = 200) -> str:
+    """In ``scenes`` v5 scenes with the long vehicles ``low``-``high`` times as wide as high (v5: 4-6):
+    the cars within MARGIN of one, and the pixel shares of cars and of long vehicles."""
+    scene.LONG_VEHICLE_ASPECT = (low, high)
+    cars = near_cars = car_pixels = near_pixels = vehicle_pixels = 0
+    for index in range(scenes):
+        _, label, instance = scene.draw_scene(np.random.default_rng([7, index]), 128, 256, bool(index % 2),
+                                              bool(index % 4 // 2))
+        near, car = _near_vehicles(label), label == LABEL_ID["car"]
+        car_pixels, near_pixels = car_pixels + int(car.sum()), near_pixels + int((car & near).sum())
+        vehicle_pixels += int(np.isin(label, LONG_VEHICLES).sum())
+        for one in np.unique(instance[car]):
+            cars, near_cars = cars + 1, near_cars + bool((near & (instance == one)).any())
+    total = scenes * 128 * 256
+    return (f"long vehicles {low:g}-{high:g} times as wide as high, {scenes} scenes: {near_cars} of {cars} cars "
+            f"({near_cars / cars:.2f}) and {near_pixels / car_pixels:.2f} of the car pixels within {MARGIN} px of one; "
+            f"pixel shares: cars {car_pixels / total:.3f}, bus and train {vehicle_pixels / total:.3f}")
+
+
 def contact(root: str = "data/synthcity") -> str:
     """Of a Cityscapes-layout set's car pixels and car instances, the share within MARGIN px of a bus or train pixel."""
     from pathlib import Path
 
-    import torch
-    import torch.nn.functional as F
     from PIL import Image
 
     lines = []
@@ -148,8 +175,7 @@ def contact(root: str = "data/synthcity") -> str:
         for path in sorted(Path(root, "gtFine", split).glob("*/*_labelIds.png")):
             label = np.array(Image.open(path))
             instance = np.array(Image.open(str(path).replace("_labelIds", "_instanceIds")))
-            vehicles = torch.from_numpy(np.isin(label, LONG_VEHICLES)).float()[None, None]
-            near = F.max_pool2d(vehicles, 2 * MARGIN + 1, 1, MARGIN)[0, 0].numpy() > 0  # chessboard distance <= MARGIN
+            near = _near_vehicles(label)
             cars = label == LABEL_ID["car"]
             pixels, near_pixels = pixels + int(cars.sum()), near_pixels + int((cars & near).sum())
             for car in np.unique(instance[cars]):
@@ -178,5 +204,7 @@ if __name__ == "__main__":
         print(same(int(arguments[0]) if arguments else 50))
     elif command == "contact":
         print(contact(*arguments[:1]))
+    elif command == "aspect" and len(arguments) >= 2:
+        print(aspect(float(arguments[0]), float(arguments[1]), *(int(a) for a in arguments[2:3])))
     else:
         sys.exit(__doc__.split("\n\n")[2])
