@@ -18,7 +18,6 @@ sky and its cues, the long vehicles, people, poles, each car's size and paint (c
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -186,25 +185,35 @@ def contact(root: str = "data/synthcity") -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], usage=__doc__.split("\n\n")[2])
+    commands = parser.add_subparsers(dest="command", required=True)
+    data = commands.add_parser("data")
+    data.add_argument("out")
+    data.add_argument("seed", type=int, nargs="?", default=0)
+    data.add_argument("--val", type=int, default=60, help="val images (a larger val split, the same train split)")
+    commands.add_parser("same").add_argument("scenes", type=int, nargs="?", default=50)
+    commands.add_parser("contact").add_argument("root", nargs="?", default="data/synthcity")
+    shape = commands.add_parser("aspect")
+    shape.add_argument("low", type=float)
+    shape.add_argument("high", type=float)
+    shape.add_argument("scenes", type=int, nargs="?", default=200)
+    args = parser.parse_args(argv)
     start = time.perf_counter()
-    command, arguments = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
-    val = 60
-    if "--val" in arguments:  # --val N, anywhere after the command: a larger val split, the same train split
-        at = arguments.index("--val")
-        val = int(arguments[at + 1])
-        del arguments[at:at + 2]
-    if command == "data" and arguments:
+    if args.command == "data":
         use("J")
-        folder = synthetic.generate_synthetic(arguments[0], val=val,
-                                              seed=int(arguments[1]) if len(arguments) > 1 else 0)
+        folder = synthetic.generate_synthetic(args.out, val=args.val, seed=args.seed)
         print(f"variant J (cars apart from the long vehicles) written to {folder} in {time.perf_counter() - start:.1f} s;"
               f" of {counts['cars']} cars {counts['moved']} moved, {counts['dropped']} not drawn")
-    elif command == "same":
-        print(same(int(arguments[0]) if arguments else 50))
-    elif command == "contact":
-        print(contact(*arguments[:1]))
-    elif command == "aspect" and len(arguments) >= 2:
-        print(aspect(float(arguments[0]), float(arguments[1]), *(int(a) for a in arguments[2:3])))
+    elif args.command == "same":
+        print(same(args.scenes))
+    elif args.command == "contact":
+        print(contact(args.root))
     else:
-        sys.exit(__doc__.split("\n\n")[2])
+        print(aspect(args.low, args.high, args.scenes))
+
+
+if __name__ == "__main__":
+    main()
