@@ -10,7 +10,13 @@ v5, one torch thread, evaluated every 200 steps), its loss's cross-entropy repla
 with smoothing:
 
     RUNS=DIR PYTHONPATH=. python results/lottery/drive_smooth.py run psp|fcn SEED [EPS]   # EPS 0.1
+    RUNS=DIR PYTHONPATH=. python results/lottery/drive_smooth.py run psp|fcn SEED ohem    # OHEM instead
     python results/lottery/drive_smooth.py collect DIR OUT.json   # against the 20-seed sweep's seeds
+
+``ohem``: online hard example mining instead of smoothing, as mmsegmentation's OHEMPixelSampler
+(thresh 0.7) does for its Cityscapes PSPNets: of each batch's labelled pixels only those whose
+probability of their true class is below 0.7 count, and at least the hardest ``OHEM_MIN_KEPT`` of
+them (the weighted mean over the pixels kept). The rims, where a network is unsure, weigh more.
 
 ``collect`` pairs each seed with the same seed of the twenty-seed sweep
 (results/lottery/ablate_ppm_20seeds_175c6c0.json: the same recipe without smoothing, whose bits the
@@ -25,9 +31,31 @@ import time
 from pathlib import Path
 
 SETTINGS = {"psp": "B1236-avg", "fcn": "none"}
+OHEM_THRESH, OHEM_MIN_KEPT = 0.7, 0.1  # mmsegmentation's threshold; a tenth of the labelled pixels at least
 
 
-def run(net: str, seed: int, eps: float) -> None:
+def ohem_cross_entropy(logits, target, ignore_index, weight=None):
+    """loss._cross_entropy with OHEM (module docstring): the weighted mean CE over the hard pixels."""
+    import torch
+    import torch.nn.functional as F
+
+    rows, labels = logits.movedim(1, -1).reshape(-1, logits.shape[1]), target.reshape(-1)
+    labelled = labels != ignore_index
+    if not labelled.any():
+        return logits.sum() * 0.0
+    weight = None if weight is None else weight.to(device=logits.device, dtype=logits.dtype)
+    losses = F.cross_entropy(rows, labels, weight=weight, ignore_index=ignore_index, reduction="none")  # w_y * ce
+    with torch.no_grad():
+        safe = torch.where(labelled, labels, 0)
+        truth = rows.softmax(1).gather(1, safe[:, None])[:, 0]
+        kept_at_least = max(int(OHEM_MIN_KEPT * int(labelled.sum())), 1)
+        threshold = max(OHEM_THRESH, float(truth[labelled].kthvalue(kept_at_least).values))
+        keep = labelled & (truth <= threshold)
+        pixel_weight = keep.to(logits.dtype) * (1.0 if weight is None else weight[safe])
+    return (losses * keep).sum() / pixel_weight.sum()
+
+
+def run(net: str, seed: int, eps: float | str) -> None:
     import dataclasses
 
     import torch
@@ -44,7 +72,10 @@ def run(net: str, seed: int, eps: float) -> None:
     def smoothed(*args, **kwargs):
         return plain(*args, **kwargs, label_smoothing=eps)
 
-    loss.F = type("SmoothedF", (), {"cross_entropy": staticmethod(smoothed)})  # what loss._cross_entropy calls
+    if eps == "ohem":
+        loss._cross_entropy = ohem_cross_entropy
+    else:
+        loss.F = type("SmoothedF", (), {"cross_entropy": staticmethod(smoothed)})  # what loss._cross_entropy calls
     config = dataclasses.replace(with_model(DEMO_RECIPE, **PPM_VARIANTS[SETTINGS[net]]), seed=seed, eval_every=200,
                                  out=f"{os.environ['RUNS']}/{net}/seed{seed}")
     start = time.time()
@@ -115,7 +146,8 @@ def collect(runs: Path, out: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "run" and sys.argv[2] in SETTINGS:
-        run(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 0.1)
+        run(sys.argv[2], int(sys.argv[3]), (sys.argv[4] if sys.argv[4] == "ohem" else float(sys.argv[4]))
+            if len(sys.argv) > 4 else 0.1)
     elif len(sys.argv) == 4 and sys.argv[1] == "collect":
         collect(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
