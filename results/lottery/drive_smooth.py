@@ -1,4 +1,4 @@
-"""Exploration driver for issue 18's car: DEMO_RECIPE with label smoothing, PSPNet and the FCN.
+"""Exploration driver for issue 18's car: DEMO_RECIPE with label smoothing (or OHEM), PSPNet and the FCN.
 
 Where PSPNet loses cars at the demo budget is the rim where a car meets a bus or a train (90 % of
 the car pixels it calls bus or train lie within 8 px of a true one; results/lottery/cars*.json), and
@@ -11,7 +11,7 @@ with smoothing:
 
     RUNS=DIR PYTHONPATH=. python results/lottery/drive_smooth.py run psp|fcn SEED [EPS]   # EPS 0.1
     RUNS=DIR PYTHONPATH=. python results/lottery/drive_smooth.py run psp|fcn SEED ohem    # OHEM instead
-    python results/lottery/drive_smooth.py collect DIR OUT.json   # against the 20-seed sweep's seeds
+    python results/lottery/drive_smooth.py collect DIR OUT.json [LABEL]   # against the 20-seed sweep's seeds
 
 ``ohem``: online hard example mining instead of smoothing, as mmsegmentation's OHEMPixelSampler
 (thresh 0.7) does for its Cityscapes PSPNets: of each batch's labelled pixels only those whose
@@ -83,7 +83,8 @@ def run(net: str, seed: int, eps: float | str) -> None:
     print(json.dumps({"net": net, "seed": seed, "eps": eps, "seconds": round(time.time() - start, 1)}))
 
 
-def collect(runs: Path, out: Path) -> None:
+def collect(runs: Path, out: Path, label: str = "smoothed") -> None:
+    """Pair DIR's runs with the sweep's; ``label`` names the change in the keys ("smoothed", "ohem")."""
     import torch
 
     from pspnet_edu.data import CONTEXT_PAIRS, THIN_CLASSES
@@ -95,16 +96,16 @@ def collect(runs: Path, out: Path) -> None:
     names = sweep["class_names"]
     base = {net: {r["seed"]: {"miou": r["miou"], **dict(zip(names, r["iou"]))} for r in sweep["settings"][setting]["runs"]}
             for net, setting in SETTINGS.items()}
-    smooth = {}
+    changed = {}
     for net in SETTINGS:
         for path in (runs / net).glob("seed*/history.json"):
             last = json.loads(path.read_text())["val"][-1]
             started = json.loads((path.parent / "run.json").read_text())["started"]
             seconds = torch.load(path.parent / "last.pt", map_location="cpu", weights_only=True)["seconds"]
-            smooth.setdefault(net, {})[int(path.parent.name[4:])] = {"iteration": last["iteration"], "miou": last["miou"],
+            changed.setdefault(net, {})[int(path.parent.name[4:])] = {"iteration": last["iteration"], "miou": last["miou"],
                                                                     "started": started, "seconds": round(seconds, 1),
                                                                     **dict(zip(names, last["iou"]))}
-    seeds = sorted(set(smooth.get("psp", {})) & set(smooth.get("fcn", {})))
+    seeds = sorted(set(changed.get("psp", {})) & set(changed.get("fcn", {})))
     if not seeds:
         sys.exit(f"no seed with both networks finished under {runs}")
 
@@ -114,12 +115,12 @@ def collect(runs: Path, out: Path) -> None:
     def aim(psp: dict, fcn: dict) -> bool:
         return all(psp[c] - fcn[c] >= -0.03 for c in THIN_CLASSES)
 
-    per_seed = [{"seed": s, "miou": {n: round(smooth[n][s]["miou"], 4) for n in SETTINGS},
-                 "trained": {n: {k: smooth[n][s][k] for k in ("iteration", "started", "seconds")} for n in SETTINGS},
-                 "pairs": {n: pairs(smooth[n][s]) for n in SETTINGS},
-                 "thin PSPNet - FCN, smoothed": {c: round(smooth["psp"][s][c] - smooth["fcn"][s][c], 4) for c in THIN_CLASSES},
+    per_seed = [{"seed": s, "miou": {n: round(changed[n][s]["miou"], 4) for n in SETTINGS},
+                 "trained": {n: {k: changed[n][s][k] for k in ("iteration", "started", "seconds")} for n in SETTINGS},
+                 "pairs": {n: pairs(changed[n][s]) for n in SETTINGS},
+                 f"thin PSPNet - FCN, {label}": {c: round(changed["psp"][s][c] - changed["fcn"][s][c], 4) for c in THIN_CLASSES},
                  "thin PSPNet - FCN, plain": {c: round(base["psp"][s][c] - base["fcn"][s][c], 4) for c in THIN_CLASSES},
-                 "car smoothed - plain": {n: round(smooth[n][s]["car"] - base[n][s]["car"], 4) for n in SETTINGS}}
+                 f"car {label} - plain": {n: round(changed[n][s]["car"] - base[n][s]["car"], 4) for n in SETTINGS}}
                 for s in seeds]
 
     def paired(a: list, b: list) -> dict:
@@ -127,16 +128,16 @@ def collect(runs: Path, out: Path) -> None:
 
     summary = {
         "seeds": len(seeds),
-        "miou mean": {n: round(statistics.mean(smooth[n][s]["miou"] for s in seeds), 4) for n in SETTINGS},
-        "pairs read (IoU >= 0.6)": {n: {p: sum(pairs(smooth[n][s])[p] >= LEARNT for s in seeds) for p in pairs(base[n][0])}
+        "miou mean": {n: round(statistics.mean(changed[n][s]["miou"] for s in seeds), 4) for n in SETTINGS},
+        "pairs read (IoU >= 0.6)": {n: {p: sum(pairs(changed[n][s])[p] >= LEARNT for s in seeds) for p in pairs(base[n][0])}
                                     for n in SETTINGS},
-        "thin aim met (seeds), smoothed": sum(aim(smooth["psp"][s], smooth["fcn"][s]) for s in seeds),
+        f"thin aim met (seeds), {label}": sum(aim(changed["psp"][s], changed["fcn"][s]) for s in seeds),
         "thin aim met (seeds), plain": sum(aim(base["psp"][s], base["fcn"][s]) for s in seeds),
-        "PSPNet - FCN, smoothed": {c: paired([smooth["psp"][s][c] for s in seeds], [smooth["fcn"][s][c] for s in seeds])
+        f"PSPNet - FCN, {label}": {c: paired([changed["psp"][s][c] for s in seeds], [changed["fcn"][s][c] for s in seeds])
                                    for c in THIN_CLASSES},
         "PSPNet - FCN, plain": {c: paired([base["psp"][s][c] for s in seeds], [base["fcn"][s][c] for s in seeds])
                                 for c in THIN_CLASSES},
-        "smoothed - plain": {n: {c: paired([smooth[n][s][c] for s in seeds], [base[n][s][c] for s in seeds])
+        f"{label} - plain": {n: {c: paired([changed[n][s][c] for s in seeds], [base[n][s][c] for s in seeds])
                                  for c in (*THIN_CLASSES, "miou")} for n in SETTINGS},
     }
     result = {"about": __doc__.strip().splitlines(), "summary": summary, "runs": per_seed, "provenance": provenance()}
@@ -148,7 +149,7 @@ if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "run" and sys.argv[2] in SETTINGS:
         run(sys.argv[2], int(sys.argv[3]), (sys.argv[4] if sys.argv[4] == "ohem" else float(sys.argv[4]))
             if len(sys.argv) > 4 else 0.1)
-    elif len(sys.argv) == 4 and sys.argv[1] == "collect":
-        collect(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "collect":
+        collect(Path(sys.argv[2]), Path(sys.argv[3]), *sys.argv[4:])
     else:
         sys.exit(__doc__.split("\n\n")[2])
