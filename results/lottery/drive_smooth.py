@@ -67,14 +67,14 @@ def run(net: str, seed: int, eps: float | str) -> None:
     from pspnet_edu.training import train_from_config
 
     torch.set_num_threads(1)
-    plain = F.cross_entropy
-
-    def smoothed(*args, **kwargs):
-        return plain(*args, **kwargs, label_smoothing=eps)
-
     if eps == "ohem":
         loss._cross_entropy = ohem_cross_entropy
     else:
+        plain = F.cross_entropy
+
+        def smoothed(*args, **kwargs):
+            return plain(*args, **kwargs, label_smoothing=eps)
+
         loss.F = type("SmoothedF", (), {"cross_entropy": staticmethod(smoothed)})  # what loss._cross_entropy calls
     config = dataclasses.replace(with_model(DEMO_RECIPE, **PPM_VARIANTS[SETTINGS[net]]), seed=seed, eval_every=200,
                                  out=f"{os.environ['RUNS']}/{net}/seed{seed}")
